@@ -1,0 +1,107 @@
+#pragma once
+// A loaded decoder (weights shared by all users) and Sequence, one KV cache
+// over it. The cloud serves many sessions from one Model: create one
+// Sequence per session; Sequences are independent and thread-safe to use
+// from different threads (evaluation of one Sequence is not reentrant).
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace specsteer::gguf {
+class File;
+}
+
+namespace specsteer {
+
+enum class RopeType { Norm, Neox };  // adjacent pairs (llama) / half split (qwen)
+enum class KvType { F32, F16 };
+
+struct ModelConfig {
+  std::string arch;  // "llama", "qwen2", "qwen3"
+  std::string name;  // general.name, may be empty
+  int n_vocab = 0;
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;  // key/value head width
+  int n_ff = 0;
+  int n_ctx_train = 0;
+  float rms_eps = 1e-5f;
+  float rope_base = 10000.f;
+  int rope_dim = 0;
+  RopeType rope_type = RopeType::Norm;
+  bool has_qkv_bias = false;
+  bool has_qk_norm = false;
+  bool tied_output = false;
+  bool has_rope_freqs = false;  // llama-3.1 style per-dimension rope factors
+
+  // Parameters that a forward pass multiplies per token (paper table 11's N):
+  // all matrices, embedding lookup excluded, output head included.
+  uint64_t n_params_matmul() const;
+  uint64_t n_params_total() const;
+  int q_dim() const { return n_head * head_dim; }
+  int kv_dim() const { return n_head_kv * head_dim; }
+};
+
+struct LoadOptions {
+  int n_threads = 0;  // 0 = number of physical cores
+};
+
+class Model {
+ public:
+  // Loads (mmaps) a GGUF model. Throws specsteer::Error naming the file and
+  // the missing/malformed tensor or key.
+  static std::shared_ptr<Model> load(const std::string& path, const LoadOptions& opts = {});
+  ~Model();
+
+  const ModelConfig& config() const;
+  const gguf::File& file() const;
+  const std::string& path() const;
+  // Total bytes of weights read by one decode step (all matrices once).
+  uint64_t weight_bytes_per_token() const;
+  int n_threads() const;
+
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct SequenceOptions {
+  int n_ctx = 0;  // 0 = the model's training context
+  KvType kv_type = KvType::F32;
+};
+
+class Sequence {
+ public:
+  explicit Sequence(std::shared_ptr<const Model> model, SequenceOptions opts = {});
+  ~Sequence();
+  Sequence(Sequence&&) noexcept;
+  Sequence& operator=(Sequence&&) noexcept;
+
+  // Appends `tokens` to the cache in one batched forward pass. Returns logits,
+  // row-major [n_rows][n_vocab]: one row per token when `all_logits`, else only
+  // the last token's row. The span stays valid until the next eval/truncate.
+  // Throws specsteer::Error when the context would overflow or an id is out of range.
+  std::span<const float> eval(std::span<const int32_t> tokens, bool all_logits = true);
+
+  size_t size() const;                           // tokens held in the cache
+  size_t capacity() const;                       // n_ctx
+  void truncate(size_t n);                       // keep the first n tokens (rollback)
+  const std::vector<int32_t>& tokens() const;    // the cached token ids
+  const Model& model() const;
+  int n_vocab() const;
+  uint64_t positions_evaluated() const;          // total forward positions run (for FLOPs)
+  uint64_t attention_work() const;               // sum over evaluated positions of context length attended
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace specsteer
