@@ -1,0 +1,40 @@
+#pragma once
+// Library entry point: one generation with any method, edge and cloud in one
+// process (talking through the in-process transport, so bytes are real).
+// The eval harness and the CLI both call generate().
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "steer/settings.h"
+#include "tokenizer/tokenizer.h"
+
+namespace specsteer::steer {
+
+struct Models {
+  std::shared_ptr<const Model> llm, slm;
+  std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
+  // Loads both models and their tokenizers; refuses (Error) pairs whose
+  // normal-token vocabularies differ (vocab_compatible).
+  static Models load(const std::string& llm_path, const std::string& slm_path, const LoadOptions& opts = {});
+};
+
+struct GenerateRequest {
+  std::string x;             // non-private prompt: the only text the cloud ever sees
+  std::string personalized;  // private context + x: only the edge's SLM+ sees it
+  Settings settings;
+  bool chat = true;  // wrap prompts in each model's chat format when it has one
+};
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids (EOG excluded)
+  std::string text;             // decoded, valid UTF-8
+  std::string stop_reason;      // "eog" or "length"
+  Counters counters;
+};
+
+GenerationResult generate(const Models& models, const GenerateRequest& req);
+
+}  // namespace specsteer::steer

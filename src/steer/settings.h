@@ -1,0 +1,78 @@
+#pragma once
+// What a generation runs (method + hyper-parameters) and what it measured.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sampling/sampling.h"
+
+namespace specsteer::steer {
+
+enum class Method : uint8_t {
+  Llm = 0,           // Generalist alone on x
+  Slm = 1,           // small model on x
+  SlmPlus = 2,       // small model on the personalized prompt
+  Sd = 3,            // standard speculative decoding (SLM+ drafts, LLM verifies; lossless)
+  LightCoSteer = 4,  // every token from h_LLM + beta*(h_SLM+ - h_SLM-), cloud top-k part
+  CoSteer = 5,       // per-token FTRL (CoSteer), full-vocabulary vectors on the wire
+  SpecSteer = 6,     // Draft-Verify-Recover (paper Algorithm 1)
+};
+std::string_view method_name(Method m);
+// Accepts "llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer".
+Method parse_method(std::string_view name);  // throws Error listing the names
+bool uses_cloud(Method m);                    // sd, lightcosteer, costeer, specsteer
+
+struct CoSteerParams {  // defaults from the CoSteer authors' code
+  int iterations = 20;  // T
+  double a = 2.0;
+  double b = 1.0;
+  double L = 2.0;
+  double eta = 10.0;
+};
+
+struct Settings {
+  Method method = Method::SpecSteer;
+  double lambda = 0.5;  // Eq. 7 threshold
+  double beta = 1.0;    // Eq. 8 steering strength
+  int draft = 4;        // K
+  int top_k = 32;       // entries of h_LLM - beta*h_SLM- sent down on rejection
+  int max_new = 128;    // -n
+  uint64_t seed = 0;
+  // temperature 0 = greedy (the paper's setting): drafts and recovery by
+  // argmax; acceptance still by the seeded ratio test on temperature-1
+  // probabilities. Otherwise drafts/recovery sample with these filters.
+  sampling::SamplerParams sampler{};
+  bool bonus = false;  // when all K are accepted, the cloud also sends the K+1 steering vector
+  CoSteerParams costeer{};
+};
+void validate(const Settings& s);  // throws Error naming the field
+
+// One struct per generation, filled by the edge (or the local loop).
+struct Counters {
+  uint64_t n_generated = 0;  // tokens emitted (EOG excluded)
+  uint64_t n_drafted = 0;
+  uint64_t n_accepted = 0;
+  uint64_t rejections = 0;
+  uint64_t bonus_tokens = 0;
+  uint64_t round_trips = 0;  // draft/verify or per-token exchanges (open/close excluded)
+  uint64_t bytes_up = 0;     // every encoded byte edge -> cloud, open/close included
+  uint64_t bytes_down = 0;
+  double t_prefill_s = 0;  // prompts (edge prefill + session open incl. cloud prefill)
+  double t_draft_s = 0;    // edge model evaluation while drafting / stepping
+  double t_cloud_s = 0;    // waiting on the cloud (in-process: the cloud's compute)
+  double t_recover_s = 0;  // edge recovery / fusion arithmetic
+  double t_total_s = 0;    // whole generation, prefill included
+  // Forward positions run per model (prompt included), for FLOPs estimates.
+  uint64_t positions_llm = 0;
+  uint64_t positions_slm_minus = 0;  // cloud copy of the small model (or `slm`)
+  uint64_t positions_slm_plus = 0;   // edge small model (or `slm+`)
+  double acceptance_rate() const { return n_drafted ? double(n_accepted) / double(n_drafted) : 0.0; }
+  // Decode throughput: generated tokens over the time after prefill.
+  double gen_tok_per_s() const {
+    const double t = t_total_s - t_prefill_s;
+    return t > 0 ? double(n_generated) / t : 0.0;
+  }
+};
+
+}  // namespace specsteer::steer
