@@ -1,0 +1,32 @@
+#pragma once
+// Matrix products of quantized weights with float activations. Weights stay
+// in their GGUF layout: row-major [rows][cols], each row `row_bytes` long.
+#include <cstddef>
+#include <cstdint>
+
+#include "gguf/types.h"
+#include "kernels/thread_pool.h"
+
+namespace specsteer::kernels {
+
+struct Matrix {
+  gguf::TensorType type = gguf::TensorType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+  const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
+};
+
+// y[i][r] = sum_c W[r][c] * x[i][c] for i < n (x is [n][cols], y is [n][rows]).
+// Each weight row is read once for all n inputs, so a batch of n positions
+// costs about one pass over the weights.
+void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& pool);
+
+// Same product, single-threaded over rows [r0, r1) (building block and test oracle).
+void matmul_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1);
+
+// Copies row r of w, dequantized, into dst[cols].
+void get_row(const Matrix& w, int64_t r, float* dst);
+
+}  // namespace specsteer::kernels

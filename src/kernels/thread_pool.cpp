@@ -1,0 +1,92 @@
+#include "kernels/thread_pool.h"
+
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace specsteer::kernels {
+
+int physical_cores() {
+  // Count distinct (physical id, core id) pairs: hyperthread siblings share a
+  // core's memory bandwidth, so they rarely help a bandwidth-bound decode.
+  std::ifstream f("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, phys = "0";
+  while (std::getline(f, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    std::string val = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "physical id") phys = val;
+    if (key == "core id") cores.insert({phys, val});
+  }
+  int n = static_cast<int>(cores.size());
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0 || (hw > 0 && n > hw)) n = hw > 0 ? hw : 1;
+  return n;
+}
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::run_share(int index) {
+  // Static partition: chunk c of n_threads_ goes to thread c. Rows cost the
+  // same, so static splitting balances and keeps each thread on its own rows.
+  const int64_t blocks = (job_n_ + job_grain_ - 1) / job_grain_;
+  const int64_t b0 = blocks * index / n_threads_, b1 = blocks * (index + 1) / n_threads_;
+  const int64_t begin = b0 * job_grain_, end = std::min(job_n_, b1 * job_grain_);
+  if (begin < end) (*job_)(begin, end);
+}
+
+void ThreadPool::worker(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      start_cv_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (stop_) return;
+    }
+    run_share(index);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--pending_ == 0) done_cv_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  if (n_threads_ == 1 || n <= grain) {
+    fn(0, n);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    job_n_ = n;
+    job_grain_ = grain;
+    pending_ = n_threads_ - 1;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  run_share(0);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  job_ = nullptr;
+}
+
+}  // namespace specsteer::kernels

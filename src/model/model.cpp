@@ -1,0 +1,203 @@
+#include "model/model.h"
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "model/model_impl.h"
+
+namespace specsteer {
+namespace {
+
+using gguf::TensorType;
+
+std::string key(const ModelConfig& c, const char* suffix) { return c.arch + "." + suffix; }
+
+int get_int(const gguf::File& f, const std::string& k, std::optional<int> fallback = std::nullopt) {
+  auto v = f.get_u64(k);
+  if (!v) {
+    if (fallback) return *fallback;
+    throw Error(f.path() + ": missing required metadata key '" + k + "'");
+  }
+  if (*v > (1u << 30)) throw Error(f.path() + ": metadata key '" + k + "' = " + std::to_string(*v) + " is out of range");
+  return static_cast<int>(*v);
+}
+
+const gguf::TensorInfo& need_tensor(const gguf::File& f, const std::string& name) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (!t) throw Error(f.path() + ": missing tensor '" + name + "'");
+  return *t;
+}
+
+void check_shape(const gguf::File& f, const gguf::TensorInfo& t, uint64_t ne0, uint64_t ne1) {
+  const bool ok = ne1 == 0 ? (t.n_dims == 1 && t.ne[0] == ne0)
+                           : (t.n_dims == 2 && t.ne[0] == ne0 && t.ne[1] == ne1);
+  if (!ok) {
+    std::string want("[");
+    want += std::to_string(ne0);
+    if (ne1) want += ", " + std::to_string(ne1);
+    want += "]";
+    throw Error(f.path() + ": tensor '" + t.name + "' has shape " + t.shape_string() + ", expected " + want);
+  }
+}
+
+const float* vector_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required = true) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (!t) {
+    if (required) throw Error(f.path() + ": missing tensor '" + name + "'");
+    return nullptr;
+  }
+  check_shape(f, *t, n, 0);
+  if (t->type != TensorType::F32)
+    throw Error(f.path() + ": tensor '" + name + "' has type " + std::string(gguf::type_name(t->type)) +
+                ", expected f32 for norms and biases");
+  return reinterpret_cast<const float*>(t->data);
+}
+
+kernels::Matrix matrix(const gguf::File& f, const std::string& name, uint64_t cols, uint64_t rows) {
+  const auto& t = need_tensor(f, name);
+  check_shape(f, t, cols, rows);
+  if (!gguf::traits(t.type).supported)
+    throw Error(f.path() + ": tensor '" + name + "' has type " + std::string(gguf::type_name(t.type)) +
+                ", which this engine does not compute with (supported: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k)");
+  kernels::Matrix m;
+  m.type = t.type;
+  m.data = t.data;
+  m.rows = static_cast<int64_t>(rows);
+  m.cols = static_cast<int64_t>(cols);
+  m.row_bytes = gguf::row_bytes(t.type, cols);
+  return m;
+}
+
+}  // namespace
+
+uint64_t ModelConfig::n_params_matmul() const {
+  const uint64_t e = n_embd, per_layer = e * q_dim() + 2 * e * kv_dim() + static_cast<uint64_t>(q_dim()) * e +
+                                         3 * e * static_cast<uint64_t>(n_ff);
+  return per_layer * n_layer + static_cast<uint64_t>(n_vocab) * e;
+}
+
+uint64_t ModelConfig::n_params_total() const {
+  // Matmul parameters count the vocabulary matrix once (the output head); an
+  // untied model stores a second one for the embedding lookup.
+  uint64_t n = n_params_matmul() + (tied_output ? 0 : static_cast<uint64_t>(n_vocab) * n_embd);
+  n += static_cast<uint64_t>(n_layer) * 2 * n_embd + n_embd;  // norms
+  if (has_qkv_bias) n += static_cast<uint64_t>(n_layer) * (q_dim() + 2 * kv_dim());
+  if (has_qk_norm) n += static_cast<uint64_t>(n_layer) * 2 * head_dim;
+  return n;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+const ModelConfig& Model::config() const { return impl_->cfg; }
+const gguf::File& Model::file() const { return *impl_->file; }
+const std::string& Model::path() const { return impl_->file->path(); }
+int Model::n_threads() const { return impl_->pool->size(); }
+
+uint64_t Model::weight_bytes_per_token() const {
+  const Impl& m = *impl_;
+  auto bytes = [](const kernels::Matrix& w) { return static_cast<uint64_t>(w.rows) * w.row_bytes; };
+  uint64_t total = bytes(m.output);
+  for (const auto& l : m.layers)
+    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.gate) + bytes(l.up) + bytes(l.down);
+  return total;
+}
+
+std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& opts) {
+  auto impl = std::make_unique<Impl>();
+  impl->file = gguf::File::open(path);
+  const gguf::File& f = *impl->file;
+  ModelConfig& c = impl->cfg;
+
+  auto arch = f.get_string("general.architecture");
+  if (!arch) throw Error(path + ": missing required metadata key 'general.architecture'");
+  c.arch = *arch;
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+    throw Error(path + ": unknown architecture '" + c.arch + "' (supported: llama, qwen2, qwen3)");
+  c.name = f.get_string("general.name").value_or("");
+  c.n_embd = get_int(f, key(c, "embedding_length"));
+  c.n_layer = get_int(f, key(c, "block_count"));
+  c.n_ff = get_int(f, key(c, "feed_forward_length"));
+  c.n_head = get_int(f, key(c, "attention.head_count"));
+  c.n_head_kv = get_int(f, key(c, "attention.head_count_kv"), c.n_head);
+  c.n_ctx_train = get_int(f, key(c, "context_length"), 2048);
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_ff <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 ||
+      c.n_head % c.n_head_kv != 0)
+    throw Error(path + ": inconsistent hyperparameters (embedding " + std::to_string(c.n_embd) + ", heads " +
+                std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + ", layers " +
+                std::to_string(c.n_layer) + ")");
+  if (c.n_embd % c.n_head != 0 && !f.find(key(c, "attention.key_length")))
+    throw Error(path + ": embedding_length is not divisible by head_count and no attention.key_length is given");
+  c.head_dim = get_int(f, key(c, "attention.key_length"), c.n_embd / c.n_head);
+  int vdim = get_int(f, key(c, "attention.value_length"), c.head_dim);
+  if (vdim != c.head_dim) throw Error(path + ": key_length != value_length is not supported");
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0) throw Error(path + ": head dimension must be a positive even number");
+  c.rms_eps = static_cast<float>(f.get_f64(key(c, "attention.layer_norm_rms_epsilon")).value_or(1e-5));
+  c.rope_base = static_cast<float>(f.get_f64(key(c, "rope.freq_base")).value_or(10000.0));
+  c.rope_dim = get_int(f, key(c, "rope.dimension_count"), c.head_dim);
+  if (c.rope_dim <= 0 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0)
+    throw Error(path + ": rope.dimension_count " + std::to_string(c.rope_dim) + " is invalid for head dim " +
+                std::to_string(c.head_dim));
+  c.rope_type = c.arch == "llama" ? RopeType::Norm : RopeType::Neox;
+  c.has_qkv_bias = c.arch == "qwen2";
+  c.has_qk_norm = c.arch == "qwen3";
+
+  const auto& emb = need_tensor(f, "token_embd.weight");
+  if (emb.n_dims != 2 || emb.ne[0] != static_cast<uint64_t>(c.n_embd))
+    throw Error(path + ": tensor 'token_embd.weight' has shape " + emb.shape_string() + ", expected [" +
+                std::to_string(c.n_embd) + ", n_vocab]");
+  c.n_vocab = static_cast<int>(emb.ne[1]);
+  impl->token_embd = matrix(f, "token_embd.weight", c.n_embd, c.n_vocab);
+  c.tied_output = f.find_tensor("output.weight") == nullptr;
+  impl->output = c.tied_output ? impl->token_embd : matrix(f, "output.weight", c.n_embd, c.n_vocab);
+  impl->output_norm = vector_f32(f, "output_norm.weight", c.n_embd);
+
+  const uint64_t e = c.n_embd, q = c.q_dim(), kv = c.kv_dim(), ff = c.n_ff;
+  for (int il = 0; il < c.n_layer; ++il) {
+    const std::string p = "blk." + std::to_string(il) + ".";
+    LayerWeights l;
+    l.attn_norm = vector_f32(f, p + "attn_norm.weight", e);
+    l.ffn_norm = vector_f32(f, p + "ffn_norm.weight", e);
+    l.wq = matrix(f, p + "attn_q.weight", e, q);
+    l.wk = matrix(f, p + "attn_k.weight", e, kv);
+    l.wv = matrix(f, p + "attn_v.weight", e, kv);
+    l.wo = matrix(f, p + "attn_output.weight", q, e);
+    l.gate = matrix(f, p + "ffn_gate.weight", e, ff);
+    l.up = matrix(f, p + "ffn_up.weight", e, ff);
+    l.down = matrix(f, p + "ffn_down.weight", ff, e);
+    if (c.has_qkv_bias) {
+      l.bq = vector_f32(f, p + "attn_q.bias", q);
+      l.bk = vector_f32(f, p + "attn_k.bias", kv);
+      l.bv = vector_f32(f, p + "attn_v.bias", kv);
+    }
+    if (c.has_qk_norm) {
+      l.q_norm = vector_f32(f, p + "attn_q_norm.weight", c.head_dim);
+      l.k_norm = vector_f32(f, p + "attn_k_norm.weight", c.head_dim);
+    }
+    impl->layers.push_back(l);
+  }
+
+  // Rope frequencies: theta_i = base^(-2i/d), divided by Llama-3.1 style
+  // per-dimension factors when the model ships `rope_freqs.weight`.
+  const int half = c.rope_dim / 2;
+  impl->rope_inv_freq.resize(half);
+  const float* factors = vector_f32(f, "rope_freqs.weight", half, false);
+  c.has_rope_freqs = factors != nullptr;
+  for (int i = 0; i < half; ++i) {
+    float fr = std::pow(c.rope_base, -2.0f * static_cast<float>(i) / static_cast<float>(c.rope_dim));
+    impl->rope_inv_freq[i] = factors ? fr / factors[i] : fr;
+  }
+  if (auto st = f.get_string(key(c, "rope.scaling.type")); st && *st != "none") {
+    if (*st != "linear")
+      throw Error(path + ": rope scaling type '" + *st + "' is not supported (supported: none, linear, rope_freqs)");
+    double factor = f.get_f64(key(c, "rope.scaling.factor")).value_or(1.0);
+    if (!(factor > 0)) throw Error(path + ": rope.scaling.factor must be positive");
+    impl->rope_pos_scale = static_cast<float>(1.0 / factor);
+  }
+
+  int threads = opts.n_threads > 0 ? opts.n_threads : kernels::physical_cores();
+  impl->pool = std::make_unique<kernels::ThreadPool>(threads);
+  return std::shared_ptr<Model>(new Model(std::move(impl)));
+}
+
+}  // namespace specsteer

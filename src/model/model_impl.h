@@ -1,0 +1,39 @@
+#pragma once
+// Internal: the weights of a loaded model as kernel views. Only model/*.cpp
+// includes this.
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/matmul.h"
+#include "kernels/thread_pool.h"
+#include "model/model.h"
+
+namespace specsteer {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  kernels::Matrix wq, wk, wv, wo, gate, up, down;
+  const float* bq = nullptr;  // qwen2 biases
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;  // qwen3 per-head norms [head_dim]
+  const float* k_norm = nullptr;
+};
+
+struct Model::Impl {
+  std::unique_ptr<gguf::File> file;
+  ModelConfig cfg;
+  kernels::Matrix token_embd;
+  kernels::Matrix output;  // == token_embd when tied
+  const float* output_norm = nullptr;
+  std::vector<LayerWeights> layers;
+  std::vector<float> rope_inv_freq;  // [rope_dim/2], freq factors and scaling folded in
+  float rope_pos_scale = 1.f;        // linear rope scaling
+  std::unique_ptr<kernels::ThreadPool> pool;
+  std::mutex pool_mu;  // one forward pass at a time uses the pool
+};
+
+}  // namespace specsteer
