@@ -1,0 +1,184 @@
+// Engine commands: run, logits, bench.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "common/timer.h"
+#include "model/benchmark.h"
+#include "model/model.h"
+#include "sampling/sampling.h"
+#include "tokenizer/tokenizer.h"
+
+namespace specsteer::cli {
+namespace {
+
+KvType parse_kv(const std::string& s) {
+  if (s == "f32") return KvType::F32;
+  if (s == "f16") return KvType::F16;
+  throw Error("--kv-type must be f32 or f16, not '" + s + "'");
+}
+
+struct RunOpts {
+  std::string model, prompt, kv = "f32";
+  int n = 64, threads = 0, ctx = 0, top_k = 0;
+  double temp = 0.0, top_p = 1.0, min_p = 0.0;
+  uint64_t seed = 42;
+  bool json = false, no_chat = false;
+};
+
+void run(const RunOpts& o) {
+  auto model = Model::load(o.model, {.n_threads = o.threads});
+  auto tok = Tokenizer::from_gguf(model->file());
+  sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
+  sampling::validate(sp);
+  if (o.n < 0) throw Error("-n must not be negative");
+  const bool chat = !o.no_chat && tok->chat_format() != ChatFormat::None;
+  const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt) : o.prompt, true, chat);
+  const int n_ctx = o.ctx > 0 ? o.ctx : model->config().n_ctx_train;
+  if (prompt.empty()) throw Error("the prompt tokenized to nothing and the model adds no BOS; give a prompt");
+  if (prompt.size() + static_cast<size_t>(o.n) > static_cast<size_t>(n_ctx))
+    throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) + -n " + std::to_string(o.n) +
+                " exceeds the context size " + std::to_string(n_ctx) + " (set -c to enlarge it)");
+  Sequence seq(model, {.n_ctx = n_ctx, .kv_type = parse_kv(o.kv)});
+  sampling::Rng rng(o.seed);
+  Utf8Stream stream;
+  std::vector<int32_t> out;
+  std::string text;
+
+  Stopwatch sw;
+  auto logits = seq.eval(prompt, false);
+  const double t_prompt = sw.seconds();
+  sw.reset();
+  for (int i = 0; i < o.n; ++i) {
+    int32_t next = sampling::sample(logits, sp, rng);
+    if (tok->is_eog(next)) break;
+    out.push_back(next);
+    std::string piece = stream.push(tok->token_bytes(next));
+    text += piece;
+    if (!o.json) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+    if (i + 1 < o.n) logits = seq.eval({&next, 1}, false);
+  }
+  const double t_gen = sw.seconds();
+  std::string tail = stream.finish();
+  text += tail;
+  if (!o.json) {
+    std::fwrite(tail.data(), 1, tail.size(), stdout);
+    std::printf("\n");
+    return;
+  }
+  nlohmann::json j = {{"text", text},
+                      {"tokens", out},
+                      {"n_prompt", prompt.size()},
+                      {"n_gen", out.size()},
+                      {"prompt_tok_per_s", prompt.size() / std::max(t_prompt, 1e-9)},
+                      {"gen_tok_per_s", out.empty() ? 0.0 : out.size() / std::max(t_gen, 1e-9)},
+                      {"seed", o.seed},
+                      {"temperature", o.temp}};
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+Registrar run_cmd("run", [](CLI::App& root) {
+  auto o = std::make_shared<RunOpts>();
+  auto* sub = root.add_subcommand("run", "Generate a continuation of a prompt with one model");
+  sub->add_option("-m,--model", o->model, "GGUF model file")->required();
+  sub->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
+  sub->add_option("-n,--n-predict", o->n, "Tokens to generate (stops earlier at end-of-generation)");
+  sub->add_option("--temp", o->temp, "Sampling temperature (0 = greedy)");
+  sub->add_option("--top-k", o->top_k, "Top-k filter (0 = off)");
+  sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)");
+  sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)");
+  sub->add_option("--seed", o->seed, "RNG seed");
+  sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
+  sub->add_option("-c,--ctx-size", o->ctx, "Context size (default: the model's)");
+  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16");
+  sub->add_flag("--no-chat", o->no_chat, "Raw prompt: do not apply the model's chat format");
+  sub->add_flag("--json", o->json, "Print one JSON object instead of streaming text");
+  sub->callback([o] { run(*o); });
+});
+
+struct LogitsOpts {
+  std::string model, prompt, out, kv = "f32";
+  int threads = 0;
+};
+
+Registrar logits_cmd("logits", [](CLI::App& root) {
+  auto o = std::make_shared<LogitsOpts>();
+  auto* sub = root.add_subcommand("logits", "Write the last position's logits of a raw prompt (float32 LE)");
+  sub->add_option("-m,--model", o->model, "GGUF model file")->required();
+  sub->add_option("-p,--prompt", o->prompt, "Prompt text (raw, no chat format)")->required();
+  sub->add_option("--out", o->out, "Output file")->required();
+  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16");
+  sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
+  sub->callback([o] {
+    auto model = Model::load(o->model, {.n_threads = o->threads});
+    auto tok = Tokenizer::from_gguf(model->file());
+    const auto ids = tok->encode(o->prompt, true, false);
+    if (ids.empty()) throw Error("the prompt tokenized to nothing");
+    Sequence seq(model, {.n_ctx = std::max<int>(model->config().n_ctx_train, static_cast<int>(ids.size())),
+                         .kv_type = parse_kv(o->kv)});
+    auto logits = seq.eval(ids, false);
+    std::ofstream f(o->out, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error(o->out + ": cannot open for writing");
+    f.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    if (!f) throw Error(o->out + ": write failed");
+  });
+});
+
+struct BenchOpts {
+  std::string model, kv = "f32";
+  int threads = 0, n_prompt = 128, n_gen = 32, reps = 3;
+  bool json = false;
+};
+
+Registrar bench_cmd("bench", [](CLI::App& root) {
+  auto o = std::make_shared<BenchOpts>();
+  auto* sub = root.add_subcommand("bench", "Measure prompt and generation speed, verify cost and the bandwidth roofline");
+  sub->add_option("-m,--model", o->model, "GGUF model file")->required();
+  sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
+  sub->add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens");
+  sub->add_option("-n,--n-gen", o->n_gen, "Generated tokens");
+  sub->add_option("-r,--repetitions", o->reps, "Repetitions (best is reported)");
+  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16");
+  sub->add_flag("--json", o->json, "Print one JSON object");
+  sub->callback([o] {
+    auto model = Model::load(o->model, {.n_threads = o->threads});
+    BenchOptions bo{.n_prompt = o->n_prompt, .n_gen = o->n_gen, .repetitions = o->reps, .kv_type = parse_kv(o->kv)};
+    BenchResult r = run_benchmark(model, bo);
+    const ModelConfig& c = model->config();
+    if (o->json) {
+      nlohmann::json v = nlohmann::json::array();
+      for (const auto& x : r.verify) v.push_back({{"k", x.k}, {"seconds", x.seconds}, {"ratio_to_decode", x.ratio_to_decode}});
+      nlohmann::json j = {{"model", o->model}, {"arch", c.arch}, {"threads", model->n_threads()},
+                          {"n_params", c.n_params_total()}, {"n_prompt", o->n_prompt}, {"n_gen", o->n_gen},
+                          {"pp_tok_per_s", r.pp_tok_per_s}, {"tg_tok_per_s", r.tg_tok_per_s},
+                          {"bandwidth_gb_per_s", r.bandwidth_gb_per_s},
+                          {"weight_bytes_per_token", r.weight_bytes_per_token},
+                          {"roofline_fraction", r.roofline_fraction}, {"verify", v}};
+      std::cout << j.dump() << "\n";
+      return;
+    }
+    std::printf("| model | arch | params | weights MiB | threads | test | t/s |\n");
+    std::printf("| --- | --- | ---: | ---: | ---: | --- | ---: |\n");
+    const double mib = r.weight_bytes_per_token / (1024.0 * 1024.0);
+    for (int pass = 0; pass < 2; ++pass)
+      std::printf("| %s | %s | %.2fM | %.1f | %d | %s%d | %.2f |\n", o->model.c_str(), c.arch.c_str(),
+                  c.n_params_total() / 1e6, mib, model->n_threads(), pass == 0 ? "pp" : "tg",
+                  pass == 0 ? o->n_prompt : o->n_gen, pass == 0 ? r.pp_tok_per_s : r.tg_tok_per_s);
+    std::printf("\nmemory bandwidth (triad): %.2f GB/s; weights per token: %.1f MiB; roofline %.1f tok/s; achieved %.0f%%\n",
+                r.bandwidth_gb_per_s, mib, r.bandwidth_gb_per_s * 1e9 / r.weight_bytes_per_token,
+                100.0 * r.roofline_fraction);
+    std::printf("verify K / decode 1:");
+    for (const auto& x : r.verify) std::printf("  K=%d %.2f", x.k, x.ratio_to_decode);
+    std::printf("\n");
+  });
+});
+
+}  // namespace
+}  // namespace specsteer::cli

@@ -1,0 +1,41 @@
+#pragma once
+// Throughput measurements behind `specsteer bench`: prompt processing,
+// generation, verification of K drafts relative to one decode step, and the
+// memory-bandwidth roofline.
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+
+namespace specsteer {
+
+struct BenchOptions {
+  int n_prompt = 128;
+  int n_gen = 32;
+  int repetitions = 3;  // best-of, to damp noise from other processes
+  std::vector<int> verify_k = {1, 2, 4, 8, 16};
+  KvType kv_type = KvType::F32;
+  uint64_t seed = 1;
+};
+
+struct BenchResult {
+  double pp_tok_per_s = 0;
+  double tg_tok_per_s = 0;
+  double bandwidth_gb_per_s = 0;      // measured STREAM-like triad
+  double weight_bytes_per_token = 0;  // bytes of weights one decode step reads
+  double roofline_fraction = 0;       // achieved / bandwidth-bound decode speed
+  struct Verify {
+    int k;
+    double seconds;
+    double ratio_to_decode;  // time(verify k) / time(decode 1)
+  };
+  std::vector<Verify> verify;
+};
+
+BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const BenchOptions& opts);
+
+// Triad a[i] = b[i] + s*c[i] over arrays far larger than the caches, on
+// `threads` threads; returns GB/s counting 3 arrays of traffic.
+double measure_bandwidth_gbs(int threads);
+
+}  // namespace specsteer
