@@ -1,0 +1,251 @@
+#include "steer/cloud.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/error.h"
+#include "steer/formulas.h"
+#include "steer/transport.h"
+
+namespace specsteer::steer {
+
+namespace {
+
+// Copies rows [n_rows][stride] keeping the first n columns.
+std::vector<float> take_rows(std::span<const float> rows, size_t n_rows, size_t stride, size_t n) {
+  std::vector<float> out(n_rows * n);
+  for (size_t r = 0; r < n_rows; ++r) std::copy_n(rows.data() + r * stride, n, out.data() + r * n);
+  return out;
+}
+
+void check_ids(std::span<const int32_t> ids, int n_vocab, const char* what) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= n_vocab)
+      throw Error(std::string("cloud: ") + what + "[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
+                  " is outside the shared vocabulary (" + std::to_string(n_vocab) + ")");
+}
+
+std::vector<IdValue> to_pairs(const sampling::Distribution& d) {
+  std::vector<IdValue> out(d.ids.size());
+  for (size_t i = 0; i < d.ids.size(); ++i) out[i] = {d.ids[i], static_cast<float>(d.probs[i])};
+  return out;
+}
+
+}  // namespace
+
+Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_minus, const SessionOpen& open)
+    : llm_(std::move(llm)), slm_(std::move(slm_minus)), s_(open.settings), rng_(open.settings.seed, 2) {
+  validate(s_);
+  if (!uses_cloud(s_.method))
+    throw Error("cloud: method '" + std::string(method_name(s_.method)) + "' does not use the cloud");
+  n_vocab_ = std::min(llm_->n_vocab(), slm_->n_vocab());
+  use_slm_ = s_.method != Method::Sd;
+  if (open.x_llm.empty() || open.x_slm.empty()) throw Error("cloud: SessionOpen.x is empty");
+  check_ids(open.x_llm, llm_->n_vocab(), "x_llm");
+  check_ids(open.x_slm, slm_->n_vocab(), "x_slm");
+  llm_next_ = take_rows(llm_->eval(open.x_llm).last(llm_->n_vocab()), 1, llm_->n_vocab(), n_vocab_);
+  if (use_slm_)
+    slm_next_ = take_rows(slm_->eval(open.x_slm).last(slm_->n_vocab()), 1, slm_->n_vocab(), n_vocab_);
+}
+
+void Cloud::append(std::span<const int32_t> tokens, std::vector<float>* llm_rows, std::vector<float>* slm_rows) {
+  const size_t n = tokens.size();
+  *llm_rows = take_rows(llm_->eval(tokens), n, llm_->n_vocab(), n_vocab_);
+  if (use_slm_) *slm_rows = take_rows(slm_->eval(tokens), n, slm_->n_vocab(), n_vocab_);
+}
+
+Verdict Cloud::verify(const DraftBlock& b) {
+  if (s_.method != Method::SpecSteer && s_.method != Method::Sd)
+    throw Error("cloud: DraftBlock in a '" + std::string(method_name(s_.method)) + "' session");
+  if (b.drafts.empty() || b.drafts.size() > static_cast<size_t>(s_.draft))
+    throw Error("cloud: DraftBlock.drafts has " + std::to_string(b.drafts.size()) + " ids, expected 1.." +
+                std::to_string(s_.draft));
+  if (b.committed.size() > 1) throw Error("cloud: DraftBlock.committed holds more than one token");
+  const bool sd = s_.method == Method::Sd;
+  if (sd && b.draft_probs.size() != b.drafts.size())
+    throw Error("cloud: sd DraftBlock needs one draft probability per draft");
+  if (!sd && !b.draft_probs.empty()) throw Error("cloud: DraftBlock.draft_probs is only for sd");
+  check_ids(b.committed, n_vocab_, "committed");
+  check_ids(b.drafts, n_vocab_, "drafts");
+
+  const size_t base = llm_->size();
+  const size_t C = b.committed.size();
+  std::vector<int32_t> toks(b.committed);
+  toks.insert(toks.end(), b.drafts.begin(), b.drafts.end());
+  std::vector<float> rl, rs;
+  append(toks, &rl, &rs);
+  const size_t V = static_cast<size_t>(n_vocab_);
+  // Row predicting toks[i]: the previous next-row for i == 0, else row i-1.
+  auto pred_llm = [&](size_t i) { return i == 0 ? std::span<const float>(llm_next_) : std::span<const float>(rl).subspan((i - 1) * V, V); };
+  auto pred_slm = [&](size_t i) { return i == 0 ? std::span<const float>(slm_next_) : std::span<const float>(rs).subspan((i - 1) * V, V); };
+
+  Verdict v;
+  for (size_t t = 0; t < b.drafts.size(); ++t) {
+    const size_t i = C + t;
+    const int32_t y = b.drafts[t];
+    double alpha;
+    sampling::Distribution target;
+    if (sd) {
+      target = sampling::make_distribution(pred_llm(i), s_.sampler);
+      alpha = sd_accept_prob(target.prob(y), b.draft_probs[t]);
+    } else {
+      alpha = ratio_accept_prob(pred_llm(i), pred_slm(i), y, s_.lambda);
+    }
+    const double u = rng_.uniform();
+    if (accept(u, alpha)) {
+      ++v.n_accepted;
+      continue;
+    }
+    v.rejected = true;
+    if (sd)
+      v.target = to_pairs(target);
+    else
+      v.steer = cloud_steer_topk(pred_llm(i), pred_slm(i), s_.beta, s_.top_k);
+    // Roll back to x + agreed prefix; its next-token row is the one just tested.
+    std::vector<float> nl(pred_llm(i).begin(), pred_llm(i).end());
+    llm_->truncate(base + i);
+    llm_next_ = std::move(nl);
+    if (use_slm_) {
+      std::vector<float> ns(pred_slm(i).begin(), pred_slm(i).end());
+      slm_->truncate(base + i);
+      slm_next_ = std::move(ns);
+    }
+    generated_ += i;
+    return v;
+  }
+  const size_t last = toks.size() - 1;
+  llm_next_.assign(rl.begin() + last * V, rl.begin() + (last + 1) * V);
+  if (use_slm_) slm_next_.assign(rs.begin() + last * V, rs.begin() + (last + 1) * V);
+  generated_ += toks.size();
+  if (s_.bonus) {
+    if (sd)
+      v.target = to_pairs(sampling::make_distribution(llm_next_, s_.sampler));
+    else
+      v.steer = cloud_steer_topk(llm_next_, slm_next_, s_.beta, s_.top_k);
+  }
+  return v;
+}
+
+StepReply Cloud::step(const StepRequest& req) {
+  if (s_.method != Method::LightCoSteer && s_.method != Method::CoSteer)
+    throw Error("cloud: StepRequest in a '" + std::string(method_name(s_.method)) + "' session");
+  if (req.committed.size() > static_cast<size_t>(s_.draft) + 1)
+    throw Error("cloud: StepRequest.committed holds too many tokens");
+  check_ids(req.committed, n_vocab_, "committed");
+  if (!req.committed.empty()) {
+    std::vector<float> rl, rs;
+    append(req.committed, &rl, &rs);
+    const size_t V = static_cast<size_t>(n_vocab_);
+    llm_next_.assign(rl.end() - V, rl.end());
+    slm_next_.assign(rs.end() - V, rs.end());
+    generated_ += req.committed.size();
+  }
+  StepReply r;
+  if (s_.method == Method::LightCoSteer) {
+    r.steer = cloud_steer_topk(llm_next_, slm_next_, s_.beta, s_.top_k);
+  } else {
+    const auto l = sampling::log_softmax(llm_next_);
+    const auto s = sampling::log_softmax(slm_next_);
+    r.llm_logprobs.assign(l.begin(), l.end());
+    r.slm_logprobs.assign(s.begin(), s.end());
+    // A probability below float range would be -inf on the wire: clamp.
+    for (float& x : r.llm_logprobs) x = std::max(x, -1e30f);
+    for (float& x : r.slm_logprobs) x = std::max(x, -1e30f);
+  }
+  return r;
+}
+
+CloseAck Cloud::stats() const {
+  return CloseAck{llm_->positions_evaluated(), use_slm_ ? slm_->positions_evaluated() : 0};
+}
+
+struct CloudService::Entry {
+  std::mutex mu;
+  std::unique_ptr<Cloud> cloud;
+};
+
+CloudService::CloudService(SourceFactory llm, SourceFactory slm, ModelIdentity llm_id, ModelIdentity slm_id)
+    : make_llm_(std::move(llm)), make_slm_(std::move(slm)), llm_id_(std::move(llm_id)), slm_id_(std::move(slm_id)) {}
+
+const Cloud* CloudService::session(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second->cloud.get();
+}
+
+size_t CloudService::n_sessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_.size();
+}
+
+Message CloudService::dispatch(Message m) {
+  auto find = [&](uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) throw Error("cloud: unknown session " + std::to_string(id));
+    return it->second;
+  };
+  if (auto* o = std::get_if<SessionOpen>(&m)) {
+    auto same = [](const ModelIdentity& want, const ModelIdentity& have) {
+      return want.n_vocab == have.n_vocab && want.fingerprint == have.fingerprint && want.arch == have.arch;
+    };
+    if (!same(o->llm, llm_id_))
+      throw Error("cloud: the edge expects LLM '" + o->llm.name + "' but this cloud serves '" + llm_id_.name + "'");
+    if (!same(o->slm, slm_id_))
+      throw Error("cloud: the edge's small model '" + o->slm.name + "' differs from the cloud's SLM '" +
+                  slm_id_.name + "' (SLM+ and SLM- must be the same model)");
+    auto e = std::make_shared<Entry>();
+    e->cloud = std::make_unique<Cloud>(make_llm_(), make_slm_(), *o);
+    SessionAccept a;
+    a.n_vocab = static_cast<uint32_t>(e->cloud->n_vocab());
+    std::lock_guard<std::mutex> lock(mu_);
+    a.session = next_id_++;
+    sessions_[a.session] = std::move(e);
+    return a;
+  }
+  if (auto* b = std::get_if<DraftBlock>(&m)) {
+    auto e = find(b->session);
+    std::lock_guard<std::mutex> lock(e->mu);
+    return e->cloud->verify(*b);
+  }
+  if (auto* r = std::get_if<StepRequest>(&m)) {
+    auto e = find(r->session);
+    std::lock_guard<std::mutex> lock(e->mu);
+    return e->cloud->step(*r);
+  }
+  if (auto* c = std::get_if<Close>(&m)) {
+    auto e = find(c->session);
+    CloseAck ack;
+    {
+      std::lock_guard<std::mutex> lock(e->mu);
+      ack = e->cloud->stats();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions_.erase(c->session);
+    return ack;
+  }
+  throw Error(std::string("cloud: unexpected message ") + message_name(m));
+}
+
+std::vector<uint8_t> CloudService::handle(std::span<const uint8_t> request) {
+  try {
+    DecodeLimits lim;
+    lim.n_vocab = std::max(llm_id_.n_vocab, slm_id_.n_vocab);
+    return encode(dispatch(decode(request, lim)));
+  } catch (const std::exception& e) {
+    return encode(ErrorReply{e.what()});
+  }
+}
+
+std::vector<uint8_t> InProcessTransport::exchange(std::span<const uint8_t> request) {
+  std::vector<uint8_t> reply = cloud_.handle(request);
+  bytes_up_ += request.size();
+  bytes_down_ += reply.size();
+  if (record_) {
+    records_.push_back({true, std::vector<uint8_t>(request.begin(), request.end())});
+    records_.push_back({false, reply});
+  }
+  return reply;
+}
+
+}  // namespace specsteer::steer

@@ -1,0 +1,266 @@
+#include "steer/edge.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/error.h"
+#include "common/timer.h"
+#include "steer/formulas.h"
+
+namespace specsteer::steer {
+
+namespace {
+
+// Sends one message, decodes the reply, and turns an ErrorReply into Error.
+template <typename Reply>
+Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c, double* t_cloud) {
+  const std::vector<uint8_t> req = encode(m);
+  Stopwatch sw;
+  const std::vector<uint8_t> raw = t.exchange(req);
+  if (t_cloud) *t_cloud += sw.seconds();
+  c.bytes_up += req.size();
+  c.bytes_down += raw.size();
+  Message reply = decode(raw, lim);
+  if (auto* e = std::get_if<ErrorReply>(&reply)) throw Error("cloud refused " + std::string(message_name(m)) + ": " + e->message);
+  if (auto* r = std::get_if<Reply>(&reply)) return std::move(*r);
+  throw Error(std::string("protocol: expected a reply to ") + message_name(m) + ", got " + message_name(reply));
+}
+
+std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
+  const size_t s = static_cast<size_t>(stride);
+  return std::vector<float>(rows.end() - s, rows.end() - s + n);
+}
+
+}  // namespace
+
+RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog) {
+  validate(s);
+  if (prompt.empty()) throw Error("generate: the prompt is empty");
+  RunResult r;
+  Counters& c = r.counters;
+  Stopwatch total;
+  sampling::Rng rng(s.seed, 1);
+  const int V = src.n_vocab();
+  std::vector<float> next = last_row(src.eval(prompt), V, V);
+  c.t_prefill_s = total.seconds();
+  r.stop_reason = "length";
+  while (r.tokens.size() < static_cast<size_t>(s.max_new)) {
+    const int32_t t = sampling::sample(next, s.sampler, rng);
+    if (is_eog(t)) {
+      r.stop_reason = "eog";
+      break;
+    }
+    r.tokens.push_back(t);
+    if (r.tokens.size() == static_cast<size_t>(s.max_new)) break;
+    Stopwatch sw;
+    const int32_t one[1] = {t};
+    next = last_row(src.eval(one), V, V);
+    c.t_draft_s += sw.seconds();
+  }
+  c.n_generated = r.tokens.size();
+  c.t_total_s = total.seconds();
+  return r;
+}
+
+RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Transport& transport,
+                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer) {
+  const Settings& s = open.settings;
+  validate(s);
+  if (!uses_cloud(s.method)) throw Error("edge: method '" + std::string(method_name(s.method)) + "' runs locally");
+  if (personalized.empty()) throw Error("generate: the personalized prompt is empty");
+  RunResult r;
+  Counters& c = r.counters;
+  Stopwatch total;
+  sampling::Rng rng(s.seed, 1);
+  const int stride = src.n_vocab();
+
+  DecodeLimits lim;
+  const auto accept_msg = call<SessionAccept>(transport, open, lim, c, nullptr);
+  const uint64_t session = accept_msg.session;
+  const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
+  lim.n_vocab = static_cast<uint32_t>(V);
+
+  // Closes the cloud session on every exit path (errors included).
+  struct Closer {
+    Transport& t;
+    uint64_t id;
+    Counters& c;
+    const DecodeLimits& lim;
+    bool done = false;
+    CloseAck close() {
+      done = true;
+      return call<CloseAck>(t, Close{id}, lim, c, nullptr);
+    }
+    ~Closer() {
+      if (!done) try {
+          close();
+        } catch (...) {
+        }
+    }
+  } closer{transport, session, c, lim};
+
+  const size_t base = personalized.size();
+  std::vector<float> next = last_row(src.eval(personalized), stride, V);
+  c.t_prefill_s = total.seconds();
+
+  std::vector<int32_t>& gen = r.tokens;
+  std::vector<int32_t> unevaluated;  // decided, not yet in the edge cache
+  std::vector<int32_t> unsent;       // decided, not yet known to the cloud
+  const size_t max_new = static_cast<size_t>(s.max_new);
+  r.stop_reason = "length";
+  auto feed = [&] {
+    if (unevaluated.empty()) return;
+    Stopwatch sw;
+    next = last_row(src.eval(unevaluated), stride, V);
+    unevaluated.clear();
+    c.t_draft_s += sw.seconds();
+  };
+  // Appends a decided token; false when it ends the generation.
+  auto commit = [&](int32_t t) {
+    if (is_eog(t)) {
+      r.stop_reason = "eog";
+      return false;
+    }
+    gen.push_back(t);
+    unevaluated = {t};
+    unsent = {t};
+    return gen.size() < max_new;
+  };
+
+  if (s.method == Method::LightCoSteer || s.method == Method::CoSteer) {
+    while (gen.size() < max_new) {
+      const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s);
+      unsent.clear();
+      ++c.round_trips;
+      feed();
+      Stopwatch sw;
+      sampling::Distribution d;
+      if (s.method == Method::LightCoSteer) {
+        d = recovery_distribution(reply.steer, next, s.beta, s.sampler);
+      } else {
+        if (reply.llm_logprobs.size() != static_cast<size_t>(V))
+          throw Error("protocol: costeer StepReply carries " + std::to_string(reply.llm_logprobs.size()) +
+                      " log-probabilities, expected " + std::to_string(V));
+        const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, next, s.costeer);
+        std::vector<int32_t> ids(player.size());
+        for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+        d = sampling::make_distribution(ids, player, s.sampler);
+      }
+      const int32_t t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
+      c.t_recover_s += sw.seconds();
+      if (!commit(t)) break;
+    }
+  } else {
+    const bool sd = s.method == Method::Sd;
+    std::vector<std::vector<float>> rows;  // rows[i] predicted draft i
+    while (gen.size() < max_new) {
+      feed();
+      const size_t budget = max_new - gen.size();
+      const size_t D = std::min(static_cast<size_t>(s.draft), budget);
+      DraftBlock block;
+      block.session = session;
+      block.committed = unsent;
+      rows.clear();
+      Stopwatch sw;
+      for (size_t i = 0; i < D; ++i) {
+        if (i > 0) {
+          const int32_t prev[1] = {block.drafts.back()};
+          rows.push_back(last_row(src.eval(prev), stride, V));
+        } else {
+          rows.push_back(next);
+        }
+        const auto q = sampling::make_distribution(rows.back(), s.sampler);
+        const int32_t d = s.sampler.greedy() ? q.ids[0] : sampling::sample(q, rng.uniform());
+        block.drafts.push_back(d);
+        if (sd) block.draft_probs.push_back(static_cast<float>(q.prob(d)));
+        if (is_eog(d)) break;
+      }
+      c.t_draft_s += sw.seconds();
+      const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s);
+      unsent.clear();
+      ++c.round_trips;
+      const size_t n = block.drafts.size();
+      if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
+        throw Error("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) + " inconsistent with " +
+                    std::to_string(n) + " drafts");
+      c.n_drafted += n;
+      c.n_accepted += v.n_accepted;
+      bool eog = false;
+      for (size_t i = 0; i < v.n_accepted; ++i) {
+        if (is_eog(block.drafts[i])) {
+          eog = true;
+          break;
+        }
+        gen.push_back(block.drafts[i]);
+      }
+      if (eog) {
+        r.stop_reason = "eog";
+        break;
+      }
+      if (v.rejected) {
+        ++c.rejections;
+        // Cache holds prompt + agreed prefix + drafts[0..n-2]; keep the agreed prefix.
+        src.truncate(base + gen.size());
+        next = rows[v.n_accepted];
+        if (observer) observer(src, next, v);
+        Stopwatch rs;
+        int32_t t;
+        if (sd) {
+          if (v.target.empty()) throw Error("protocol: sd Verdict rejected without a target distribution");
+          std::vector<double> p(static_cast<size_t>(V), 0.0);
+          for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
+          const auto q = sampling::make_distribution(next, s.sampler).dense(V);
+          sampling::Distribution res;
+          try {
+            res = sd_residual(p, q);
+          } catch (const Error&) {
+            res = sampling::from_weights(p);  // P == Q up to float rounding
+          }
+          t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p))
+                                 : sampling::sample(res, rng.uniform());
+        } else {
+          const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
+          t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
+        }
+        c.t_recover_s += rs.seconds();
+        if (!commit(t)) break;
+      } else {
+        unevaluated = {block.drafts.back()};
+        if (gen.size() >= max_new) break;
+        if (!s.bonus) {
+          if (observer) {
+            feed();
+            observer(src, next, v);
+          }
+          continue;
+        }
+        feed();
+        if (observer) observer(src, next, v);
+        Stopwatch rs;
+        int32_t t;
+        if (sd) {
+          if (v.target.empty()) throw Error("protocol: sd bonus Verdict without a target distribution");
+          std::vector<double> p(static_cast<size_t>(V), 0.0);
+          for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
+          const auto d = sampling::from_weights(p);
+          t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p)) : sampling::sample(d, rng.uniform());
+        } else {
+          const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
+          t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
+        }
+        c.t_recover_s += rs.seconds();
+        ++c.bonus_tokens;
+        if (!commit(t)) break;
+      }
+    }
+  }
+  const CloseAck ack = closer.close();
+  c.positions_llm = ack.positions_llm;
+  c.positions_slm_minus = ack.positions_slm;
+  c.positions_slm_plus = src.positions_evaluated();
+  c.n_generated = gen.size();
+  c.t_total_s = total.seconds();
+  return r;
+}
+
+}  // namespace specsteer::steer

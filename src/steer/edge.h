@@ -1,0 +1,39 @@
+#pragma once
+// The edge role (SLM+ on the personalized prompt) and the local baselines.
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "steer/logit_source.h"
+#include "steer/messages.h"
+#include "steer/settings.h"
+#include "steer/transport.h"
+
+namespace specsteer::steer {
+
+using EogFn = std::function<bool(int32_t)>;
+
+struct RunResult {
+  std::vector<int32_t> tokens;  // generated ids, EOG excluded
+  std::string stop_reason;      // "eog" or "length"
+  Counters counters;
+};
+
+// Called after each verdict once both sides agree: the edge cache holds the
+// personalized prompt + the agreed generated prefix and `next` is its
+// next-token row (the recovery/bonus token, if any, is not yet appended).
+// Tests use it to compare against a fresh evaluation (rollback check).
+using RoundObserver = std::function<void(const LogitSource& slm_plus, std::span<const float> next, const Verdict& v)>;
+
+// Runs sd / specsteer / lightcosteer / costeer: drafts or steps on
+// `slm_plus` (which receives `personalized`), talks to the cloud only
+// through `transport`. `open` carries x, model identities and settings.
+RunResult run_edge(LogitSource& slm_plus, std::span<const int32_t> personalized, Transport& transport,
+                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer = {});
+
+// llm / slm / slm+: plain autoregressive decoding of `prompt` on one source.
+RunResult run_local(LogitSource& source, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog);
+
+}  // namespace specsteer::steer

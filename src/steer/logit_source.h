@@ -1,0 +1,51 @@
+#pragma once
+// Anything that turns a growing token prefix into next-token logits: a model
+// Sequence (one KV cache), or an exact synthetic distribution in tests. The
+// protocol (Eq. 7/8 and the baselines) is written against this interface.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/model.h"
+
+namespace specsteer::steer {
+
+class LogitSource {
+ public:
+  virtual ~LogitSource() = default;
+  virtual int n_vocab() const = 0;
+  // Appends `tokens`; returns one logits row per token, row-major
+  // [tokens.size()][n_vocab()], row i predicting the token after tokens[i].
+  // Valid until the next eval/truncate.
+  virtual std::span<const float> eval(std::span<const int32_t> tokens) = 0;
+  virtual void truncate(size_t n) = 0;  // keep the first n tokens (rollback)
+  virtual const std::vector<int32_t>& tokens() const = 0;
+  virtual uint64_t positions_evaluated() const = 0;
+  size_t size() const { return tokens().size(); }
+};
+
+// Synthetic source: logits are a pure function of the whole prefix.
+class FunctionSource final : public LogitSource {
+ public:
+  using Fn = std::function<void(std::span<const int32_t> prefix, std::span<float> logits)>;
+  FunctionSource(int n_vocab, Fn fn) : n_vocab_(n_vocab), fn_(std::move(fn)) {}
+  int n_vocab() const override { return n_vocab_; }
+  std::span<const float> eval(std::span<const int32_t> tokens) override;
+  void truncate(size_t n) override;
+  const std::vector<int32_t>& tokens() const override { return tokens_; }
+  uint64_t positions_evaluated() const override { return positions_; }
+
+ private:
+  int n_vocab_;
+  Fn fn_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> rows_;
+  uint64_t positions_ = 0;
+};
+
+// A model Sequence behind the interface (defined in sequence_source.cpp).
+std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts = {});
+
+}  // namespace specsteer::steer

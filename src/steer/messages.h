@@ -1,0 +1,100 @@
+#pragma once
+// Edge <-> cloud messages and their compact binary encoding.
+//
+// Wire format (version 1): one message per buffer, [type u8][fields...].
+// Unsigned integers and token ids are LEB128 varints, floats are IEEE-754
+// little-endian (f32 for logits/probabilities, f64 for settings), strings
+// and vectors are a varint count then the elements. decode() rejects
+// truncated input, overlong varints, counts larger than the bytes left or
+// the limits, ids >= n_vocab, non-finite floats and trailing bytes, with an
+// Error naming the message, the field and the byte offset.
+//
+// What crosses the wire is exactly these structs: the uplink carries the
+// non-private prompt x (as each cloud model's token ids), model identities,
+// settings and generated/drafted token ids (plus, for `sd` only, the
+// drafter's probability of each drafted token). Nothing derived from the
+// private context other than drafted ids is representable.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "steer/settings.h"
+
+namespace specsteer::steer {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+struct ModelIdentity {
+  std::string name;  // general.name or file name, informational
+  std::string arch;
+  uint32_t n_vocab = 0;
+  uint64_t fingerprint = 0;  // hash of architecture, tensor layout and vocabulary
+  bool operator==(const ModelIdentity&) const = default;
+};
+
+struct IdValue {
+  int32_t id = 0;
+  float value = 0;
+  bool operator==(const IdValue&) const = default;
+};
+
+struct SessionOpen {
+  uint32_t version = kProtocolVersion;
+  ModelIdentity llm, slm;  // what the edge expects the cloud to run
+  std::vector<int32_t> x_llm;  // x, chat-formatted and tokenized for the LLM
+  std::vector<int32_t> x_slm;  // the same x for SLM- (often identical ids)
+  Settings settings;
+};
+struct SessionAccept {
+  uint64_t session = 0;
+  uint32_t n_vocab = 0;  // the shared id range both sides work in
+};
+struct DraftBlock {
+  uint64_t session = 0;
+  std::vector<int32_t> committed;  // tokens the edge already decided (recovery/bonus), appended untested
+  std::vector<int32_t> drafts;     // to verify, in order
+  std::vector<float> draft_probs;  // sd only: drafter probability q_t(y_t) per draft; else empty
+};
+struct Verdict {
+  uint32_t n_accepted = 0;
+  bool rejected = false;        // false: all drafts accepted
+  std::vector<IdValue> steer;   // specsteer: top-k of h_LLM - beta*h_SLM- (rejected position, or K+1 with bonus)
+  std::vector<IdValue> target;  // sd: LLM sampler distribution (id, prob) at the same position
+};
+struct StepRequest {  // lightcosteer / costeer: one exchange per token
+  uint64_t session = 0;
+  std::vector<int32_t> committed;  // tokens generated since the last step
+};
+struct StepReply {
+  std::vector<IdValue> steer;        // lightcosteer: top-k of h_LLM - beta*h_SLM-
+  std::vector<float> llm_logprobs;   // costeer: log_softmax(h_LLM), full vocabulary
+  std::vector<float> slm_logprobs;   // costeer: log_softmax(h_SLM-), full vocabulary
+};
+struct Close {
+  uint64_t session = 0;
+};
+struct CloseAck {
+  uint64_t positions_llm = 0;  // forward positions the cloud ran (for FLOPs)
+  uint64_t positions_slm = 0;
+};
+struct ErrorReply {
+  std::string message;
+};
+
+using Message = std::variant<SessionOpen, SessionAccept, DraftBlock, Verdict, StepRequest, StepReply, Close,
+                             CloseAck, ErrorReply>;
+
+const char* message_name(const Message& m);
+
+struct DecodeLimits {
+  uint32_t n_vocab = 0;            // ids must be < n_vocab (0: < 2^31) and full vectors exactly this long
+  uint64_t max_tokens = 1u << 20;  // per id list
+  uint64_t max_vector = 1u << 24;  // per float/pair list
+};
+
+std::vector<uint8_t> encode(const Message& m);
+Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits = {});
+
+}  // namespace specsteer::steer

@@ -1,0 +1,82 @@
+// Model-backed pieces of steer: Sequence as a LogitSource, model identity,
+// and the cloud built from models.
+#include <cstring>
+
+#include "gguf/gguf.h"
+#include "steer/cloud.h"
+#include "steer/logit_source.h"
+
+namespace specsteer::steer {
+
+namespace {
+
+class SequenceSource final : public LogitSource {
+ public:
+  SequenceSource(std::shared_ptr<const Model> m, SequenceOptions o) : seq_(std::move(m), o) {}
+  int n_vocab() const override { return seq_.n_vocab(); }
+  std::span<const float> eval(std::span<const int32_t> tokens) override { return seq_.eval(tokens, true); }
+  void truncate(size_t n) override { seq_.truncate(n); }
+  const std::vector<int32_t>& tokens() const override { return seq_.tokens(); }
+  uint64_t positions_evaluated() const override { return seq_.positions_evaluated(); }
+
+ private:
+  Sequence seq_;
+};
+
+struct Fnv {
+  uint64_t h = 0xcbf29ce484222325ull;
+  void bytes(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  }
+  void str(std::string_view s) {
+    const uint64_t n = s.size();
+    bytes(&n, sizeof n);
+    bytes(s.data(), s.size());
+  }
+  void u64(uint64_t v) { bytes(&v, sizeof v); }
+};
+
+}  // namespace
+
+std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts) {
+  return std::make_unique<SequenceSource>(std::move(model), opts);
+}
+
+ModelIdentity identity_of(const Model& m) {
+  const auto& cfg = m.config();
+  ModelIdentity id;
+  id.name = cfg.name.empty() ? m.path() : cfg.name;
+  id.arch = cfg.arch;
+  id.n_vocab = static_cast<uint32_t>(cfg.n_vocab);
+  // Layout, vocabulary and the first/last bytes of every tensor: cheap even
+  // for large files, and enough to tell apart quantizations and finetunes.
+  Fnv f;
+  f.str(cfg.arch);
+  f.u64(static_cast<uint64_t>(cfg.n_vocab));
+  const gguf::File& file = m.file();
+  for (const auto& t : file.tensors()) {
+    f.str(t.name);
+    f.u64(static_cast<uint64_t>(t.type));
+    for (uint64_t d : t.ne) f.u64(d);
+    if (t.data && t.n_bytes) {
+      const size_t n = std::min<uint64_t>(t.n_bytes, 64);
+      f.bytes(t.data, n);
+      f.bytes(t.data + t.n_bytes - n, n);
+    }
+  }
+  if (const auto* toks = file.find("tokenizer.ggml.tokens"))
+    for (auto s : toks->strings) f.str(s);
+  id.fingerprint = f.h;
+  return id;
+}
+
+std::unique_ptr<CloudService> CloudService::from_models(std::shared_ptr<const Model> llm,
+                                                        std::shared_ptr<const Model> slm, SequenceOptions opts) {
+  ModelIdentity lid = identity_of(*llm), sid = identity_of(*slm);
+  return std::make_unique<CloudService>([llm, opts] { return make_sequence_source(llm, opts); },
+                                        [slm, opts] { return make_sequence_source(slm, opts); }, std::move(lid),
+                                        std::move(sid));
+}
+
+}  // namespace specsteer::steer

@@ -1,0 +1,46 @@
+#include "steer/settings.h"
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+
+namespace specsteer::steer {
+
+namespace {
+constexpr std::string_view kNames[] = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};
+}
+
+std::string_view method_name(Method m) {
+  const auto i = static_cast<size_t>(m);
+  return i < std::size(kNames) ? kNames[i] : std::string_view("?");
+}
+
+Method parse_method(std::string_view name) {
+  for (size_t i = 0; i < std::size(kNames); ++i)
+    if (kNames[i] == name) return static_cast<Method>(i);
+  throw Error("unknown method '" + std::string(name) +
+              "' (expected llm, slm, slm+, sd, lightcosteer, costeer or specsteer)");
+}
+
+bool uses_cloud(Method m) {
+  return m == Method::Sd || m == Method::LightCoSteer || m == Method::CoSteer || m == Method::SpecSteer;
+}
+
+void validate(const Settings& s) {
+  auto bad = [](const std::string& field, const std::string& why) { throw Error("settings: " + field + " " + why); };
+  if (static_cast<size_t>(s.method) >= std::size(kNames)) bad("method", "is not a known method");
+  if (!std::isfinite(s.lambda) || s.lambda < 0) bad("lambda", "must be a finite number >= 0");
+  if (!std::isfinite(s.beta)) bad("beta", "must be finite");
+  if (s.draft < 1 || s.draft > 256) bad("draft (K)", "must be in [1, 256], got " + std::to_string(s.draft));
+  if (s.top_k < 1) bad("topk", "must be >= 1, got " + std::to_string(s.top_k));
+  if (s.max_new < 0) bad("max_new (-n)", "must be >= 0");
+  sampling::validate(s.sampler);
+  const auto& c = s.costeer;
+  if (c.iterations < 1 || c.iterations > 10000) bad("costeer.iterations", "must be in [1, 10000]");
+  if (!std::isfinite(c.a) || !std::isfinite(c.b)) bad("costeer.a/b", "must be finite");
+  if (!std::isfinite(c.L) || c.L <= 0) bad("costeer.L", "must be > 0");
+  if (!std::isfinite(c.eta) || c.eta <= 0) bad("costeer.eta", "must be > 0");
+}
+
+}  // namespace specsteer::steer

@@ -1,0 +1,41 @@
+#pragma once
+// How the edge reaches the cloud: one request buffer in, one reply buffer out
+// (encoded messages, see messages.h). The network transport implements the
+// same interface; the in-process one calls a CloudService directly and can
+// record every byte that crosses (privacy test, counters).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace specsteer::steer {
+
+class CloudService;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // One round trip. Throws specsteer::Error when the cloud cannot be reached.
+  virtual std::vector<uint8_t> exchange(std::span<const uint8_t> request) = 0;
+};
+
+class InProcessTransport final : public Transport {
+ public:
+  explicit InProcessTransport(CloudService& cloud, bool record = false) : cloud_(cloud), record_(record) {}
+  std::vector<uint8_t> exchange(std::span<const uint8_t> request) override;
+
+  struct Record {
+    bool uplink;  // edge -> cloud
+    std::vector<uint8_t> bytes;
+  };
+  const std::vector<Record>& records() const { return records_; }
+  uint64_t bytes_up() const { return bytes_up_; }
+  uint64_t bytes_down() const { return bytes_down_; }
+
+ private:
+  CloudService& cloud_;
+  bool record_;
+  std::vector<Record> records_;
+  uint64_t bytes_up_ = 0, bytes_down_ = 0;
+};
+
+}  // namespace specsteer::steer
