@@ -84,7 +84,10 @@ class TextNumberDom : public nlohmann::json_sax<json> {
 
 // "[json.exception.parse_error.101] parse error at line 1, column 5: syntax
 // error ..." -> "syntax error ..." (we print our own absolute line).
-std::string strip_nlohmann_prefix(const std::string& what) {
+// The "; last read: '...'" tail quotes record text; it is dropped so error
+// output never echoes private profile content.
+std::string strip_nlohmann_prefix(std::string what) {
+  if (size_t lr = what.find("; last read:"); lr != std::string::npos) what.erase(lr);
   size_t col = what.find("column ");
   if (col != std::string::npos) {
     size_t colon = what.find(": ", col);
@@ -262,7 +265,7 @@ void read_records(const std::string& path, const std::function<void(const RawRec
   size_t pos = 0;
   bool is_array = false;
   while (in.get(c)) {
-    if (pos < 3 && static_cast<unsigned char>(c) == "\xEF\xBB\xBF"[pos]) {
+    if (pos < 3 && static_cast<unsigned char>(c) == static_cast<unsigned char>("\xEF\xBB\xBF"[pos])) {
       ++pos;
       continue;
     }
