@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cstdio>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -318,6 +320,78 @@ TEST(Tokenizer, TokenIdOutOfRange) {
   EXPECT_THROW(tok.decode(bad), Error);
   EXPECT_FALSE(tok.is_eog(-1));
   EXPECT_FALSE(tok.is_eog(1 << 30));
+}
+
+// Random valid UTF-8 (ASCII, Latin, CJK, emoji, whitespace runs and
+// special-token text) must round-trip byte-exactly; random bytes must either
+// tokenize or throw Error, never crash.
+TEST(Tokenizer, RandomTextRoundTripsAndRandomBytesNeverCrash) {
+  REQUIRE_FIXTURE(kQwen3);
+  REQUIRE_FIXTURE(kLlama3);
+  REQUIRE_FIXTURE(kAidreams);
+  std::mt19937 rng(1234);
+  const char* const atoms[] = {"a", "Z", "7", " ", "  ", "\n", "\t", "\r\n", "'s", "'LL", "!", "...", "\xC3\xA9",
+                               "\xE4\xBD\xA0", "\xF0\x9F\xA6\x99", "\xC2\xA0", "\xE2\x80\x83", "<|im_start|>",
+                               "<|eot_id|>", "<s>", "</s>", "\xE2\x96\x81", "Hello", " world", "12345"};
+  for (const Tokenizer* tok : {&load(kQwen3), &load(kLlama3), &load(kAidreams)}) {
+    const bool spm = tok->model_type() == "llama";
+    for (int iter = 0; iter < 200; ++iter) {
+      std::string s;
+      const int n = 1 + static_cast<int>(rng() % 20);
+      for (int i = 0; i < n; ++i) s += atoms[rng() % std::size(atoms)];
+      const auto ids = tok->encode(s, false, false);
+      // SPM renders a literal U+2581 as a space, like its own escaping.
+      std::string want(spm ? " " : "");
+      want += s;
+      for (size_t p = 0; spm && (p = want.find("\xE2\x96\x81", p)) != std::string::npos;) want.replace(p, 3, " ");
+      EXPECT_EQ(tok->decode(ids), want) << hex(s);
+      // With parse_special, special text becomes single tokens but decodes the same.
+      const auto sp = tok->encode(s, false, true);
+      EXPECT_LE(sp.size(), ids.size());
+    }
+    for (int iter = 0; iter < 300; ++iter) {
+      std::string s(1 + rng() % 16, '\0');
+      for (auto& c : s) c = static_cast<char>(rng());
+      try {
+        const auto ids = tok->encode(s, true, true);
+        for (int32_t id : ids) EXPECT_TRUE(id >= 0 && id < tok->n_vocab());
+      } catch (const Error&) {
+      }
+    }
+  }
+}
+
+TEST(Tokenizer, LongRunsStayFast) {
+  REQUIRE_FIXTURE(kQwen3);
+  REQUIRE_FIXTURE(kLlama3);
+  REQUIRE_FIXTURE(kSpmVocab);
+  for (const Tokenizer* tok : {&load(kQwen3), &load(kLlama3), &load(kSpmVocab)}) {
+    for (const std::string unit : {" ", "a", "7", "\n", "!", "\xE4\xBD\xA0"}) {
+      std::string s;
+      for (int i = 0; i < 20000; ++i) s += unit;
+      const auto ids = tok->encode(s, false, false);
+      EXPECT_FALSE(ids.empty());
+      EXPECT_EQ(tok->decode(ids), (tok->model_type() == "llama" ? " " : "") + s);
+    }
+  }
+}
+
+// The CLI contract, when the binary has been built (it links every module).
+TEST(TokenizeCli, PrintsJsonIds) {
+  REQUIRE_FIXTURE(kLlama3);
+  if (!fs::exists(SPECSTEER_CLI)) GTEST_SKIP() << "specsteer binary not built";
+  auto run = [](const std::string& args) {
+    std::string cmd = std::string(SPECSTEER_CLI) + " tokenize -m " + (kFixtures / kLlama3).string() + " " + args;
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[256];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    if (p) pclose(p);
+    return out;
+  };
+  EXPECT_EQ(run("-p 'Hello, my name is'"), "[128000, 9906, 11, 856, 836, 374]\n");
+  EXPECT_EQ(run("-p 'Hello, my name is' --no-bos"), "[9906, 11, 856, 836, 374]\n");
+  EXPECT_EQ(run("-p '<|eot_id|>' --no-bos --parse-special"), "[128009]\n");
 }
 
 // ---- self-contained tests on in-memory vocabularies ----
