@@ -3,22 +3,40 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "kernels/simd.h"
 
 namespace specsteer::kernels {
 namespace {
 
-inline float dot_f32(const float* a, const float* b, int64_t n) {
-  // Four independent accumulators let the compiler pipeline the adds.
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
+bool is_float_type(gguf::TensorType t) {
+  return t == gguf::TensorType::F32 || t == gguf::TensorType::F16 || t == gguf::TensorType::BF16;
+}
+bool is_q8_family(gguf::TensorType t) { return t == gguf::TensorType::Q8_0 || t == gguf::TensorType::Q4_0; }
+
+// K-quants: dequantize each row once into a per-thread buffer, then float
+// dot products against all n positions.
+void rows_dequant(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < w.cols) buf.resize(static_cast<size_t>(w.cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    get_row(w, r, buf.data());
+    for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = simd::dot_f32(buf.data(), x + i * w.cols, w.cols);
   }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
+}
+
+struct ActBuffers {
+  std::vector<int16_t> q;
+  std::vector<float> d;
+};
+
+simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols) {
+  thread_local ActBuffers buf;  // grows to the largest batch, then no allocation
+  const size_t nq = static_cast<size_t>(n * cols), nd = static_cast<size_t>(n * cols / 32);
+  if (buf.q.size() < nq) buf.q.resize(nq);
+  if (buf.d.size() < nd) buf.d.resize(nd);
+  simd::QuantizedActs a{buf.q.data(), buf.d.data(), cols};
+  simd::quantize_acts_q8(x, n, cols, a);
+  return a;
 }
 
 }  // namespace
@@ -28,22 +46,28 @@ void get_row(const Matrix& w, int64_t r, float* dst) {
 }
 
 void matmul_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
-  thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < w.cols) buf.resize(static_cast<size_t>(w.cols));
-  for (int64_t r = r0; r < r1; ++r) {
-    const float* row;
-    if (w.type == gguf::TensorType::F32) {
-      row = reinterpret_cast<const float*>(w.row(r));
-    } else {
-      get_row(w, r, buf.data());
-      row = buf.data();
-    }
-    for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = dot_f32(row, x + i * w.cols, w.cols);
+  if (is_float_type(w.type)) return simd::rows_float(w, x, n, y, r0, r1);
+  if (is_q8_family(w.type)) {
+    const auto a = quantize(x, n, w.cols);
+    return w.type == gguf::TensorType::Q8_0 ? simd::rows_q8_0(w, a, n, y, r0, r1) : simd::rows_q4_0(w, a, n, y, r0, r1);
   }
+  rows_dequant(w, x, n, y, r0, r1);
 }
 
 void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
-  pool.parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) { matmul_rows(w, x, n, y, r0, r1); });
+  constexpr int64_t kGrain = 16;  // rows per chunk unit: keeps chunk edges cache-line friendly
+  if (is_float_type(w.type)) {
+    pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) { simd::rows_float(w, x, n, y, r0, r1); });
+  } else if (is_q8_family(w.type)) {
+    // Quantize the activations once, then every thread reads them.
+    const auto a = quantize(x, n, w.cols);
+    const bool q8 = w.type == gguf::TensorType::Q8_0;
+    pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) {
+      q8 ? simd::rows_q8_0(w, a, n, y, r0, r1) : simd::rows_q4_0(w, a, n, y, r0, r1);
+    });
+  } else {
+    pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) { rows_dequant(w, x, n, y, r0, r1); });
+  }
 }
 
 }  // namespace specsteer::kernels

@@ -16,7 +16,11 @@ namespace fs = std::filesystem;
 
 struct GoldenCase {
   std::string name;
-  float logit_tol;  // see the fixture README: F32 agrees to ~1e-5; Q8_0 ~0.5 without activation quantization
+  // F32 agrees to ~1e-5 (fixture README). Q8_0: we quantize activations as
+  // llama.cpp does and measure ~2e-6 here; without that step the error is
+  // ~0.4, so 0.05 catches it while leaving room for a rare int8 rounding flip
+  // on another instruction set.
+  float logit_tol;
 };
 
 std::string golden_dir(const std::string& name) { return std::string(SPECSTEER_FIXTURES) + "/golden/" + name; }
@@ -79,7 +83,7 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
                          ::testing::Values(GoldenCase{"tiny-llama3-f32", 1e-3f}, GoldenCase{"tiny-qwen3-f32", 1e-3f},
                                            GoldenCase{"aidreams260K-f32", 1e-3f},
-                                           GoldenCase{"tiny-qwen3-q8_0", 0.5f}, GoldenCase{"tiny-qwen2-q8_0", 0.5f}),
+                                           GoldenCase{"tiny-qwen3-q8_0", 0.05f}, GoldenCase{"tiny-qwen2-q8_0", 0.05f}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (char& ch : n)

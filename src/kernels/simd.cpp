@@ -1,0 +1,240 @@
+// Highway implementations, compiled once per target by foreach_target.h.
+#include "kernels/simd.h"
+
+#include <algorithm>
+#include <cmath>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/quant.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace specsteer::kernels::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class D, class V>
+HWY_INLINE float SumLanes(D d, V v) {
+  return hn::GetLane(hn::SumOfLanes(d, v));
+}
+
+float DotF32(const float* a, const float* b, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + L), hn::LoadU(d, b + i + L), s1);
+  }
+  for (; i + L <= n; i += L) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float s = SumLanes(d, hn::Add(s0, s1));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Loads L weights starting at column c as floats, whatever the storage type.
+template <gguf::TensorType T, class D>
+HWY_INLINE hn::Vec<D> LoadWeights(D d, const uint8_t* row, size_t c) {
+  if constexpr (T == gguf::TensorType::F32) {
+    return hn::LoadU(d, reinterpret_cast<const float*>(row) + c);
+  } else if constexpr (T == gguf::TensorType::F16) {
+    const hn::Rebind<hwy::float16_t, D> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + c));
+  } else {
+    const hn::Rebind<hwy::bfloat16_t, D> db;
+    return hn::PromoteTo(d, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + c));
+  }
+}
+
+template <gguf::TensorType T>
+HWY_INLINE float ScalarWeight(const uint8_t* row, size_t c) {
+  if constexpr (T == gguf::TensorType::F32) {
+    return reinterpret_cast<const float*>(row)[c];
+  } else {
+    uint16_t bits;
+    __builtin_memcpy(&bits, row + 2 * c, 2);
+    return T == gguf::TensorType::F16 ? fp16_to_fp32(bits) : bf16_to_fp32(bits);
+  }
+}
+
+// Up to 4 positions against one row: the row streams from memory once.
+template <gguf::TensorType T, int P>
+HWY_INLINE void FloatRowBlock(const uint8_t* row, const float* x, int64_t cols, float* out) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d), n = static_cast<size_t>(cols);
+  hn::Vec<decltype(d)> acc[P];
+  for (int p = 0; p < P; ++p) acc[p] = hn::Zero(d);
+  size_t c = 0;
+  for (; c + L <= n; c += L) {
+    const auto w = LoadWeights<T>(d, row, c);
+    for (int p = 0; p < P; ++p) acc[p] = hn::MulAdd(w, hn::LoadU(d, x + p * cols + c), acc[p]);
+  }
+  for (int p = 0; p < P; ++p) {
+    float s = SumLanes(d, acc[p]);
+    for (size_t k = c; k < n; ++k) s += ScalarWeight<T>(row, k) * x[p * cols + k];
+    out[p] = s;
+  }
+}
+
+template <gguf::TensorType T>
+void FloatRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  float tmp[4];
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.row(r);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      FloatRowBlock<T, 4>(row, x + i * w.cols, w.cols, tmp);
+      for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
+    }
+    for (; i < n; ++i) {
+      FloatRowBlock<T, 1>(row, x + i * w.cols, w.cols, tmp);
+      y[i * w.rows + r] = tmp[0];
+    }
+  }
+}
+
+void RowsFloat(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  switch (w.type) {
+    case gguf::TensorType::F16: return FloatRows<gguf::TensorType::F16>(w, x, n, y, r0, r1);
+    case gguf::TensorType::BF16: return FloatRows<gguf::TensorType::BF16>(w, x, n, y, r0, r1);
+    default: return FloatRows<gguf::TensorType::F32>(w, x, n, y, r0, r1);
+  }
+}
+
+void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const size_t L = hn::Lanes(df);
+  const int64_t nb = cols / 32;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xb = x + i * cols + b * 32;
+      int16_t* qb = out.q + i * cols + b * 32;
+      float amax = 0;
+      for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(xb[k]));
+      const float dd = amax / 127.0f;
+      const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+      out.d[i * nb + b] = fp16_to_fp32(fp32_to_fp16(dd));
+      if (L <= 32 && 32 % L == 0) {
+        const auto vid = hn::Set(df, id);
+        for (size_t k = 0; k < 32; k += L) {
+          // NearestInt rounds half to even, as llama.cpp's x86 quantizer does.
+          const auto q = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + k), vid));
+          HWY_ALIGN int32_t tmp[64];
+          hn::Store(q, di, tmp);
+          for (size_t j = 0; j < L; ++j) qb[k + j] = static_cast<int16_t>(tmp[j]);
+        }
+      } else {
+        for (int k = 0; k < 32; ++k) qb[k] = static_cast<int16_t>(std::nearbyint(xb[k] * id));
+      }
+    }
+  }
+}
+
+// Integer dot products of one quantized weight row with up to 4 positions.
+// Widened int16 weights x int16 activations -> pairwise int32 sums (madd),
+// scaled per block by d_w * d_x into float accumulators.
+template <bool kQ4, int P>
+HWY_INLINE void QuantRowBlock(const uint8_t* row, const QuantizedActs& x, int64_t pos0, int64_t nb, float* out) {
+  const hn::CappedTag<int16_t, kQ4 ? 16 : 32> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Repartition<float, decltype(d16)> df;
+  const size_t L = hn::Lanes(d16);
+  hn::Vec<decltype(df)> acc[P];
+  for (int p = 0; p < P; ++p) acc[p] = hn::Zero(df);
+  const int64_t cols = x.cols;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = row + b * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
+    uint16_t dbits;
+    __builtin_memcpy(&dbits, blk, 2);
+    const float dw = fp16_to_fp32(dbits);
+    hn::Vec<decltype(d32)> isum[P], isum1[P];
+    for (int p = 0; p < P; ++p) isum[p] = isum1[p] = hn::Zero(d32);
+    for (size_t c = 0; c < 32; c += L) {
+      hn::Vec<decltype(d16)> wv;
+      if constexpr (kQ4) {
+        // Byte j holds element j (low nibble) and j+16 (high nibble).
+        const hn::Rebind<uint8_t, decltype(d16)> du8;
+        const hn::RebindToUnsigned<decltype(d16)> du16;
+        const size_t half = c % 16;
+        const auto bytes = hn::PromoteTo(du16, hn::LoadU(du8, blk + 2 + half));
+        const auto nib = c < 16 ? hn::And(bytes, hn::Set(du16, 0xF)) : hn::ShiftRight<4>(bytes);
+        wv = hn::Sub(hn::BitCast(d16, nib), hn::Set(d16, 8));
+      } else {
+        const hn::Rebind<int8_t, decltype(d16)> d8;
+        wv = hn::PromoteTo(d16, hn::LoadU(d8, reinterpret_cast<const int8_t*>(blk + 2) + c));
+      }
+      for (int p = 0; p < P; ++p) {
+        const auto xv = hn::LoadU(d16, x.q + (pos0 + p) * cols + b * 32 + c);
+        isum[p] = hn::ReorderWidenMulAccumulate(d32, wv, xv, isum[p], isum1[p]);
+      }
+    }
+    for (int p = 0; p < P; ++p) {
+      const auto s = hn::RearrangeToOddPlusEven(isum[p], isum1[p]);
+      acc[p] = hn::MulAdd(hn::Set(df, dw * x.d[(pos0 + p) * nb + b]), hn::ConvertTo(df, s), acc[p]);
+    }
+  }
+  for (int p = 0; p < P; ++p) out[p] = SumLanes(df, acc[p]);
+}
+
+template <bool kQ4>
+void QuantRows(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  const int64_t nb = w.cols / 32;
+  float tmp[4];
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.row(r);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      QuantRowBlock<kQ4, 4>(row, x, i, nb, tmp);
+      for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
+    }
+    for (; i < n; ++i) {
+      QuantRowBlock<kQ4, 1>(row, x, i, nb, tmp);
+      y[i * w.rows + r] = tmp[0];
+    }
+  }
+}
+
+void RowsQ8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  QuantRows<false>(w, x, n, y, r0, r1);
+}
+void RowsQ4_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  QuantRows<true>(w, x, n, y, r0, r1);
+}
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace specsteer::kernels::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace specsteer::kernels::simd {
+
+HWY_EXPORT(DotF32);
+HWY_EXPORT(RowsFloat);
+HWY_EXPORT(QuantizeActsQ8);
+HWY_EXPORT(RowsQ8_0);
+HWY_EXPORT(RowsQ4_0);
+HWY_EXPORT(TargetName);
+
+float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
+void rows_float(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(RowsFloat)(w, x, n, y, r0, r1);
+}
+void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActsQ8)(x, n, cols, out);
+}
+void rows_q8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(RowsQ8_0)(w, x, n, y, r0, r1);
+}
+void rows_q4_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(RowsQ4_0)(w, x, n, y, r0, r1);
+}
+const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+}  // namespace specsteer::kernels::simd
+#endif

@@ -1,0 +1,32 @@
+#pragma once
+// Highway kernels with runtime dispatch (AVX-512/VNNI, AVX2, NEON, ...):
+// one binary picks the best instruction set of the machine it runs on.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/matmul.h"
+
+namespace specsteer::kernels::simd {
+
+// Activations quantized like llama.cpp's Q8_0 path: per block of 32,
+// d = amax/127 (stored rounded to fp16), q = round-half-even(x / d). Values
+// are kept widened to int16 so every weight row reuses them without work.
+struct QuantizedActs {
+  int16_t* q = nullptr;   // [n][cols]
+  float* d = nullptr;     // [n][cols/32], the fp16-rounded scales
+  int64_t cols = 0;
+};
+void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
+
+float dot_f32(const float* a, const float* b, size_t n);
+
+// y[i][r] for rows [r0, r1) and all n positions; each weight row is loaded
+// once and multiplied against up to 4 positions held in registers.
+void rows_float(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1);  // F32/F16/BF16
+void rows_q8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1);
+void rows_q4_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1);
+
+// Name of the instruction set the dispatcher chose (for bench output).
+const char* target_name();
+
+}  // namespace specsteer::kernels::simd
