@@ -233,11 +233,32 @@ def evaluate(model, val, pad_id, max_tokens=8192):
     return res
 
 
+def subsample_val(val, per_group):
+    """The first per_group docs of each (task, prompt kind): evaluation is costly on a loaded CPU."""
+    seen = Counter()
+    keep = []
+    for i in range(len(val["offs"]) - 1):
+        key = (val["task"][i], bool(val["pers"][i]))
+        if seen[key] < per_group:
+            seen[key] += 1
+            keep.append(i)
+    ids, starts, offs, pers, task = [], [], [0], [], []
+    for i in keep:
+        d = val["ids"][int(val["offs"][i]):int(val["offs"][i + 1])]
+        ids.append(d)
+        starts.append(int(val["starts"][i]))
+        offs.append(offs[-1] + len(d))
+        pers.append(bool(val["pers"][i]))
+        task.append(val["task"][i])
+    return {"ids": torch.cat(ids), "starts": torch.tensor(starts), "offs": torch.tensor(offs),
+            "pers": torch.tensor(pers), "task": task}
+
+
 def cmd_train(a):
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     blob = torch.load(os.path.join(WORK, a.docs))
-    tr, va = blob["train"], blob["val"]
+    tr, va = blob["train"], subsample_val(blob["val"], a.val_per_group)
     cfg = Config(n_vocab=blob["n_vocab"], **CONFIGS[a.model])
     model = Qwen3(cfg)
     decay = [p for p in model.parameters() if p.dim() == 2]
@@ -258,6 +279,7 @@ def cmd_train(a):
     print(f"{a.model}: {model.n_params()} params, cfg {cfg.to_dict()}", flush=True)
 
     def save():
+        st["elapsed"] = time.time() - t_start
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": st, "cfg": cfg.to_dict()},
                    ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
@@ -411,6 +433,7 @@ def main():
     p.add_argument("--docs", default="docs.pt", help="docs.pt (75%% personalized) or docs_x.pt (x only)")
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--eval-every", type=float, default=6.0, help="minutes")
+    p.add_argument("--val-per-group", type=int, default=25, help="validation docs per (task, prompt kind)")
     p = sub.add_parser("export")
     p.add_argument("--model", choices=list(CONFIGS), required=True)
     p.add_argument("--out-dir", default=None)
