@@ -6,6 +6,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <queue>
 #include <vector>
@@ -85,6 +86,34 @@ void Regex::split(const std::vector<std::string_view>& in, std::vector<std::stri
   }
 }
 
+void MergeTable::reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < n * 2) cap <<= 1;
+  slots_.assign(cap, Slot{0, {-1, -1}});
+  mask_ = cap - 1;
+  size_ = 0;
+}
+
+void MergeTable::insert(int32_t l, int32_t r, Merge m) {
+  if ((size_ + 1) * 2 > slots_.size()) {  // grow (only when reserve() undercounted)
+    std::vector<Slot> old;
+    old.swap(slots_);
+    reserve(std::max<size_t>(16, old.size()));
+    for (const Slot& sl : old)
+      if (sl.m.rank >= 0) insert(static_cast<int32_t>(sl.key >> 32), static_cast<int32_t>(sl.key & 0xFFFFFFFFu), sl.m);
+  }
+  const uint64_t k = key(l, r);
+  for (size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+    Slot& sl = slots_[i];
+    if (sl.m.rank < 0) {
+      sl = Slot{k, m};
+      ++size_;
+      return;
+    }
+    if (sl.key == k) return;
+  }
+}
+
 int32_t Tokenizer::Impl::symbol_of(std::string_view s) {
   if (int32_t id = find_token(s); id >= 0) return id;
   if (auto it = extra_id.find(s); it != extra_id.end()) return it->second;
@@ -136,8 +165,7 @@ void Tokenizer::Impl::load_bpe(const gguf::File& f) {
     joined.assign(first);
     joined.append(second);
     const int32_t res = symbol_of(joined);
-    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
-    merges.emplace(key, Merge{static_cast<int32_t>(i), res});  // the first rank of a duplicate wins
+    merges.insert(l, r, {static_cast<int32_t>(i), res});
   }
 }
 
@@ -185,11 +213,9 @@ void Tokenizer::Impl::bpe_tokenize(std::string_view raw, std::vector<int32_t>& o
     std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> queue(cmp, std::move(heap_storage));
     auto add = [&](int l, int r) {
       if (l < 0 || r < 0) return;
-      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(sym[l].id)) << 32) |
-                           static_cast<uint32_t>(sym[r].id);
-      auto it = merges.find(key);
-      if (it == merges.end()) return;
-      queue.push({it->second.rank, l, r, sym[l].id, sym[r].id, it->second.result});
+      const MergeTable::Merge* mg = merges.find(sym[l].id, sym[r].id);
+      if (!mg) return;
+      queue.push({mg->rank, l, r, sym[l].id, sym[r].id, mg->result});
     };
     for (int i = 1; i < static_cast<int>(sym.size()); ++i) add(i - 1, i);
     while (!queue.empty()) {

@@ -25,6 +25,68 @@ enum TokenAttr : uint32_t {
   kAttrByte = 1u << 5,
 };
 
+// text -> token id over the vocabulary strings: open addressing with linear
+// probing on a flat array (a node-based map costs a cache miss per probe,
+// which dominated loading 150k-token vocabularies). Duplicate texts: the
+// last id wins, as in llama.cpp's token_to_id.
+class TokenIndex {
+ public:
+  void build(const std::vector<std::string>& texts);
+  int32_t find(std::string_view s) const {
+    if (slots_.empty()) return -1;
+    const uint64_t h = std::hash<std::string_view>{}(s);
+    const uint32_t tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& sl = slots_[i];
+      if (sl.id < 0) return -1;
+      if (sl.tag == tag && (*texts_)[sl.id] == s) return sl.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint32_t tag;
+    int32_t id;  // -1: empty
+  };
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  const std::vector<std::string>* texts_ = nullptr;
+};
+
+// (left, right) symbol pair -> (rank, merged symbol), open addressing.
+class MergeTable {
+ public:
+  struct Merge {
+    int32_t rank;
+    int32_t result;
+  };
+  void reserve(size_t n);
+  // Keeps the first entry for a pair (llama.cpp's bpe_ranks.emplace).
+  void insert(int32_t l, int32_t r, Merge m);
+  const Merge* find(int32_t l, int32_t r) const {
+    if (slots_.empty()) return nullptr;
+    const uint64_t k = key(l, r);
+    for (size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+      const Slot& sl = slots_[i];
+      if (sl.m.rank < 0) return nullptr;
+      if (sl.key == k) return &sl.m;
+    }
+  }
+
+ private:
+  static uint64_t key(int32_t l, int32_t r) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
+  }
+  static size_t hash(uint64_t k) { return static_cast<size_t>((k * 0x9E3779B97F4A7C15ull) >> 17); }
+  struct Slot {
+    uint64_t key;
+    Merge m;  // rank -1: empty
+  };
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
 // A compiled PCRE2 pattern (shared read-only by all threads).
 class Regex {
  public:
@@ -50,7 +112,7 @@ struct Tokenizer::Impl {
   std::vector<float> score;
   std::vector<uint32_t> attr;
   std::vector<std::string> piece;  // id -> bytes (token_bytes)
-  std::unordered_map<std::string_view, int32_t> token_to_id;  // views into `text`; last id wins
+  TokenIndex token_to_id;
 
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = false, ignore_merges = false;
@@ -65,19 +127,12 @@ struct Tokenizer::Impl {
   // that occur in merges but are not tokens themselves.
   std::vector<std::unique_ptr<Regex>> regexes;
   std::array<int32_t, 256> byte_sym{};  // byte -> symbol of its GPT-2 character
-  struct Merge {
-    int32_t rank;
-    int32_t result;
-  };
-  std::unordered_map<uint64_t, Merge> merges;  // (left << 32 | right) -> merge
+  MergeTable merges;  // (left symbol, right symbol) -> rank and merged symbol
   std::deque<std::string> extra_text;          // symbol id - n_vocab -> string
   std::unordered_map<std::string_view, int32_t> extra_id;
 
   int n_vocab() const { return static_cast<int>(text.size()); }
-  int32_t find_token(std::string_view s) const {
-    auto it = token_to_id.find(s);
-    return it == token_to_id.end() ? -1 : it->second;
-  }
+  int32_t find_token(std::string_view s) const { return token_to_id.find(s); }
   int32_t symbol_of(std::string_view s);  // load time: find or create
   const std::string& symbol_text(int32_t sym) const {
     return sym < n_vocab() ? text[sym] : extra_text[sym - n_vocab()];

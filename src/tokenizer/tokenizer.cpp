@@ -78,6 +78,26 @@ std::vector<Fragment> partition(const Tokenizer::Impl& m, std::string_view text,
 
 }  // namespace
 
+void TokenIndex::build(const std::vector<std::string>& texts) {
+  texts_ = &texts;
+  size_t cap = 16;
+  while (cap < texts.size() * 2) cap <<= 1;
+  slots_.assign(cap, Slot{0, -1});
+  mask_ = cap - 1;
+  for (size_t id = 0; id < texts.size(); ++id) {
+    const std::string_view s = texts[id];
+    const uint64_t h = std::hash<std::string_view>{}(s);
+    const uint32_t tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& sl = slots_[i];
+      if (sl.id < 0 || (sl.tag == tag && texts[sl.id] == s)) {
+        sl = Slot{tag, static_cast<int32_t>(id)};  // a later duplicate replaces the earlier id
+        break;
+      }
+    }
+  }
+}
+
 Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
 Tokenizer::~Tokenizer() = default;
 
@@ -110,8 +130,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& f) {
       m.text.emplace_back(strs[i]);
     }
   }
-  m.token_to_id.reserve(n);
-  for (int i = 0; i < n; ++i) m.token_to_id[m.text[i]] = i;
+  m.token_to_id.build(m.text);
 
   m.score.assign(n, 0.0f);
   if (const gguf::Value* v = f.find(kKeyScores)) {
