@@ -100,8 +100,14 @@ void check_n(const char* fn, TensorType t, size_t n) {
   }
 }
 
+// Float -> int that saturates instead of overflowing (NaN -> 0), so extreme
+// or non-finite inputs give garbage blocks rather than undefined behaviour.
+inline int to_int_sat(float r) {
+  if (std::isnan(r)) return 0;
+  return static_cast<int>(std::clamp(r, -1e9f, 1e9f));
+}
 // Round half away from zero, like C roundf (what ggml and gguf-py use).
-inline int nearest_int(float x) { return static_cast<int>(std::round(x)); }
+inline int nearest_int(float x) { return to_int_sat(std::round(x)); }
 
 template <typename B>
 B load_block(const uint8_t* p) {
@@ -278,7 +284,7 @@ BlockQ8_0 quant_q8_0(const float* x) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   BlockQ8_0 b;
   b.d = fp32_to_fp16(d);
-  for (size_t i = 0; i < kQK8_0; ++i) b.qs[i] = static_cast<int8_t>(nearest_int(x[i] * id));
+  for (size_t i = 0; i < kQK8_0; ++i) b.qs[i] = static_cast<int8_t>(std::clamp(nearest_int(x[i] * id), -127, 127));
   return b;
 }
 
@@ -296,7 +302,7 @@ BlockQ4_0 quant_q4_0(const float* x) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   BlockQ4_0 b;
   b.d = fp32_to_fp16(d);
-  auto q = [&](float v) { return static_cast<uint8_t>(std::min(15, static_cast<int>(v * id + 8.5f))); };
+  auto q = [&](float v) { return static_cast<uint8_t>(std::clamp(to_int_sat(std::trunc(v * id + 8.5f)), 0, 15)); };
   for (size_t j = 0; j < kQK4_0 / 2; ++j) {
     b.qs[j] = static_cast<uint8_t>(q(x[j]) | (q(x[j + kQK4_0 / 2]) << 4));
   }

@@ -396,6 +396,27 @@ TEST(QuantRoundTrip, ZeroAndConstantBlocks) {
   }
 }
 
+TEST(QuantRoundTrip, ExtremeInputsStayDefined) {
+  // NaN, inf, FLT_MAX and subnormals must not hit undefined float->int
+  // conversions (the sanitizer build checks this); the output is still a
+  // block of the right size that decodes.
+  std::vector<float> x(256, 0.5f);
+  x[0] = std::numeric_limits<float>::quiet_NaN();
+  x[40] = std::numeric_limits<float>::infinity();
+  x[80] = -std::numeric_limits<float>::max();
+  x[120] = std::numeric_limits<float>::denorm_min();
+  x[200] = std::numeric_limits<float>::max();
+  std::vector<float> tiny(256, 1e-40f);  // amax/127 underflows, 1/d overflows
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    for (const auto* v : {&x, &tiny}) {
+      std::vector<uint8_t> q(256 / block_elems(t) * block_bytes(t));
+      quantize_row(t, v->data(), q.data(), 256);
+      std::vector<float> y(256);
+      dequantize_row(t, q.data(), y.data(), 256);
+    }
+  }
+}
+
 // ------------------------------------------------------------------ dot products
 
 TEST(QuantDot, MatchesFloatReferencePerType) {
