@@ -29,7 +29,15 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, b
 
 }  // namespace
 
-GenerationResult generate(const Models& models, const GenerateRequest& req) {
+PromptIds prepare_prompts(const Models& models, const GenerateRequest& req) {
+  PromptIds p;
+  p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat);
+  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat);
+  p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat);
+  return p;
+}
+
+GenerationResult generate(const Models& models, const GenerateRequest& req, Trace* trace) {
   if (!models.llm || !models.slm || !models.llm_tok || !models.slm_tok)
     throw Error("generate: models are not loaded");
   const Settings& s = req.settings;
@@ -64,15 +72,18 @@ GenerationResult generate(const Models& models, const GenerateRequest& req) {
     }
     default: {
       auto cloud = CloudService::from_models(models.llm, models.slm);
-      InProcessTransport transport(*cloud);
+      InProcessTransport transport(*cloud, trace != nullptr);
+      PromptIds p = prepare_prompts(models, req);
       SessionOpen open;
       open.llm = identity_of(*models.llm);
       open.slm = identity_of(*models.slm);
-      open.x_llm = prompt_ids(lt, req.x, req.chat);
-      open.x_slm = prompt_ids(st, req.x, req.chat);
+      open.x_llm = std::move(p.x_llm);
+      open.x_slm = std::move(p.x_slm);
       open.settings = s;
       auto edge = make_sequence_source(models.slm);
-      run = run_edge(*edge, prompt_ids(st, req.personalized, req.chat), transport, open, is_eog);
+      run = run_edge(*edge, p.personalized, transport, open, is_eog);
+      if (trace)
+        for (const auto& rec : transport.records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
       break;
     }
   }

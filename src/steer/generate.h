@@ -35,6 +35,19 @@ struct GenerationResult {
   Counters counters;
 };
 
-GenerationResult generate(const Models& models, const GenerateRequest& req);
+// The token ids each role starts from: x for the cloud's LLM and SLM-, the
+// personalized prompt for the edge's SLM+ (chat-formatted when asked).
+struct PromptIds {
+  std::vector<int32_t> x_llm, x_slm, personalized;
+};
+PromptIds prepare_prompts(const Models& models, const GenerateRequest& req);
+
+// Optional observation of a cloud-method run (tests, debugging): every
+// encoded message that crossed the transport, in order.
+struct Trace {
+  std::vector<std::vector<uint8_t>> uplink, downlink;
+};
+
+GenerationResult generate(const Models& models, const GenerateRequest& req, Trace* trace = nullptr);
 
 }  // namespace specsteer::steer

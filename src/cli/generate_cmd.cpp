@@ -1,0 +1,147 @@
+// specsteer generate: one personalized generation with any method (edge and
+// cloud in this process, talking through the in-process transport).
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "profile/profile.h"
+#include "steer/generate.h"
+
+namespace specsteer::cli {
+namespace {
+
+struct GenOpts {
+  std::string slm, llm, method = "specsteer", input, private_context, private_file;
+  std::string profile_db, user, task;
+  int retrieve_k = 4;
+  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0;
+  int draft = 4, topk = 32, n = 128, threads = 0;
+  uint64_t seed = 0;
+  bool bonus = false, no_chat = false, json = false;
+  int costeer_T = 20;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("--private-context-file: cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void run_generate(const GenOpts& o) {
+  steer::GenerateRequest req;
+  auto& s = req.settings;
+  s.method = steer::parse_method(o.method);
+  s.lambda = o.lambda;
+  s.beta = o.beta;
+  s.draft = o.draft;
+  s.top_k = o.topk;
+  s.max_new = o.n;
+  s.seed = o.seed;
+  s.sampler.temperature = o.temp;
+  s.sampler.top_p = o.top_p;
+  s.bonus = o.bonus;
+  s.costeer.iterations = o.costeer_T;
+  steer::validate(s);
+  req.chat = !o.no_chat;
+
+  const int n_private = !o.private_context.empty() + !o.private_file.empty() + !o.profile_db.empty();
+  if (n_private > 1) throw Error("give only one of --private-context, --private-context-file, --profile-db");
+  if (!o.profile_db.empty()) {
+    if (o.user.empty() || o.task.empty()) throw Error("--profile-db needs --user and --task");
+    auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
+    auto p = profile::build_prompts(store, o.user, profile::parse_task(o.task), o.input, o.retrieve_k);
+    req.x = std::move(p.x);
+    req.personalized = std::move(p.personalized);
+  } else {
+    const std::string ctx = o.private_file.empty() ? o.private_context : read_file(o.private_file);
+    req.x = o.input;
+    // Raw private context: the personalized prompt is the context, a blank line, then x.
+    req.personalized = ctx.empty() ? o.input : ctx + "\n\n" + o.input;
+  }
+
+  auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  const auto r = steer::generate(models, req);
+  if (!o.json) {
+    std::fwrite(r.text.data(), 1, r.text.size(), stdout);
+    std::printf("\n");
+    return;
+  }
+  const auto& c = r.counters;
+  nlohmann::json j = {
+      {"text", r.text},
+      {"tokens", r.tokens},
+      {"method", std::string(steer::method_name(s.method))},
+      {"stop_reason", r.stop_reason},
+      {"n_generated", c.n_generated},
+      {"n_drafted", c.n_drafted},
+      {"n_accepted", c.n_accepted},
+      {"acceptance_rate", c.acceptance_rate()},
+      {"rejections", c.rejections},
+      {"bonus_tokens", c.bonus_tokens},
+      {"round_trips", c.round_trips},
+      {"bytes_up", c.bytes_up},
+      {"bytes_down", c.bytes_down},
+      {"t_prefill_s", c.t_prefill_s},
+      {"t_draft_s", c.t_draft_s},
+      {"t_cloud_s", c.t_cloud_s},
+      {"t_recover_s", c.t_recover_s},
+      {"t_total_s", c.t_total_s},
+      {"gen_tok_per_s", c.gen_tok_per_s()},
+      {"positions_llm", c.positions_llm},
+      {"positions_slm_minus", c.positions_slm_minus},
+      {"positions_slm_plus", c.positions_slm_plus},
+      {"settings",
+       {{"lambda", s.lambda},
+        {"beta", s.beta},
+        {"draft", s.draft},
+        {"topk", s.top_k},
+        {"n", s.max_new},
+        {"seed", s.seed},
+        {"temp", s.sampler.temperature},
+        {"top_p", s.sampler.top_p},
+        {"bonus", s.bonus},
+        {"chat", req.chat},
+        {"costeer_T", s.costeer.iterations},
+        {"llm", o.llm},
+        {"slm", o.slm}}},
+  };
+  std::printf("%s\n", j.dump().c_str());
+}
+
+Registrar reg("generate", [](CLI::App& root) {
+  auto o = std::make_shared<GenOpts>();
+  auto* sub = root.add_subcommand("generate", "personalized generation: SLM+ on the edge, LLM and SLM- in the cloud");
+  sub->add_option("--slm", o->slm, "small model (edge SLM+ and cloud SLM-)")->required();
+  sub->add_option("--llm", o->llm, "large model (cloud Generalist)")->required();
+  sub->add_option("--method", o->method, "llm|slm|slm+|sd|lightcosteer|costeer|specsteer")->capture_default_str();
+  sub->add_option("--input", o->input, "the non-private task input x (the cloud sees it)")->required();
+  sub->add_option("--private-context", o->private_context, "private text only the edge sees");
+  sub->add_option("--private-context-file", o->private_file, "file with private text only the edge sees");
+  sub->add_option("--profile-db", o->profile_db, "profile store: retrieve the private context from it");
+  sub->add_option("--user", o->user, "profile user id (with --profile-db)");
+  sub->add_option("--task", o->task, "task: abstract|review|writing|lamp4|lamp5|lamp7 (with --profile-db)");
+  sub->add_option("--retrieve-k", o->retrieve_k, "profile entries to retrieve")->capture_default_str();
+  sub->add_option("--lambda", o->lambda, "Eq. 7 verification threshold")->capture_default_str();
+  sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
+  sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
+  sub->add_option("--topk", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
+  sub->add_option("-n", o->n, "maximum new tokens")->capture_default_str();
+  sub->add_option("--seed", o->seed, "seed for every random draw")->capture_default_str();
+  sub->add_option("--temp", o->temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();
+  sub->add_option("--top-p", o->top_p, "nucleus filter in sampled mode")->capture_default_str();
+  sub->add_option("--costeer-iters", o->costeer_T, "CoSteer FTRL iterations T")->capture_default_str();
+  sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");
+  sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
+  sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)");
+  sub->add_flag("--json", o->json, "print one JSON object with text, tokens and counters");
+  sub->callback([o] { run_generate(*o); });
+});
+
+}  // namespace
+}  // namespace specsteer::cli

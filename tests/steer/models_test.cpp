@@ -1,0 +1,219 @@
+// The protocol on the real fixture models (tiny random-weight GGUFs):
+// qwen3-f32 as the LLM, qwen3-q8_0 (same weights) and qwen2-q8_0 (other
+// weights, same vocabulary) as SLMs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "common/error.h"
+#include "steer/cloud.h"
+#include "steer/edge.h"
+#include "steer/generate.h"
+
+using namespace specsteer;
+using namespace specsteer::steer;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(SPECSTEER_FIXTURES) + "/golden/" + name + "/" + name + ".gguf";
+}
+
+bool have_fixtures() { return std::filesystem::exists(fixture("tiny-qwen3-f32")); }
+
+const Models& pair_q8() {
+  static Models m = Models::load(fixture("tiny-qwen3-f32"), fixture("tiny-qwen3-q8_0"), {.n_threads = 1});
+  return m;
+}
+const Models& pair_qwen2() {
+  static Models m = Models::load(fixture("tiny-qwen3-f32"), fixture("tiny-qwen2-q8_0"), {.n_threads = 1});
+  return m;
+}
+
+const char* kPrivate =
+    "Private notes: my codename is ZQXWVBNMARKER, I live at 1234 Quillfeather Lane in Zorbtown, "
+    "and my favourite dish is KLMNOPSTEW.";
+const char* kMarkers[] = {"ZQXWVBNMARKER", "Quillfeather", "Zorbtown", "KLMNOPSTEW"};
+
+GenerateRequest request(Method m, int n = 40) {
+  GenerateRequest r;
+  r.x = "Write a short review of the film you saw this weekend.";
+  r.personalized = std::string(kPrivate) + "\n\n" + r.x;
+  r.settings.method = m;
+  r.settings.max_new = n;
+  r.settings.seed = 7;
+  return r;
+}
+
+#define NEED_FIXTURES() \
+  if (!have_fixtures()) GTEST_SKIP() << "no shared fixtures"
+
+}  // namespace
+
+TEST(Models, IncompatibleVocabulariesAreRefused) {
+  NEED_FIXTURES();
+  try {
+    Models::load(fixture("tiny-qwen3-f32"), fixture("tiny-llama3-f32"), {.n_threads = 1});
+    FAIL() << "qwen3 and llama3 vocabularies must not pair";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot pair"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Models, GreedySdEqualsGreedyLlm) {
+  NEED_FIXTURES();
+  for (const Models* m : {&pair_q8(), &pair_qwen2()}) {
+    auto llm = generate(*m, request(Method::Llm));
+    auto sd = generate(*m, request(Method::Sd));
+    EXPECT_EQ(sd.tokens, llm.tokens);
+    EXPECT_EQ(sd.text, llm.text);
+    EXPECT_GT(sd.counters.n_drafted, 0u);
+  }
+}
+
+TEST(Models, SameWeightsAcceptMoreThanOtherWeights) {
+  NEED_FIXTURES();
+  auto req = request(Method::SpecSteer, 48);
+  req.settings.lambda = 1.0;
+  auto hi = generate(pair_q8(), req);
+  auto lo = generate(pair_qwen2(), req);
+  EXPECT_GT(hi.counters.acceptance_rate(), lo.counters.acceptance_rate());
+  EXPECT_GT(lo.counters.rejections, 0u);
+  // lambda -> 0 accepts every draft: output equals slm+.
+  req.settings.lambda = 1e-30;
+  auto all = generate(pair_qwen2(), req);
+  auto plus = generate(pair_qwen2(), request(Method::SlmPlus, 48));
+  EXPECT_EQ(all.tokens, plus.tokens);
+  EXPECT_EQ(all.counters.n_accepted, all.counters.n_drafted);
+}
+
+TEST(Models, EveryMethodRunsAndIsDeterministic) {
+  NEED_FIXTURES();
+  for (auto m : {Method::Llm, Method::Slm, Method::SlmPlus, Method::Sd, Method::LightCoSteer, Method::CoSteer,
+                 Method::SpecSteer}) {
+    auto req = request(m, 6);
+    req.settings.costeer.iterations = 3;
+    req.settings.sampler.temperature = 0.8;
+    req.settings.sampler.top_p = 0.95;
+    auto a = generate(pair_qwen2(), req);
+    auto b = generate(pair_qwen2(), req);
+    EXPECT_EQ(a.tokens, b.tokens) << method_name(m);
+    EXPECT_FALSE(a.tokens.empty()) << method_name(m);
+    if (uses_cloud(m)) {
+      EXPECT_GT(a.counters.round_trips, 0u) << method_name(m);
+    }
+  }
+}
+
+TEST(Models, RollbackMatchesFreshEvaluation) {
+  NEED_FIXTURES();
+  const Models& m = pair_qwen2();
+  auto req = request(Method::SpecSteer, 24);
+  req.settings.lambda = 1.0;
+  const PromptIds p = prepare_prompts(m, req);
+  auto cloud = CloudService::from_models(m.llm, m.slm);
+  InProcessTransport t(*cloud);
+  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), p.x_llm, p.x_slm, req.settings};
+  auto edge = make_sequence_source(m.slm);
+  auto close = [](std::span<const float> a, std::span<const float> b) {
+    if (a.size() > b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::fabs(a[i] - b[i]) > 1e-3f * (1 + std::fabs(b[i]))) return false;
+    return true;
+  };
+  int rejections = 0;
+  run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
+           [&](const LogitSource& src, std::span<const float> next, const Verdict& v) {
+             if (!v.rejected || rejections >= 4) return;
+             ++rejections;
+             auto fresh = make_sequence_source(m.slm);
+             auto rows = fresh->eval(src.tokens());
+             EXPECT_TRUE(close(next, rows.last(fresh->n_vocab()))) << "edge cache after rejection " << rejections;
+             const Cloud* c = cloud->session(1);
+             ASSERT_NE(c, nullptr);
+             std::vector<int32_t> gen(src.tokens().begin() + p.personalized.size(), src.tokens().end());
+             std::vector<int32_t> want_l(p.x_llm), want_s(p.x_slm);
+             want_l.insert(want_l.end(), gen.begin(), gen.end());
+             want_s.insert(want_s.end(), gen.begin(), gen.end());
+             EXPECT_EQ(c->llm().tokens(), want_l);
+             EXPECT_EQ(c->slm_minus().tokens(), want_s);
+             auto fl = make_sequence_source(m.llm);
+             auto rl = fl->eval(want_l);
+             EXPECT_TRUE(close(c->llm_next(), rl.last(fl->n_vocab()))) << "cloud LLM cache";
+             auto fs = make_sequence_source(m.slm);
+             auto rs = fs->eval(want_s);
+             EXPECT_TRUE(close(c->slm_next(), rs.last(fs->n_vocab()))) << "cloud SLM- cache";
+           });
+  EXPECT_GT(rejections, 0);
+}
+
+TEST(Models, PrivateContextNeverReachesTheCloud) {
+  NEED_FIXTURES();
+  for (const Models* m : {&pair_q8(), &pair_qwen2()}) {
+    auto req = request(Method::SpecSteer, 48);
+    const PromptIds p = prepare_prompts(*m, req);
+    auto cloud = CloudService::from_models(m->llm, m->slm);
+    InProcessTransport t(*cloud, true);
+    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), p.x_llm, p.x_slm, req.settings};
+    auto edge = make_sequence_source(m->slm);
+    std::vector<std::vector<float>> edge_rows;
+    auto r = run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
+                      [&](const LogitSource&, std::span<const float> next, const Verdict&) {
+                        edge_rows.emplace_back(next.begin(), next.end());
+                      });
+    // The private context really was in the edge's prompt.
+    const std::string edge_text = m->slm_tok->decode(p.personalized);
+    for (const char* mk : kMarkers) ASSERT_NE(edge_text.find(mk), std::string::npos);
+
+    std::vector<int32_t> stream;            // every id that went up, in order
+    for (const auto& rec : t.records()) {
+      if (!rec.uplink) continue;
+      const std::string raw(rec.bytes.begin(), rec.bytes.end());
+      for (const char* mk : kMarkers) EXPECT_EQ(raw.find(mk), std::string::npos) << mk;
+      Message msg = decode(rec.bytes);
+      if (auto* o = std::get_if<SessionOpen>(&msg)) {
+        EXPECT_EQ(o->x_llm, p.x_llm);
+        stream.insert(stream.end(), o->x_llm.begin(), o->x_llm.end());
+        stream.insert(stream.end(), o->x_slm.begin(), o->x_slm.end());
+      } else if (auto* b = std::get_if<DraftBlock>(&msg)) {
+        EXPECT_TRUE(b->draft_probs.empty());
+        stream.insert(stream.end(), b->committed.begin(), b->committed.end());
+        stream.insert(stream.end(), b->drafts.begin(), b->drafts.end());
+      } else {
+        EXPECT_TRUE(std::holds_alternative<Close>(msg)) << message_name(msg);
+      }
+    }
+    // No run of 3+ private-context ids in the uplink unless x or the output explains it.
+    const auto priv = m->slm_tok->encode(kPrivate, false, false);
+    std::vector<int32_t> explained(p.x_llm);
+    explained.insert(explained.end(), p.x_slm.begin(), p.x_slm.end());
+    explained.insert(explained.end(), r.tokens.begin(), r.tokens.end());
+    auto contains = [](const std::vector<int32_t>& hay, std::span<const int32_t> needle) {
+      return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+    };
+    int checked = 0;
+    for (size_t i = 0; i + 3 <= priv.size(); ++i) {
+      std::span<const int32_t> tri(priv.data() + i, 3);
+      if (contains(explained, tri)) continue;
+      ++checked;
+      EXPECT_FALSE(contains(stream, tri)) << "private ids at " << i << " reached the cloud";
+    }
+    EXPECT_GT(checked, 10);
+    // No edge logit can be in the uplink: every uplink buffer is exactly the
+    // canonical encoding of its decoded message (no hidden bytes), and the
+    // decoded messages hold no float besides the settings we chose.
+    ASSERT_FALSE(edge_rows.empty());
+    for (const auto& rec : t.records()) {
+      if (!rec.uplink) continue;
+      Message msg = decode(rec.bytes);
+      EXPECT_EQ(encode(msg), rec.bytes);
+      if (auto* o = std::get_if<SessionOpen>(&msg)) {
+        EXPECT_EQ(encode(*o), encode(open));
+      }
+    }
+  }
+}
