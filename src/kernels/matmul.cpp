@@ -41,6 +41,17 @@ simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols) {
 
 }  // namespace
 
+namespace simd {
+const float* fp16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = fp16_to_fp32(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
+}
+}  // namespace simd
+
 void get_row(const Matrix& w, int64_t r, float* dst) {
   dequantize_row(w.type, w.row(r), dst, static_cast<size_t>(w.cols));
 }

@@ -60,6 +60,12 @@ HWY_INLINE float ScalarWeight(const uint8_t* row, size_t c) {
   }
 }
 
+// Rows are processed in tiles of kRowTile: each group of 4 positions is
+// reused by every row of the tile from L1, and the tile's weights by every
+// group, so large batches stay compute-bound instead of streaming the whole
+// activation block through the cache once per row.
+constexpr int64_t kRowTile = 8;
+
 // Up to 4 positions against one row: the row streams from memory once.
 template <gguf::TensorType T, int P>
 HWY_INLINE void FloatRowBlock(const uint8_t* row, const float* x, int64_t cols, float* out) {
@@ -82,17 +88,19 @@ HWY_INLINE void FloatRowBlock(const uint8_t* row, const float* x, int64_t cols, 
 template <gguf::TensorType T>
 void FloatRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   float tmp[4];
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = w.row(r);
+  for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
+    const int64_t t1 = std::min(r1, t0 + kRowTile);
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      FloatRowBlock<T, 4>(row, x + i * w.cols, w.cols, tmp);
-      for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
-    }
-    for (; i < n; ++i) {
-      FloatRowBlock<T, 1>(row, x + i * w.cols, w.cols, tmp);
-      y[i * w.rows + r] = tmp[0];
-    }
+    for (; i + 4 <= n; i += 4)
+      for (int64_t r = t0; r < t1; ++r) {
+        FloatRowBlock<T, 4>(w.row(r), x + i * w.cols, w.cols, tmp);
+        for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
+      }
+    for (; i < n; ++i)
+      for (int64_t r = t0; r < t1; ++r) {
+        FloatRowBlock<T, 1>(w.row(r), x + i * w.cols, w.cols, tmp);
+        y[i * w.rows + r] = tmp[0];
+      }
   }
 }
 
@@ -138,7 +146,8 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
 // Widened int16 weights x int16 activations -> pairwise int32 sums (madd),
 // scaled per block by d_w * d_x into float accumulators.
 template <bool kQ4, int P>
-HWY_INLINE void QuantRowBlock(const uint8_t* row, const QuantizedActs& x, int64_t pos0, int64_t nb, float* out) {
+HWY_INLINE void QuantRowBlock(const uint8_t* row, const QuantizedActs& x, int64_t pos0, int64_t nb, float* out,
+                              const float* f16) {
   const hn::CappedTag<int16_t, kQ4 ? 16 : 32> d16;
   const hn::Repartition<int32_t, decltype(d16)> d32;
   const hn::Repartition<float, decltype(d16)> df;
@@ -150,7 +159,7 @@ HWY_INLINE void QuantRowBlock(const uint8_t* row, const QuantizedActs& x, int64_
     const uint8_t* blk = row + b * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
     uint16_t dbits;
     __builtin_memcpy(&dbits, blk, 2);
-    const float dw = fp16_to_fp32(dbits);
+    const float dw = f16[dbits];
     hn::Vec<decltype(d32)> isum[P], isum1[P];
     for (int p = 0; p < P; ++p) isum[p] = isum1[p] = hn::Zero(d32);
     for (size_t c = 0; c < 32; c += L) {
@@ -183,18 +192,21 @@ HWY_INLINE void QuantRowBlock(const uint8_t* row, const QuantizedActs& x, int64_
 template <bool kQ4>
 void QuantRows(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
   const int64_t nb = w.cols / 32;
+  const float* f16 = fp16_table();
   float tmp[4];
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = w.row(r);
+  for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
+    const int64_t t1 = std::min(r1, t0 + kRowTile);
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      QuantRowBlock<kQ4, 4>(row, x, i, nb, tmp);
-      for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
-    }
-    for (; i < n; ++i) {
-      QuantRowBlock<kQ4, 1>(row, x, i, nb, tmp);
-      y[i * w.rows + r] = tmp[0];
-    }
+    for (; i + 4 <= n; i += 4)
+      for (int64_t r = t0; r < t1; ++r) {
+        QuantRowBlock<kQ4, 4>(w.row(r), x, i, nb, tmp, f16);
+        for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
+      }
+    for (; i < n; ++i)
+      for (int64_t r = t0; r < t1; ++r) {
+        QuantRowBlock<kQ4, 1>(w.row(r), x, i, nb, tmp, f16);
+        y[i * w.rows + r] = tmp[0];
+      }
   }
 }
 

@@ -26,6 +26,10 @@ void rows_float(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0
 void rows_q8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1);
 void rows_q4_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1);
 
+// fp16 bits -> float for all 65536 values (built once): one L2 load per block
+// scale instead of a conversion call in the innermost loops.
+const float* fp16_table();
+
 // Name of the instruction set the dispatcher chose (for bench output).
 const char* target_name();
 
