@@ -4,6 +4,7 @@
 // (prefill included); counters give acceptance and traffic per run.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -14,8 +15,14 @@ using namespace specsteer::steer;
 
 namespace {
 
+// The shared fixtures sit beside the checkout (../shared/fixtures), or where
+// $SPECSTEER_FIXTURES says.
 std::string fixture(const std::string& name) {
-  return std::string(SPECSTEER_BENCH_FIXTURES) + "/golden/" + name + "/" + name + ".gguf";
+  const char* env = std::getenv("SPECSTEER_FIXTURES");
+  const std::filesystem::path root =
+      env ? std::filesystem::path(env)
+          : std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "shared" / "fixtures";
+  return (root / "golden" / name / (name + ".gguf")).string();
 }
 
 const Models& models(int slm) {
