@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "kernels/quant.h"
+#include "kernels/simd.h"
 #include "model/model.h"
 #include "model/model_impl.h"
 
@@ -79,6 +80,7 @@ void Sequence::State::attend(int layer, int pos0, int n) {
   const ModelConfig& c = m->cfg;
   const int hd = c.head_dim, group = c.n_head / c.n_head_kv, qd = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* f16 = kernels::simd::fp16_table();
   m->pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> scores;
     thread_local std::vector<float> acc;
@@ -93,10 +95,9 @@ void Sequence::State::attend(int layer, int pos0, int n) {
         const size_t base = kv_index(layer, t) + kvh * hd;
         float s = 0;
         if (kv_type == KvType::F32) {
-          const float* kk = &k32[base];
-          for (int d = 0; d < hd; ++d) s += qv[d] * kk[d];
+          s = kernels::simd::dot_f32(qv, &k32[base], static_cast<size_t>(hd));
         } else {
-          for (int d = 0; d < hd; ++d) s += qv[d] * kernels::fp16_to_fp32(k16[base + d]);
+          for (int d = 0; d < hd; ++d) s += qv[d] * f16[k16[base + d]];
         }
         s *= scale;
         scores[t] = s;
@@ -116,7 +117,7 @@ void Sequence::State::attend(int layer, int pos0, int n) {
           const float* vv = &v32[base];
           for (int d = 0; d < hd; ++d) acc[d] += p * vv[d];
         } else {
-          for (int d = 0; d < hd; ++d) acc[d] += p * kernels::fp16_to_fp32(v16[base + d]);
+          for (int d = 0; d < hd; ++d) acc[d] += p * f16[v16[base + d]];
         }
       }
       std::copy(acc.begin(), acc.begin() + hd, &att[static_cast<size_t>(i) * qd + h * hd]);
