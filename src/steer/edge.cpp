@@ -1,6 +1,7 @@
 #include "steer/edge.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "common/error.h"
@@ -29,6 +30,40 @@ Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c,
 std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
   const size_t s = static_cast<size_t>(stride);
   return std::vector<float>(rows.end() - s, rows.end() - s + n);
+}
+
+// Fallback after a cloud failure: SLM+ alone decodes the rest, exactly as
+// `slm+` would from the personalized prompt + the tokens generated so far.
+void continue_locally(LogitSource& src, std::span<const int32_t> personalized, RunResult& r, const Settings& s,
+                      sampling::Rng& rng, const EogFn& is_eog) {
+  Counters& c = r.counters;
+  Stopwatch sw;
+  std::vector<int32_t> all(personalized.begin(), personalized.end());
+  all.insert(all.end(), r.tokens.begin(), r.tokens.end());
+  // Reuse the cached prefix (it may also hold drafts of the lost block).
+  const auto& cached = src.tokens();
+  size_t keep = 0;
+  while (keep < cached.size() && keep + 1 < all.size() && cached[keep] == all[keep]) ++keep;
+  const bool prefill = src.size() == 0;
+  src.truncate(keep);
+  const int V = src.n_vocab();
+  std::vector<float> next = last_row(src.eval(std::span<const int32_t>(all).subspan(keep)), V, V);
+  (prefill ? c.t_prefill_s : c.t_draft_s) += sw.seconds();
+  r.stop_reason = "length";
+  const size_t max_new = static_cast<size_t>(s.max_new);
+  while (r.tokens.size() < max_new) {
+    const int32_t t = sampling::sample(next, s.sampler, rng);
+    if (is_eog(t)) {
+      r.stop_reason = "eog";
+      break;
+    }
+    r.tokens.push_back(t);
+    if (r.tokens.size() == max_new) break;
+    Stopwatch step;
+    const int32_t one[1] = {t};
+    next = last_row(src.eval(one), V, V);
+    c.t_draft_s += step.seconds();
+  }
 }
 
 }  // namespace
@@ -63,7 +98,8 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
 }
 
 RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Transport& transport,
-                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer) {
+                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer,
+                   CloudFailure on_failure) {
   const Settings& s = open.settings;
   validate(s);
   if (!uses_cloud(s.method)) throw Error("edge: method '" + std::string(method_name(s.method)) + "' runs locally");
@@ -73,192 +109,217 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   Stopwatch total;
   sampling::Rng rng(s.seed, 1);
   const int stride = src.n_vocab();
-
-  DecodeLimits lim;
-  const auto accept_msg = call<SessionAccept>(transport, open, lim, c, nullptr);
-  const uint64_t session = accept_msg.session;
-  const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
-  lim.n_vocab = static_cast<uint32_t>(V);
-
-  // Closes the cloud session on every exit path (errors included).
-  struct Closer {
-    Transport& t;
-    uint64_t id;
-    Counters& c;
-    const DecodeLimits& lim;
-    bool done = false;
-    CloseAck close() {
-      done = true;
-      return call<CloseAck>(t, Close{id}, lim, c, nullptr);
+  // Network transports count protobuf + framing bytes: report those.
+  auto wire_counters = [&] {
+    if (const auto w = transport.wire_bytes()) {
+      c.bytes_up = w->up;
+      c.bytes_down = w->down;
     }
-    ~Closer() {
-      if (!done) try {
-          close();
-        } catch (...) {
-        }
-    }
-  } closer{transport, session, c, lim};
-
-  const size_t base = personalized.size();
-  std::vector<float> next = last_row(src.eval(personalized), stride, V);
-  c.t_prefill_s = total.seconds();
-
-  std::vector<int32_t>& gen = r.tokens;
-  std::vector<int32_t> unevaluated;  // decided, not yet in the edge cache
-  std::vector<int32_t> unsent;       // decided, not yet known to the cloud
-  const size_t max_new = static_cast<size_t>(s.max_new);
-  r.stop_reason = "length";
-  auto feed = [&] {
-    if (unevaluated.empty()) return;
-    Stopwatch sw;
-    next = last_row(src.eval(unevaluated), stride, V);
-    unevaluated.clear();
-    c.t_draft_s += sw.seconds();
-  };
-  // Appends a decided token; false when it ends the generation.
-  auto commit = [&](int32_t t) {
-    if (is_eog(t)) {
-      r.stop_reason = "eog";
-      return false;
-    }
-    gen.push_back(t);
-    unevaluated = {t};
-    unsent = {t};
-    return gen.size() < max_new;
   };
 
-  if (s.method == Method::LightCoSteer || s.method == Method::CoSteer) {
-    while (gen.size() < max_new) {
-      const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s);
-      unsent.clear();
-      ++c.round_trips;
-      feed();
-      Stopwatch sw;
-      sampling::Distribution d;
-      if (s.method == Method::LightCoSteer) {
-        d = recovery_distribution(reply.steer, next, s.beta, s.sampler);
-      } else {
-        if (reply.llm_logprobs.size() != static_cast<size_t>(V))
-          throw Error("protocol: costeer StepReply carries " + std::to_string(reply.llm_logprobs.size()) +
-                      " log-probabilities, expected " + std::to_string(V));
-        const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, next, s.costeer);
-        std::vector<int32_t> ids(player.size());
-        for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-        d = sampling::make_distribution(ids, player, s.sampler);
+  bool finished = false;  // all tokens decided; only the close remains
+  try {
+    DecodeLimits lim;
+    const auto accept_msg = call<SessionAccept>(transport, open, lim, c, nullptr);
+    const uint64_t session = accept_msg.session;
+    const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
+    lim.n_vocab = static_cast<uint32_t>(V);
+
+    // Closes the cloud session on every exit path (errors included).
+    struct Closer {
+      Transport& t;
+      uint64_t id;
+      Counters& c;
+      const DecodeLimits& lim;
+      bool done = false;
+      CloseAck close() {
+        done = true;
+        return call<CloseAck>(t, Close{id}, lim, c, nullptr);
       }
-      const int32_t t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
-      c.t_recover_s += sw.seconds();
-      if (!commit(t)) break;
-    }
-  } else {
-    const bool sd = s.method == Method::Sd;
-    std::vector<std::vector<float>> rows;  // rows[i] predicted draft i
-    while (gen.size() < max_new) {
-      feed();
-      const size_t budget = max_new - gen.size();
-      const size_t D = std::min(static_cast<size_t>(s.draft), budget);
-      DraftBlock block;
-      block.session = session;
-      block.committed = unsent;
-      rows.clear();
-      Stopwatch sw;
-      for (size_t i = 0; i < D; ++i) {
-        if (i > 0) {
-          const int32_t prev[1] = {block.drafts.back()};
-          rows.push_back(last_row(src.eval(prev), stride, V));
-        } else {
-          rows.push_back(next);
-        }
-        const auto q = sampling::make_distribution(rows.back(), s.sampler);
-        const int32_t d = s.sampler.greedy() ? q.ids[0] : sampling::sample(q, rng.uniform());
-        block.drafts.push_back(d);
-        if (sd) block.draft_probs.push_back(static_cast<float>(q.prob(d)));
-        if (is_eog(d)) break;
+      ~Closer() {
+        if (!done) try {
+            close();
+          } catch (...) {
+          }
       }
+    } closer{transport, session, c, lim};
+
+    const size_t base = personalized.size();
+    std::vector<float> next = last_row(src.eval(personalized), stride, V);
+    c.t_prefill_s = total.seconds();
+
+    std::vector<int32_t>& gen = r.tokens;
+    std::vector<int32_t> unevaluated;  // decided, not yet in the edge cache
+    std::vector<int32_t> unsent;       // decided, not yet known to the cloud
+    const size_t max_new = static_cast<size_t>(s.max_new);
+    r.stop_reason = "length";
+    auto feed = [&] {
+      if (unevaluated.empty()) return;
+      Stopwatch sw;
+      next = last_row(src.eval(unevaluated), stride, V);
+      unevaluated.clear();
       c.t_draft_s += sw.seconds();
-      const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s);
-      unsent.clear();
-      ++c.round_trips;
-      const size_t n = block.drafts.size();
-      if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
-        throw Error("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) + " inconsistent with " +
-                    std::to_string(n) + " drafts");
-      c.n_drafted += n;
-      c.n_accepted += v.n_accepted;
-      bool eog = false;
-      for (size_t i = 0; i < v.n_accepted; ++i) {
-        if (is_eog(block.drafts[i])) {
-          eog = true;
+    };
+    // Appends a decided token; false when it ends the generation.
+    auto commit = [&](int32_t t) {
+      if (is_eog(t)) {
+        r.stop_reason = "eog";
+        return false;
+      }
+      gen.push_back(t);
+      unevaluated = {t};
+      unsent = {t};
+      return gen.size() < max_new;
+    };
+
+    if (s.method == Method::LightCoSteer || s.method == Method::CoSteer) {
+      while (gen.size() < max_new) {
+        const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s);
+        unsent.clear();
+        ++c.round_trips;
+        feed();
+        Stopwatch sw;
+        sampling::Distribution d;
+        if (s.method == Method::LightCoSteer) {
+          d = recovery_distribution(reply.steer, next, s.beta, s.sampler);
+        } else {
+          if (reply.llm_logprobs.size() != static_cast<size_t>(V))
+            throw Error("protocol: costeer StepReply carries " + std::to_string(reply.llm_logprobs.size()) +
+                        " log-probabilities, expected " + std::to_string(V));
+          const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, next, s.costeer);
+          std::vector<int32_t> ids(player.size());
+          for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+          d = sampling::make_distribution(ids, player, s.sampler);
+        }
+        const int32_t t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
+        c.t_recover_s += sw.seconds();
+        if (!commit(t)) break;
+      }
+    } else {
+      const bool sd = s.method == Method::Sd;
+      std::vector<std::vector<float>> rows;  // rows[i] predicted draft i
+      while (gen.size() < max_new) {
+        feed();
+        const size_t budget = max_new - gen.size();
+        const size_t D = std::min(static_cast<size_t>(s.draft), budget);
+        DraftBlock block;
+        block.session = session;
+        block.committed = unsent;
+        rows.clear();
+        Stopwatch sw;
+        for (size_t i = 0; i < D; ++i) {
+          if (i > 0) {
+            const int32_t prev[1] = {block.drafts.back()};
+            rows.push_back(last_row(src.eval(prev), stride, V));
+          } else {
+            rows.push_back(next);
+          }
+          const auto q = sampling::make_distribution(rows.back(), s.sampler);
+          const int32_t d = s.sampler.greedy() ? q.ids[0] : sampling::sample(q, rng.uniform());
+          block.drafts.push_back(d);
+          // A drawn token has q > 0; keep it > 0 after rounding to f32.
+        if (sd) block.draft_probs.push_back(std::max(static_cast<float>(q.prob(d)), std::numeric_limits<float>::min()));
+          if (is_eog(d)) break;
+        }
+        c.t_draft_s += sw.seconds();
+        const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s);
+        unsent.clear();
+        ++c.round_trips;
+        const size_t n = block.drafts.size();
+        if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
+          throw Error("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) + " inconsistent with " +
+                      std::to_string(n) + " drafts");
+        c.n_drafted += n;
+        c.n_accepted += v.n_accepted;
+        bool eog = false;
+        for (size_t i = 0; i < v.n_accepted; ++i) {
+          if (is_eog(block.drafts[i])) {
+            eog = true;
+            break;
+          }
+          gen.push_back(block.drafts[i]);
+        }
+        if (eog) {
+          r.stop_reason = "eog";
           break;
         }
-        gen.push_back(block.drafts[i]);
-      }
-      if (eog) {
-        r.stop_reason = "eog";
-        break;
-      }
-      if (v.rejected) {
-        ++c.rejections;
-        // Cache holds prompt + agreed prefix + drafts[0..n-2]; keep the agreed prefix.
-        src.truncate(base + gen.size());
-        next = rows[v.n_accepted];
-        if (observer) observer(src, next, v);
-        Stopwatch rs;
-        int32_t t;
-        if (sd) {
-          if (v.target.empty()) throw Error("protocol: sd Verdict rejected without a target distribution");
-          std::vector<double> p(static_cast<size_t>(V), 0.0);
-          for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
-          const auto q = sampling::make_distribution(next, s.sampler).dense(V);
-          sampling::Distribution res;
-          try {
-            res = sd_residual(p, q);
-          } catch (const Error&) {
-            res = sampling::from_weights(p);  // P == Q up to float rounding
+        if (v.rejected) {
+          ++c.rejections;
+          // Cache holds prompt + agreed prefix + drafts[0..n-2]; keep the agreed prefix.
+          src.truncate(base + gen.size());
+          next = rows[v.n_accepted];
+          if (observer) observer(src, next, v);
+          Stopwatch rs;
+          int32_t t;
+          if (sd) {
+            if (v.target.empty()) throw Error("protocol: sd Verdict rejected without a target distribution");
+            std::vector<double> p(static_cast<size_t>(V), 0.0);
+            for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
+            const auto q = sampling::make_distribution(next, s.sampler).dense(V);
+            sampling::Distribution res;
+            try {
+              res = sd_residual(p, q);
+            } catch (const Error&) {
+              res = sampling::from_weights(p);  // P == Q up to float rounding
+            }
+            t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p))
+                                   : sampling::sample(res, rng.uniform());
+          } else {
+            const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
+            t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
           }
-          t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p))
-                                 : sampling::sample(res, rng.uniform());
+          c.t_recover_s += rs.seconds();
+          if (!commit(t)) break;
         } else {
-          const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
-          t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
-        }
-        c.t_recover_s += rs.seconds();
-        if (!commit(t)) break;
-      } else {
-        unevaluated = {block.drafts.back()};
-        if (gen.size() >= max_new) break;
-        if (!s.bonus) {
-          if (observer) {
-            feed();
-            observer(src, next, v);
+          unevaluated = {block.drafts.back()};
+          if (gen.size() >= max_new) break;
+          if (!s.bonus) {
+            if (observer) {
+              feed();
+              observer(src, next, v);
+            }
+            continue;
           }
-          continue;
+          feed();
+          if (observer) observer(src, next, v);
+          Stopwatch rs;
+          int32_t t;
+          if (sd) {
+            if (v.target.empty()) throw Error("protocol: sd bonus Verdict without a target distribution");
+            std::vector<double> p(static_cast<size_t>(V), 0.0);
+            for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
+            const auto d = sampling::from_weights(p);
+            t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p)) : sampling::sample(d, rng.uniform());
+          } else {
+            const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
+            t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
+          }
+          c.t_recover_s += rs.seconds();
+          ++c.bonus_tokens;
+          if (!commit(t)) break;
         }
-        feed();
-        if (observer) observer(src, next, v);
-        Stopwatch rs;
-        int32_t t;
-        if (sd) {
-          if (v.target.empty()) throw Error("protocol: sd bonus Verdict without a target distribution");
-          std::vector<double> p(static_cast<size_t>(V), 0.0);
-          for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
-          const auto d = sampling::from_weights(p);
-          t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p)) : sampling::sample(d, rng.uniform());
-        } else {
-          const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
-          t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
-        }
-        c.t_recover_s += rs.seconds();
-        ++c.bonus_tokens;
-        if (!commit(t)) break;
       }
     }
+    finished = true;
+    const CloseAck ack = closer.close();
+    c.positions_llm = ack.positions_llm;
+    c.positions_slm_minus = ack.positions_slm;
+  } catch (const TransportError& e) {
+    // The cloud is gone: keep every token decided so far (they are agreed or
+    // locally decided), drop the block in flight. A lost CloseAck after the
+    // last token only loses the cloud's position counts.
+    if (!finished) {
+      r.cloud_failed_at = r.tokens.size();
+      r.cloud_error = e.what();
+      if (on_failure == CloudFailure::Fail)
+        r.stop_reason = "cloud_error";
+      else
+        continue_locally(src, personalized, r, s, rng, is_eog);
+    }
   }
-  const CloseAck ack = closer.close();
-  c.positions_llm = ack.positions_llm;
-  c.positions_slm_minus = ack.positions_slm;
+  wire_counters();
   c.positions_slm_plus = src.positions_evaluated();
-  c.n_generated = gen.size();
+  c.n_generated = r.tokens.size();
   c.t_total_s = total.seconds();
   return r;
 }

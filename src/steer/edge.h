@@ -2,6 +2,7 @@
 // The edge role (SLM+ on the personalized prompt) and the local baselines.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,8 +18,12 @@ using EogFn = std::function<bool(int32_t)>;
 
 struct RunResult {
   std::vector<int32_t> tokens;  // generated ids, EOG excluded
-  std::string stop_reason;      // "eog" or "length"
+  std::string stop_reason;      // "eog", "length" or "cloud_error" (CloudFailure::Fail)
   Counters counters;
+  // Set when the transport failed (TransportError): tokens [0, n) came from
+  // the edge-cloud protocol, the rest (fallback) from SLM+ alone.
+  std::optional<uint64_t> cloud_failed_at;
+  std::string cloud_error;
 };
 
 // Called after each verdict once both sides agree: the edge cache holds the
@@ -30,8 +35,11 @@ using RoundObserver = std::function<void(const LogitSource& slm_plus, std::span<
 // Runs sd / specsteer / lightcosteer / costeer: drafts or steps on
 // `slm_plus` (which receives `personalized`), talks to the cloud only
 // through `transport`. `open` carries x, model identities and settings.
+// When the transport fails (TransportError) the tokens so far are kept and,
+// with CloudFailure::Fallback, SLM+ decodes the rest alone.
 RunResult run_edge(LogitSource& slm_plus, std::span<const int32_t> personalized, Transport& transport,
-                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer = {});
+                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer = {},
+                   CloudFailure on_failure = CloudFailure::Fallback);
 
 // llm / slm / slm+: plain autoregressive decoding of `prompt` on one source.
 RunResult run_local(LogitSource& source, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog);

@@ -48,32 +48,57 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
     return (t < lt.n_vocab() && lt.is_eog(t)) || (t < st.n_vocab() && st.is_eog(t));
   };
 
+  // Refuse up front what would overflow a KV cache mid-generation: a prompt,
+  // the new tokens and one draft block of slack.
+  auto fits = [&](const std::vector<int32_t>& ids, const Model& model, const char* what) {
+    const size_t need = ids.size() + static_cast<size_t>(s.max_new) + static_cast<size_t>(s.draft) + 1;
+    const size_t have = static_cast<size_t>(model.config().n_ctx_train);
+    if (need > have)
+      throw Error(std::string("generate: the ") + what + " (" + std::to_string(ids.size()) + " tokens) + -n " +
+                  std::to_string(s.max_new) + " + K " + std::to_string(s.draft) + " exceeds the context of " +
+                  model.path() + " (" + std::to_string(have) + ")");
+  };
+
   RunResult run;
   const Tokenizer* out_tok = &st;
   switch (s.method) {
     case Method::Llm: {
       auto src = make_sequence_source(models.llm);
-      run = run_local(*src, prompt_ids(lt, req.x, req.chat), s, is_eog);
+      const auto ids = prompt_ids(lt, req.x, req.chat);
+      fits(ids, *models.llm, "prompt x");
+      run = run_local(*src, ids, s, is_eog);
       run.counters.positions_llm = src->positions_evaluated();
       out_tok = &lt;
       break;
     }
     case Method::Slm: {
       auto src = make_sequence_source(models.slm);
-      run = run_local(*src, prompt_ids(st, req.x, req.chat), s, is_eog);
+      const auto ids = prompt_ids(st, req.x, req.chat);
+      fits(ids, *models.slm, "prompt x");
+      run = run_local(*src, ids, s, is_eog);
       run.counters.positions_slm_minus = src->positions_evaluated();
       break;
     }
     case Method::SlmPlus: {
       auto src = make_sequence_source(models.slm);
-      run = run_local(*src, prompt_ids(st, req.personalized, req.chat), s, is_eog);
+      const auto ids = prompt_ids(st, req.personalized, req.chat);
+      fits(ids, *models.slm, "personalized prompt");
+      run = run_local(*src, ids, s, is_eog);
       run.counters.positions_slm_plus = src->positions_evaluated();
       break;
     }
     default: {
-      auto cloud = CloudService::from_models(models.llm, models.slm);
-      InProcessTransport transport(*cloud, trace != nullptr);
+      std::unique_ptr<CloudService> cloud;
+      std::unique_ptr<InProcessTransport> local;
+      if (!req.cloud) {
+        cloud = CloudService::from_models(models.llm, models.slm);
+        local = std::make_unique<InProcessTransport>(*cloud, trace != nullptr);
+      }
+      Transport& transport = req.cloud ? *req.cloud : *local;
       PromptIds p = prepare_prompts(models, req);
+      fits(p.x_llm, *models.llm, "prompt x");
+      fits(p.x_slm, *models.slm, "prompt x");
+      fits(p.personalized, *models.slm, "personalized prompt");
       SessionOpen open;
       open.llm = identity_of(*models.llm);
       open.slm = identity_of(*models.slm);
@@ -81,9 +106,9 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       open.x_slm = std::move(p.x_slm);
       open.settings = s;
       auto edge = make_sequence_source(models.slm);
-      run = run_edge(*edge, p.personalized, transport, open, is_eog);
-      if (trace)
-        for (const auto& rec : transport.records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
+      run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure);
+      if (trace && local)
+        for (const auto& rec : local->records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
       break;
     }
   }
@@ -94,6 +119,8 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   out.tokens = std::move(run.tokens);
   out.stop_reason = std::move(run.stop_reason);
   out.counters = run.counters;
+  out.cloud_failed_at = run.cloud_failed_at;
+  out.cloud_error = std::move(run.cloud_error);
   return out;
 }
 

@@ -4,11 +4,13 @@
 // The eval harness and the CLI both call generate().
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/model.h"
 #include "steer/settings.h"
+#include "steer/transport.h"
 #include "tokenizer/tokenizer.h"
 
 namespace specsteer::steer {
@@ -26,13 +28,19 @@ struct GenerateRequest {
   std::string personalized;  // private context + x: only the edge's SLM+ sees it
   Settings settings;
   bool chat = true;  // wrap prompts in each model's chat format when it has one
+  // Cloud methods: the link to a remote cloud (e.g. transport::GrpcTransport),
+  // used for this one generation; nullptr runs the cloud in this process.
+  Transport* cloud = nullptr;
+  CloudFailure on_cloud_failure = CloudFailure::Fallback;
 };
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids (EOG excluded)
   std::string text;             // decoded, valid UTF-8
-  std::string stop_reason;      // "eog" or "length"
+  std::string stop_reason;      // "eog", "length" or "cloud_error"
   Counters counters;
+  std::optional<uint64_t> cloud_failed_at;  // tokens from here on came from SLM+ alone (or none: Fail)
+  std::string cloud_error;
 };
 
 // The token ids each role starts from: x for the cloud's LLM and SLM-, the

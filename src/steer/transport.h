@@ -4,18 +4,41 @@
 // same interface; the in-process one calls a CloudService directly and can
 // record every byte that crosses (privacy test, counters).
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
+
+#include "common/error.h"
 
 namespace specsteer::steer {
 
 class CloudService;
+
+// The link to the cloud failed (unreachable, connection lost, refused by the
+// server, shut down). Unlike a protocol error this is the cloud's fault, so
+// the edge may finish the generation alone (CloudFailure::Fallback).
+class TransportError : public Error {
+ public:
+  using Error::Error;
+};
+
+enum class CloudFailure : uint8_t {
+  Fallback,  // keep the tokens so far and continue with the local SLM+
+  Fail,      // stop and return the tokens so far with the error
+};
+
+struct WireBytes {
+  uint64_t up = 0, down = 0;
+};
 
 class Transport {
  public:
   virtual ~Transport() = default;
   // One round trip. Throws specsteer::Error when the cloud cannot be reached.
   virtual std::vector<uint8_t> exchange(std::span<const uint8_t> request) = 0;
+  // Bytes that crossed the network so far when they differ from the encoded
+  // frames (gRPC: protobuf + framing); the edge then reports these instead.
+  virtual std::optional<WireBytes> wire_bytes() const { return std::nullopt; }
 };
 
 class InProcessTransport final : public Transport {
