@@ -1,0 +1,316 @@
+#include "eval/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "common/error.h"
+
+namespace specsteer::eval {
+namespace {
+
+int method_rank(const std::string& m) {
+  static const char* order[] = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};
+  for (int i = 0; i < 7; ++i)
+    if (m == order[i]) return i;
+  return 7;
+}
+
+std::string display_name(const SummaryRow& r) {
+  std::string n = r.method == "llm"            ? "LLM"
+                  : r.method == "slm"          ? "SLM"
+                  : r.method == "slm+"         ? "SLM+"
+                  : r.method == "sd"           ? "Standard SD"
+                  : r.method == "lightcosteer" ? "LightCoSteer"
+                  : r.method == "costeer"      ? "CoSteer"
+                  : r.method == "specsteer"    ? "SpecSteer"
+                                               : r.method;
+  if (r.lambda) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " (\xCE\xBB = %g)", *r.lambda);
+    n += buf;
+  } else if (!r.setting.empty()) {
+    n += " (" + r.setting + ")";
+  }
+  return n;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(path + ": cannot open for writing");
+  out << text;
+  out.flush();
+  if (!out) throw Error(path + ": write failed");
+}
+
+// Tick step of 1, 2 or 5 x 10^k giving about `target` ticks over [lo, hi].
+double nice_step(double lo, double hi, int target) {
+  double raw = (hi - lo) / target;
+  double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+}  // namespace
+
+std::vector<SummaryRow> summarize(const std::vector<ResultRow>& rows) {
+  struct Acc {
+    SummaryRow s;
+    double r1 = 0, rl = 0;
+    uint64_t drafted = 0, accepted = 0, rt = 0, bytes = 0, flops = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Acc> groups;
+  for (const auto& r : rows) {
+    Acc& a = groups[{r.method, r.setting}];
+    a.s.method = r.method;
+    a.s.setting = r.setting;
+    a.s.lambda = r.lambda;
+    a.s.n += 1;
+    a.r1 += r.rouge.rouge1.fmeasure;
+    a.rl += r.rouge.rougeL.fmeasure;
+    a.drafted += r.c.n_drafted;
+    a.accepted += r.c.n_accepted;
+    a.rt += r.c.round_trips;
+    a.bytes += r.c.bytes_up + r.c.bytes_down;
+    a.flops += r.c.slm_flops + r.c.llm_flops;
+    a.s.n_generated += r.c.n_generated;
+    a.s.seconds += r.c.seconds;
+  }
+  std::vector<SummaryRow> out;
+  for (auto& [k, a] : groups) {
+    SummaryRow s = a.s;
+    s.rouge1 = 100.0 * a.r1 / double(s.n);
+    s.rougeL = 100.0 * a.rl / double(s.n);
+    if (a.drafted) s.acceptance_rate = double(a.accepted) / double(a.drafted);
+    s.tok_per_s = s.seconds > 0 ? double(s.n_generated) / s.seconds : 0;
+    double gen = std::max<double>(1.0, double(s.n_generated));
+    s.round_trips_per_token = double(a.rt) / gen;
+    s.bytes_per_token = double(a.bytes) / gen;
+    s.flops_per_token = double(a.flops) / gen;
+    s.total_flops = double(a.flops);
+    out.push_back(s);
+  }
+  double llm_tps = 0;
+  for (const auto& s : out)
+    if (s.method == "llm" && s.setting.empty()) llm_tps = s.tok_per_s;
+  if (llm_tps > 0)
+    for (auto& s : out) s.speedup = s.tok_per_s / llm_tps;
+  std::sort(out.begin(), out.end(), [](const SummaryRow& a, const SummaryRow& b) {
+    int ra = method_rank(a.method), rb = method_rank(b.method);
+    if (ra != rb) return ra < rb;
+    if (a.method != b.method) return a.method < b.method;
+    // Paper's table 10 order: strict lambda first.
+    double la = a.lambda.value_or(0), lb = b.lambda.value_or(0);
+    if (la != lb) return la > lb;
+    return a.setting < b.setting;
+  });
+  return out;
+}
+
+std::string summary_csv(const std::vector<SummaryRow>& s) {
+  std::string o =
+      "method,lambda,rouge1,rougeL,acceptance_rate,tok_per_s,speedup,round_trips_per_token,bytes_per_token,"
+      "flops_per_token,n_records,n_generated,seconds,total_flops,setting\n";
+  for (const auto& r : s) {
+    o += r.method + ",";
+    o += (r.lambda ? fmt("%g", *r.lambda) : "") + ",";
+    o += fmt("%.4f", r.rouge1) + "," + fmt("%.4f", r.rougeL) + ",";
+    o += (r.acceptance_rate ? fmt("%.6f", *r.acceptance_rate) : "") + ",";
+    o += fmt("%.4f", r.tok_per_s) + ",";
+    o += (r.speedup ? fmt("%.4f", *r.speedup) : "") + ",";
+    o += fmt("%.6f", r.round_trips_per_token) + "," + fmt("%.3f", r.bytes_per_token) + ",";
+    o += fmt("%.6e", r.flops_per_token) + ",";
+    o += std::to_string(r.n) + "," + std::to_string(r.n_generated) + "," + fmt("%.6f", r.seconds) + ",";
+    o += fmt("%.6e", r.total_flops) + ",";
+    o += r.setting + "\n";  // settings never contain commas ("lambda=0.5")
+  }
+  return o;
+}
+
+std::string summary_markdown(const std::vector<SummaryRow>& s, const std::string& title,
+                             const std::vector<std::string>& notes) {
+  std::string o = "# " + title + "\n\n";
+  o += "| Method | n | R-1 | R-L | \xCE\xB1 (%) | tok/s | Speedup | round trips/tok | bytes/tok | FLOPs/tok |\n";
+  o += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : s) {
+    o += "| " + display_name(r) + " | " + std::to_string(r.n) + " | " + fmt("%.2f", r.rouge1) + " | " +
+         fmt("%.2f", r.rougeL) + " | " + (r.acceptance_rate ? fmt("%.2f", 100 * *r.acceptance_rate) : "-") +
+         " | " + fmt("%.2f", r.tok_per_s) + " | " + (r.speedup ? fmt("%.2f\xC3\x97", *r.speedup) : "-") + " | " +
+         fmt("%.3f", r.round_trips_per_token) + " | " + fmt("%.1f", r.bytes_per_token) + " | " +
+         fmt("%.3g", r.flops_per_token) + " |\n";
+  }
+  o += "\nR-1/R-L: mean ROUGE-1/ROUGE-L F-measure x 100 (rouge_score's tokenizer). "
+       "\xCE\xB1: accepted / drafted tokens over all records. tok/s: generated tokens / generation wall time. "
+       "Speedup: tok/s relative to `llm` in the same run. FLOPs: 2*N_matmul per forward position plus "
+       "2*n_layer*n_ctx*d_attn attention, summed over every model's positions (prefill, drafts, verification, "
+       "recovery), per generated token.\n";
+  for (const auto& n : notes) o += "\n" + n + "\n";
+  return o;
+}
+
+std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& title) {
+  const bool have_speedup = !s.empty() && std::all_of(s.begin(), s.end(), [](const SummaryRow& r) {
+    return r.speedup.has_value();
+  });
+  auto xval = [&](const SummaryRow& r) { return have_speedup ? *r.speedup : r.tok_per_s; };
+  const double W = 760, H = 500, L = 80, R = 230, T = 56, B = 64;
+  const double pw = W - L - R, ph = H - T - B;
+  double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
+  if (!s.empty()) {
+    xlo = xhi = xval(s[0]);
+    ylo = yhi = s[0].rougeL;
+    for (const auto& r : s) {
+      xlo = std::min(xlo, xval(r));
+      xhi = std::max(xhi, xval(r));
+      ylo = std::min(ylo, r.rougeL);
+      yhi = std::max(yhi, r.rougeL);
+    }
+  }
+  if (have_speedup) {  // keep the LLM reference line (x = 1) in view
+    xlo = std::min(xlo, 1.0);
+    xhi = std::max(xhi, 1.0);
+  }
+  auto pad = [](double& lo, double& hi, double min_span) {
+    double span = std::max(hi - lo, min_span);
+    double mid = (lo + hi) / 2;
+    lo = mid - span * 0.6;
+    hi = mid + span * 0.6;
+  };
+  pad(xlo, xhi, have_speedup ? 0.5 : std::max(1e-3, std::fabs(xhi) * 0.2));
+  pad(ylo, yhi, 2.0);
+  if (xlo < 0 && have_speedup) xlo = 0;
+  if (ylo < 0) ylo = 0;
+  auto px = [&](double x) { return L + (x - xlo) / (xhi - xlo) * pw; };
+  auto py = [&](double y) { return T + ph - (y - ylo) / (yhi - ylo) * ph; };
+
+  std::string o;
+  o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%g", W) + "\" height=\"" + fmt("%g", H) +
+       "\" viewBox=\"0 0 " + fmt("%g", W) + " " + fmt("%g", H) + "\" font-family=\"DejaVu Sans, Arial, sans-serif\">\n";
+  o += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  o += "<text x=\"" + fmt("%g", W / 2) + "\" y=\"28\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">" +
+       xml_escape(title) + "</text>\n";
+  // Grid and ticks.
+  double xs = nice_step(xlo, xhi, 6), ys = nice_step(ylo, yhi, 6);
+  for (double x = std::ceil(xlo / xs) * xs; x <= xhi + 1e-9; x += xs) {
+    o += "<line x1=\"" + fmt("%.1f", px(x)) + "\" y1=\"" + fmt("%.1f", T) + "\" x2=\"" + fmt("%.1f", px(x)) +
+         "\" y2=\"" + fmt("%.1f", T + ph) + "\" stroke=\"#e4e4e4\"/>\n";
+    o += "<text x=\"" + fmt("%.1f", px(x)) + "\" y=\"" + fmt("%.1f", T + ph + 18) +
+         "\" text-anchor=\"middle\" font-size=\"12\">" + fmt("%g", std::round(x / xs) * xs) + "</text>\n";
+  }
+  for (double y = std::ceil(ylo / ys) * ys; y <= yhi + 1e-9; y += ys) {
+    o += "<line x1=\"" + fmt("%.1f", L) + "\" y1=\"" + fmt("%.1f", py(y)) + "\" x2=\"" + fmt("%.1f", L + pw) +
+         "\" y2=\"" + fmt("%.1f", py(y)) + "\" stroke=\"#e4e4e4\"/>\n";
+    o += "<text x=\"" + fmt("%.1f", L - 8) + "\" y=\"" + fmt("%.1f", py(y) + 4) +
+         "\" text-anchor=\"end\" font-size=\"12\">" + fmt("%g", std::round(y / ys) * ys) + "</text>\n";
+  }
+  o += "<rect x=\"" + fmt("%g", L) + "\" y=\"" + fmt("%g", T) + "\" width=\"" + fmt("%g", pw) + "\" height=\"" +
+       fmt("%g", ph) + "\" fill=\"none\" stroke=\"#333\"/>\n";
+  if (have_speedup)
+    o += "<line x1=\"" + fmt("%.1f", px(1)) + "\" y1=\"" + fmt("%g", T) + "\" x2=\"" + fmt("%.1f", px(1)) +
+         "\" y2=\"" + fmt("%g", T + ph) + "\" stroke=\"#888\" stroke-dasharray=\"5,4\"/>\n";
+  o += "<text x=\"" + fmt("%g", L + pw / 2) + "\" y=\"" + fmt("%g", H - 18) +
+       "\" text-anchor=\"middle\" font-size=\"14\">" +
+       (have_speedup ? "Speedup over LLM alone (\xC3\x97, generated tokens/s; dashed line = LLM)"
+                     : "Generated tokens/s (no llm row to compute speedup)") +
+       "</text>\n";
+  o += "<text transform=\"translate(22," + fmt("%g", T + ph / 2) +
+       ") rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">ROUGE-L F1 (\xC3\x97" "100, higher is better)</text>\n";
+
+  struct Style {
+    const char* color;
+    int shape;  // 0 circle, 1 square, 2 triangle, 3 diamond
+  };
+  auto style = [](const std::string& m) -> Style {
+    if (m == "llm") return {"#222222", 1};
+    if (m == "slm") return {"#8c8c8c", 0};
+    if (m == "slm+") return {"#1f77b4", 0};
+    if (m == "sd") return {"#2ca02c", 3};
+    if (m == "lightcosteer") return {"#9467bd", 2};
+    if (m == "costeer") return {"#ff7f0e", 2};
+    if (m == "specsteer") return {"#d62728", 3};
+    return {"#17becf", 0};
+  };
+  auto marker = [&](double x, double y, const Style& st) {
+    std::string c = st.color;
+    switch (st.shape) {
+      case 1:
+        return "<rect x=\"" + fmt("%.1f", x - 6) + "\" y=\"" + fmt("%.1f", y - 6) +
+               "\" width=\"12\" height=\"12\" fill=\"" + c + "\"/>\n";
+      case 2:
+        return "<polygon points=\"" + fmt("%.1f", x) + "," + fmt("%.1f", y - 7) + " " + fmt("%.1f", x - 7) + "," +
+               fmt("%.1f", y + 6) + " " + fmt("%.1f", x + 7) + "," + fmt("%.1f", y + 6) + "\" fill=\"" + c +
+               "\"/>\n";
+      case 3:
+        return "<polygon points=\"" + fmt("%.1f", x) + "," + fmt("%.1f", y - 8) + " " + fmt("%.1f", x + 8) + "," +
+               fmt("%.1f", y) + " " + fmt("%.1f", x) + "," + fmt("%.1f", y + 8) + " " + fmt("%.1f", x - 8) + "," +
+               fmt("%.1f", y) + "\" fill=\"" + c + "\"/>\n";
+      default:
+        return "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"6.5\" fill=\"" + c +
+               "\"/>\n";
+    }
+  };
+  // Join each method's settings (specsteer's lambdas) in lambda order.
+  std::map<std::string, std::vector<const SummaryRow*>> by_method;
+  for (const auto& r : s) by_method[r.method].push_back(&r);
+  for (auto& [m, v] : by_method) {
+    if (v.size() < 2) continue;
+    std::string pts;
+    for (auto* r : v) pts += fmt("%.1f", px(xval(*r))) + "," + fmt("%.1f", py(r->rougeL)) + " ";
+    o += "<polyline points=\"" + pts + "\" fill=\"none\" stroke=\"" + style(m).color +
+         "\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n";
+  }
+  for (const auto& r : s) {
+    double x = px(xval(r)), y = py(r.rougeL);
+    o += marker(x, y, style(r.method));
+    if (r.lambda)
+      o += "<text x=\"" + fmt("%.1f", x + 9) + "\" y=\"" + fmt("%.1f", y - 8) + "\" font-size=\"11\" fill=\"" +
+           style(r.method).color + "\">\xCE\xBB=" + fmt("%g", *r.lambda) + "</text>\n";
+  }
+  // Legend: one entry per row so each point can be read off with its numbers.
+  double lx = L + pw + 18, ly = T + 6;
+  o += "<text x=\"" + fmt("%g", lx) + "\" y=\"" + fmt("%g", ly + 4) +
+       "\" font-size=\"13\" font-weight=\"bold\">Method: R-L, speedup</text>\n";
+  ly += 24;
+  for (const auto& r : s) {
+    o += marker(lx + 7, ly, style(r.method));
+    std::string label = display_name(r) + ": " + fmt("%.2f", r.rougeL) + ", " +
+                        (have_speedup ? fmt("%.2f\xC3\x97", *r.speedup) : fmt("%.1f tok/s", r.tok_per_s));
+    o += "<text x=\"" + fmt("%g", lx + 20) + "\" y=\"" + fmt("%g", ly + 4) + "\" font-size=\"12\">" +
+         xml_escape(label) + "</text>\n";
+    ly += 22;
+  }
+  o += "</svg>\n";
+  return o;
+}
+
+void write_reports(const std::string& dir, const std::vector<SummaryRow>& s, const std::string& title,
+                   const std::vector<std::string>& notes) {
+  write_file(dir + "/summary.csv", summary_csv(s));
+  write_file(dir + "/summary.md", summary_markdown(s, title, notes));
+  write_file(dir + "/tradeoff.svg", tradeoff_svg(s, title));
+}
+
+}  // namespace specsteer::eval

@@ -1,0 +1,42 @@
+#pragma once
+// Aggregates results rows per (method, setting) into the paper's table shape
+// (tables 2, 4, 10 and 11) and writes summary.md, summary.csv and tradeoff.svg.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/results.h"
+
+namespace specsteer::eval {
+
+struct SummaryRow {
+  std::string method, setting;
+  std::optional<double> lambda;
+  size_t n = 0;                // records
+  double rouge1 = 0, rougeL = 0;  // mean F-measure x 100
+  std::optional<double> acceptance_rate;  // sum accepted / sum drafted, in [0, 1]; none if nothing drafted
+  uint64_t n_generated = 0;
+  double seconds = 0;
+  double tok_per_s = 0;                   // sum tokens / sum generation seconds
+  std::optional<double> speedup;          // tok_per_s / tok_per_s of "llm" in the same results
+  double round_trips_per_token = 0, bytes_per_token = 0, flops_per_token = 0;
+  double total_flops = 0;
+};
+
+// Rows in a fixed method order (llm, slm, slm+, sd, lightcosteer, costeer,
+// specsteer, then others by name), specsteer settings by lambda.
+std::vector<SummaryRow> summarize(const std::vector<ResultRow>& rows);
+
+std::string summary_csv(const std::vector<SummaryRow>& s);
+// `title` is a one-line heading (task, models); `notes` lines go under the table.
+std::string summary_markdown(const std::vector<SummaryRow>& s, const std::string& title,
+                             const std::vector<std::string>& notes = {});
+// ROUGE-L against speedup, one marker per method/setting, specsteer's lambdas
+// joined by a line. Needs an `llm` row for speedups; without one, x = tok/s.
+std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& title);
+
+// Writes the three files into `dir`; throws Error naming a file it cannot write.
+void write_reports(const std::string& dir, const std::vector<SummaryRow>& s, const std::string& title,
+                   const std::vector<std::string>& notes = {});
+
+}  // namespace specsteer::eval
