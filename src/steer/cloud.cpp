@@ -48,6 +48,13 @@ Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_
     slm_next_ = take_rows(slm_->eval(open.x_slm).last(slm_->n_vocab()), 1, slm_->n_vocab(), n_vocab_);
 }
 
+// An edge may not make the cloud compute more than the session asked for.
+void Cloud::check_budget(size_t more) const {
+  const size_t limit = static_cast<size_t>(s_.max_new) + static_cast<size_t>(s_.draft) + 1;
+  if (generated_ + more > limit)
+    throw Error("cloud: session would exceed its token budget (max_new " + std::to_string(s_.max_new) + ")");
+}
+
 void Cloud::append(std::span<const int32_t> tokens, std::vector<float>* llm_rows, std::vector<float>* slm_rows) {
   const size_t n = tokens.size();
   *llm_rows = take_rows(llm_->eval(tokens), n, llm_->n_vocab(), n_vocab_);
@@ -68,6 +75,7 @@ Verdict Cloud::verify(const DraftBlock& b) {
   check_ids(b.committed, n_vocab_, "committed");
   check_ids(b.drafts, n_vocab_, "drafts");
 
+  check_budget(b.committed.size() + b.drafts.size());
   const size_t base = llm_->size();
   const size_t C = b.committed.size();
   std::vector<int32_t> toks(b.committed);
@@ -132,6 +140,7 @@ StepReply Cloud::step(const StepRequest& req) {
   if (req.committed.size() > static_cast<size_t>(s_.draft) + 1)
     throw Error("cloud: StepRequest.committed holds too many tokens");
   check_ids(req.committed, n_vocab_, "committed");
+  check_budget(req.committed.size());
   if (!req.committed.empty()) {
     std::vector<float> rl, rs;
     append(req.committed, &rl, &rs);

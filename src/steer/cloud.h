@@ -36,6 +36,7 @@ class Cloud {
   bool uses_slm() const { return use_slm_; }
 
  private:
+  void check_budget(size_t more) const;
   void append(std::span<const int32_t> tokens, std::vector<float>* llm_rows, std::vector<float>* slm_rows);
   std::unique_ptr<LogitSource> llm_, slm_;
   Settings s_;

@@ -349,4 +349,17 @@ TEST(Protocol, CloudRefusesMismatchedModelsAndGarbage) {
   ASSERT_TRUE(std::holds_alternative<ErrorReply>(reply));
   EXPECT_NE(std::get<ErrorReply>(reply).message.find("unknown session"), std::string::npos);
   EXPECT_EQ(c->n_sessions(), 0u);
+  // A session cannot be driven past its token budget (max_new + K + 1).
+  Settings s = settings(Method::SpecSteer, 4);
+  s.lambda = 1e-30;
+  auto acc = std::get<SessionAccept>(decode(c->handle(encode(w.open(s)))));
+  int blocks = 0;
+  for (; blocks < 10; ++blocks) {
+    auto r = decode(c->handle(encode(DraftBlock{acc.session, {}, {1, 2, 3, 4}, {}})));
+    if (auto* e = std::get_if<ErrorReply>(&r)) {
+      EXPECT_NE(e->message.find("budget"), std::string::npos) << e->message;
+      break;
+    }
+  }
+  EXPECT_EQ(blocks, 2);
 }
