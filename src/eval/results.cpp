@@ -53,6 +53,7 @@ json to_json(const ResultRow& r) {
       {"prediction", r.prediction},
       {"reference", r.reference},
       {"tokens", r.tokens},
+      {"stop_reason", r.stop_reason},
       {"rouge_stemmer", r.rouge_stemmer},
       {"rouge1", score_json(r.rouge.rouge1)},
       {"rougeL", score_json(r.rouge.rougeL)},
@@ -67,6 +68,8 @@ json to_json(const ResultRow& r) {
         {"bytes_down", c.bytes_down},
         {"seconds", c.seconds},
         {"gen_tok_per_s", c.seconds > 0 ? json(double(c.n_generated) / c.seconds) : json(nullptr)},
+        {"t_prefill_s", c.t_prefill_s},
+        {"t_total_s", c.t_total_s},
         {"t_draft_s", c.t_draft_s},
         {"t_verify_s", c.t_verify_s},
         {"t_recover_s", c.t_recover_s}}},
@@ -93,6 +96,7 @@ ResultRow row_from_json(const json& j, const std::string& where) {
   r.prediction = field<std::string>(j, "prediction", where);
   r.reference = field<std::string>(j, "reference", where);
   r.tokens = field<std::vector<int32_t>>(j, "tokens", where);
+  r.stop_reason = field<std::string>(j, "stop_reason", where);
   r.rouge_stemmer = field<bool>(j, "rouge_stemmer", where);
   r.rouge.rouge1 = score_from(j, "rouge1", where);
   r.rouge.rougeL = score_from(j, "rougeL", where);
@@ -111,6 +115,8 @@ ResultRow row_from_json(const json& j, const std::string& where) {
   r.c.bytes_up = field<uint64_t>(c, "bytes_up", wc);
   r.c.bytes_down = field<uint64_t>(c, "bytes_down", wc);
   r.c.seconds = field<double>(c, "seconds", wc);
+  r.c.t_prefill_s = field<double>(c, "t_prefill_s", wc);
+  r.c.t_total_s = field<double>(c, "t_total_s", wc);
   r.c.t_draft_s = field<double>(c, "t_draft_s", wc);
   r.c.t_verify_s = field<double>(c, "t_verify_s", wc);
   r.c.t_recover_s = field<double>(c, "t_recover_s", wc);

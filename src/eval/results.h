@@ -22,9 +22,11 @@ struct GenCounters {
   uint64_t n_generated = 0;  // tokens emitted
   uint64_t n_drafted = 0, n_accepted = 0, n_rejections = 0;
   uint64_t round_trips = 0, bytes_up = 0, bytes_down = 0;
-  double seconds = 0;  // wall time of the generation
-  double t_draft_s = 0, t_verify_s = 0, t_recover_s = 0;
+  double seconds = 0;  // decode wall time: whole generation minus prompt prefill
+  double t_prefill_s = 0, t_total_s = 0;
+  double t_draft_s = 0, t_verify_s = 0, t_recover_s = 0;  // verify = waiting on the cloud
   uint64_t slm_positions = 0, slm_attention = 0;  // all small-model sequences (SLM+, SLM-)
+  // (attention: sum of attended context lengths; see runner.h for how it is counted)
   uint64_t llm_positions = 0, llm_attention = 0;
   uint64_t slm_flops = 0, llm_flops = 0;
 };
@@ -37,6 +39,7 @@ struct ResultRow {
   int draft_k = 0;
   std::string prediction, reference;
   std::vector<int32_t> tokens;
+  std::string stop_reason;  // "eog", "length", ...
   bool rouge_stemmer = false;
   RougeResult rouge;
   GenCounters c;

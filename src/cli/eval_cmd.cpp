@@ -1,0 +1,83 @@
+// specsteer eval: the paper's LongLaMP evaluation (tables 2, 4, 10, 11) in one
+// command. Parses flags and prints; the run itself is eval::run_eval.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "eval/runner.h"
+#ifdef SPECSTEER_HAVE_GRPC
+#include "transport/client.h"
+#endif
+
+namespace {
+
+struct EvalOpts {
+  specsteer::eval::EvalConfig cfg;
+  bool quiet = false;
+};
+
+specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
+  auto o = std::make_shared<EvalOpts>();
+  auto& c = o->cfg;
+  auto* sub = root.add_subcommand(
+      "eval", "Run every method on a LongLaMP-layout dataset; write results.jsonl, summary.md/.csv, tradeoff.svg");
+  sub->add_option("--data", c.data, "Records file (JSON array or JSONL: user key, input, output, profile)")
+      ->required();
+  sub->add_option("--task", c.task, "abstract|review|writing")->required();
+  sub->add_option("--slm", c.slm_path, "Small model GGUF (edge SLM+ and cloud SLM-)")->required();
+  sub->add_option("--llm", c.llm_path, "Large model GGUF (cloud Generalist)")->required();
+  sub->add_option("--out", c.out_dir, "Output directory (rerun with the same one to resume)")->required();
+  sub->add_option("--methods", c.methods, "Comma-separated: llm,slm,slm+,sd,lightcosteer,costeer,specsteer")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--lambda", c.lambdas, "Comma-separated specsteer thresholds, e.g. 0.1,0.5,1.0")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--beta", c.beta, "Steering strength (Eq. 8)")->capture_default_str();
+  sub->add_option("--draft", c.draft, "Draft block size K")->capture_default_str();
+  sub->add_option("--topk", c.top_k, "Entries of the steering vector sent on rejection")->capture_default_str();
+  sub->add_option("--limit", c.limit, "Use the first N records (0 = all)")->capture_default_str();
+  sub->add_option("--max-new-tokens", c.max_new, "Tokens to generate per record")->capture_default_str();
+  sub->add_option("--seed", c.seed, "Base seed (record i uses seed + i)")->capture_default_str();
+  sub->add_option("--retrieve-k", c.retrieve_k, "Profile entries retrieved (BM25) per record")
+      ->capture_default_str();
+  sub->add_flag("--rouge-stemmer", c.rouge_stemmer, "Porter-stem tokens longer than 3 characters in ROUGE");
+  sub->add_option("--threads", c.n_threads, "Model threads (0 = physical cores)")->capture_default_str();
+  sub->add_option("--cloud", c.cloud, "HOST:PORT of `specsteer cloud serve` (default: cloud in this process)");
+  sub->add_flag("--quiet", o->quiet, "Do not print the summary table at the end");
+  sub->callback([o] {
+    auto& cfg = o->cfg;
+    cfg.command_line = {"specsteer", "eval", "--data", cfg.data, "--task", cfg.task, "--slm", cfg.slm_path,
+                        "--llm", cfg.llm_path, "--out", cfg.out_dir};
+    if (!cfg.cloud.empty()) {
+#ifdef SPECSTEER_HAVE_GRPC
+      std::string target = cfg.cloud;
+      cfg.cloud_transport = [target]() -> std::unique_ptr<specsteer::steer::Transport> {
+        specsteer::transport::ClientOptions co;
+        co.target = target;
+        return std::make_unique<specsteer::transport::GrpcTransport>(co);
+      };
+#else
+      throw specsteer::Error("--cloud " + cfg.cloud +
+                             ": this specsteer was built without the gRPC network transport; rebuild with gRPC "
+                             "(libgrpc++-dev) or omit --cloud to run the cloud in this process");
+#endif
+    }
+    const bool tty = ::isatty(::fileno(stdout));
+    auto outcome = specsteer::eval::run_eval(cfg, stdout, tty);
+    std::printf("[eval] %zu generations run, %zu already done; wrote %s/{results.jsonl,summary.md,summary.csv,"
+                "tradeoff.svg,manifest.json}\n",
+                outcome.generated, outcome.skipped, cfg.out_dir.c_str());
+    if (!o->quiet) {
+      std::ifstream md(cfg.out_dir + "/summary.md");
+      std::cout << "\n" << md.rdbuf();
+    }
+  });
+});
+
+}  // namespace

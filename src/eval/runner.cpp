@@ -1,0 +1,341 @@
+#include "eval/runner.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "eval/flops.h"
+#include "eval/manifest.h"
+#include "eval/progress.h"
+#include "eval/results.h"
+#include "profile/profile.h"
+#include "profile/record_reader.h"
+#include "steer/generate.h"
+
+namespace specsteer::eval {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+struct Record {
+  std::string id, user, x, reference;
+  size_t index = 0;
+};
+
+struct Job {
+  steer::Method method;
+  std::string name, setting;
+  std::optional<double> lambda;
+};
+
+std::string fmt_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::vector<Record> read_eval_records(const std::string& path, profile::Task task, int limit) {
+  const std::string user_key = profile::task_template(task).user_key;
+  std::vector<Record> out;
+  std::set<std::string> ids;
+  profile::detail::read_records(path, [&](const profile::detail::RawRecord& raw) {
+    if (limit > 0 && out.size() >= static_cast<size_t>(limit)) return;
+    const std::string where = path + ": " + raw.where;
+    if (!raw.error.empty()) throw Error(where + ": " + raw.error);
+    json j;
+    std::string err;
+    size_t err_line = 0;
+    if (!profile::detail::parse_record(raw.text, raw.line, j, err, err_line))
+      throw Error(path + ": line " + std::to_string(err_line) + ": " + err);
+    if (!j.is_object()) throw Error(where + ": a record must be a JSON object");
+    auto str = [&](const char* name) {
+      auto it = j.find(name);
+      if (it == j.end() || !it->is_string())
+        throw Error(where + ": field '" + name + "' missing or not a string");
+      return it->get<std::string>();
+    };
+    Record r;
+    r.index = out.size();
+    r.user = str(user_key.c_str());
+    r.x = str("input");
+    r.reference = str("output");
+    if (auto it = j.find("id"); it != j.end() && it->is_string())
+      r.id = it->get<std::string>();
+    else  // stable under reordering the file
+      r.id = sha256_hex((r.user + "\n" + r.x).data(), r.user.size() + 1 + r.x.size()).substr(0, 16);
+    if (!ids.insert(r.id).second) throw Error(where + ": duplicate record id '" + r.id + "'");
+    out.push_back(std::move(r));
+  });
+  if (out.empty()) throw Error(path + ": no records");
+  return out;
+}
+
+std::vector<Job> expand_jobs(const EvalConfig& cfg) {
+  std::vector<Job> jobs;
+  std::set<std::string> seen;
+  for (const auto& name : cfg.methods) {
+    steer::Method m = steer::parse_method(name);
+    std::string canon(steer::method_name(m));
+    if (!seen.insert(canon).second) throw Error("--methods: '" + name + "' given twice");
+    if (m == steer::Method::SpecSteer) {
+      if (cfg.lambdas.empty()) throw Error("--lambda: give at least one value");
+      std::set<std::string> ls;
+      for (double l : cfg.lambdas) {
+        if (!(l > 0)) throw Error("--lambda: values must be > 0, got " + fmt_g(l));
+        if (!ls.insert(fmt_g(l)).second) throw Error("--lambda: " + fmt_g(l) + " given twice");
+        jobs.push_back({m, canon, "lambda=" + fmt_g(l), l});
+      }
+    } else {
+      jobs.push_back({m, canon, "", std::nullopt});
+    }
+  }
+  if (jobs.empty()) throw Error("--methods: give at least one method");
+  return jobs;
+}
+
+json model_json(const std::string& path, const Model& m) {
+  const ModelConfig& c = m.config();
+  return {{"path", fs::absolute(path).string()}, {"sha256", sha256_file(path)},
+          {"bytes", fs::file_size(path)},       {"arch", c.arch},
+          {"name", c.name},                     {"n_params_matmul", c.n_params_matmul()},
+          {"n_layer", c.n_layer},               {"d_attn", c.q_dim()}};
+}
+
+// The settings a results directory is bound to: rows made under other values
+// must not be mixed into one summary.
+json fingerprint(const EvalConfig& cfg, const json& models, const std::string& data_sha) {
+  return {{"task", cfg.task},
+          {"data_sha256", data_sha},
+          {"llm_sha256", models["llm"]["sha256"]},
+          {"slm_sha256", models["slm"]["sha256"]},
+          {"beta", cfg.beta},
+          {"draft", cfg.draft},
+          {"top_k", cfg.top_k},
+          {"max_new_tokens", cfg.max_new},
+          {"seed", cfg.seed},
+          {"retrieve_k", cfg.retrieve_k},
+          {"rouge_stemmer", cfg.rouge_stemmer},
+          {"decoding", "greedy"},
+          {"chat", true}};
+}
+
+std::string source_dir_for_git() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::string rev = git_revision(exe.parent_path().string());
+    if (rev != "unknown") return exe.parent_path().string();
+  }
+  return fs::current_path().string();
+}
+
+void write_json(const fs::path& p, const json& j) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(tmp.string() + ": cannot open for writing");
+    out << j.dump(2) << "\n";
+    if (!out.flush()) throw Error(tmp.string() + ": write failed");
+  }
+  fs::rename(tmp, p);  // atomic: a Ctrl-C never leaves half a manifest
+}
+
+}  // namespace
+
+EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
+  if (cfg.out_dir.empty()) throw Error("--out: give an output directory");
+  const profile::Task task = profile::parse_task(cfg.task);
+  if (task != profile::Task::Abstract && task != profile::Task::Review && task != profile::Task::Writing)
+    throw Error("--task: eval runs the LongLaMP tasks abstract|review|writing, got '" + cfg.task + "'");
+  if (cfg.limit < 0) throw Error("--limit: must be >= 0");
+  if (cfg.max_new < 1) throw Error("--max-new-tokens: must be >= 1");
+  const std::vector<Job> jobs = expand_jobs(cfg);
+  for (const auto& [flag, path] : {std::pair{"--data", cfg.data}, {"--slm", cfg.slm_path}, {"--llm", cfg.llm_path}})
+    if (!fs::is_regular_file(path)) throw Error(std::string(flag) + ": no such file '" + path + "'");
+  // Settings are validated once, up front, with the first job's method.
+  steer::Settings base;
+  base.beta = cfg.beta;
+  base.draft = cfg.draft;
+  base.top_k = cfg.top_k;
+  base.max_new = cfg.max_new;
+  base.lambda = 0.5;
+  steer::validate(base);
+
+  std::vector<Record> records = read_eval_records(cfg.data, task, cfg.limit);
+  fs::create_directories(cfg.out_dir);
+  const fs::path out(cfg.out_dir);
+
+  std::fprintf(log, "[eval] loading models\n");
+  LoadOptions lo;
+  lo.n_threads = cfg.n_threads;
+  steer::Models models = steer::Models::load(cfg.llm_path, cfg.slm_path, lo);
+
+  json models_j = {{"llm", model_json(cfg.llm_path, *models.llm)}, {"slm", model_json(cfg.slm_path, *models.slm)}};
+  const std::string data_sha = sha256_file(cfg.data);
+  json fp = fingerprint(cfg, models_j, data_sha);
+  const fs::path manifest_path = out / "manifest.json";
+  json manifest;
+  if (fs::exists(manifest_path)) {
+    std::ifstream in(manifest_path);
+    try {
+      manifest = json::parse(in);
+    } catch (const json::exception& e) {
+      throw Error(manifest_path.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    const json& old = manifest.value("fingerprint", json::object());
+    for (auto it = fp.begin(); it != fp.end(); ++it)
+      if (!old.contains(it.key()) || old[it.key()] != it.value())
+        throw Error(cfg.out_dir + " holds a run with different settings (" + it.key() + ": " +
+                    (old.contains(it.key()) ? old[it.key()].dump() : "absent") + " there, " + it.value().dump() +
+                    " now); use another --out");
+  }
+  const std::string src_dir = source_dir_for_git();
+  json runs = manifest.value("runs", json::array());
+  runs.push_back({{"started_at", utc_now_iso8601()},
+                  {"command_line", cfg.command_line},
+                  {"git_revision", git_revision(src_dir)},
+                  {"git_dirty", git_dirty(src_dir)}});
+  manifest = {{"tool", "specsteer 0.1.0"},
+              {"fingerprint", fp},
+              {"config",
+               {{"data", fs::absolute(cfg.data).string()},
+                {"task", cfg.task},
+                {"methods", cfg.methods},
+                {"lambdas", cfg.lambdas},
+                {"beta", cfg.beta},
+                {"draft", cfg.draft},
+                {"top_k", cfg.top_k},
+                {"limit", cfg.limit},
+                {"max_new_tokens", cfg.max_new},
+                {"seed", cfg.seed},
+                {"retrieve_k", cfg.retrieve_k},
+                {"rouge_stemmer", cfg.rouge_stemmer},
+                {"cloud", cfg.cloud.empty() ? json("in-process") : json(cfg.cloud)},
+                {"decoding", "greedy (temperature 0); acceptance by the seeded ratio test"}}},
+              {"data", {{"path", fs::absolute(cfg.data).string()}, {"sha256", data_sha}, {"records", records.size()}}},
+              {"models", models_j},
+              {"git_revision", runs.back()["git_revision"]},
+              {"runs", runs}};
+  write_json(manifest_path, manifest);
+
+  // The profile store lives with the results, so the run is self-contained.
+  const std::string db = (out / "profile.db").string();
+  profile::Store store = profile::Store::open(db);
+  profile::ImportReport rep = store.import_file(task, cfg.data);
+  std::fprintf(log, "[eval] profile store %s: %zu records, %zu new entries, %zu skipped\n", db.c_str(), rep.records,
+               rep.entries, rep.skipped);
+
+  ResultsLog results((out / "results.jsonl").string());
+  if (results.dropped_torn_bytes())
+    std::fprintf(log, "[eval] dropped a torn last line (%zu bytes) of results.jsonl\n", results.dropped_torn_bytes());
+
+  EvalOutcome outcome;
+  outcome.records = records.size();
+  Progress progress(records.size() * jobs.size(), log, tty);
+  const ModelConfig& llm_cfg = models.llm->config();
+  const ModelConfig& slm_cfg = models.slm->config();
+  for (const Record& rec : records) {
+    std::optional<profile::Prompts> prompts;  // built once per record, when needed
+    for (const Job& job : jobs) {
+      const std::string label = job.name + (job.lambda ? " \xCE\xBB=" + fmt_g(*job.lambda) : "") + " " + rec.id;
+      if (results.done({rec.id, job.name, job.setting})) {
+        ++outcome.skipped;
+        progress.step(label + " (done before)", 0, 0, true);
+        continue;
+      }
+      if (!prompts) prompts = profile::build_prompts(store, rec.user, task, rec.x, cfg.retrieve_k);
+      steer::GenerateRequest req;
+      req.x = prompts->x;
+      req.personalized = prompts->personalized;
+      req.settings = base;
+      req.settings.method = job.method;
+      if (job.lambda) req.settings.lambda = *job.lambda;
+      req.settings.seed = cfg.seed + rec.index;
+      req.on_cloud_failure = steer::CloudFailure::Fail;  // a benchmark must not silently fall back
+      std::unique_ptr<steer::Transport> link;
+      if (steer::uses_cloud(job.method) && cfg.cloud_transport) {
+        link = cfg.cloud_transport();
+        req.cloud = link.get();
+      }
+      steer::PromptIds ids = steer::prepare_prompts(models, req);
+      steer::GenerationResult g = steer::generate(models, req);
+      if (g.stop_reason == "cloud_error")
+        throw Error("record " + rec.id + ", method " + job.name + ": cloud failed: " + g.cloud_error);
+
+      ResultRow row;
+      row.record_id = rec.id;
+      row.user_id = rec.user;
+      row.method = job.name;
+      row.setting = job.setting;
+      row.lambda = job.lambda;
+      row.beta = cfg.beta;
+      row.draft_k = cfg.draft;
+      row.prediction = g.text;
+      row.reference = rec.reference;
+      row.tokens = g.tokens;
+      row.stop_reason = g.stop_reason;
+      row.rouge_stemmer = cfg.rouge_stemmer;
+      row.rouge = rouge(rec.reference, g.text, cfg.rouge_stemmer);
+      const steer::Counters& c = g.counters;
+      row.c.n_generated = c.n_generated;
+      row.c.n_drafted = c.n_drafted;
+      row.c.n_accepted = c.n_accepted;
+      row.c.n_rejections = c.rejections;
+      row.c.round_trips = c.round_trips;
+      row.c.bytes_up = c.bytes_up;
+      row.c.bytes_down = c.bytes_down;
+      row.c.t_prefill_s = c.t_prefill_s;
+      row.c.t_total_s = c.t_total_s;
+      row.c.seconds = std::max(0.0, c.t_total_s - c.t_prefill_s);
+      row.c.t_draft_s = c.t_draft_s;
+      row.c.t_verify_s = c.t_cloud_s;
+      row.c.t_recover_s = c.t_recover_s;
+      ForwardWork llm_w = estimate_work(ids.x_llm.size(), c.positions_llm, c.n_generated);
+      ForwardWork slm_w = estimate_work(ids.x_slm.size(), c.positions_slm_minus, c.n_generated);
+      slm_w += estimate_work(ids.personalized.size(), c.positions_slm_plus, c.n_generated);
+      row.c.llm_positions = llm_w.positions;
+      row.c.llm_attention = llm_w.attention_work;
+      row.c.slm_positions = slm_w.positions;
+      row.c.slm_attention = slm_w.attention_work;
+      row.c.llm_flops = forward_flops(llm_cfg, llm_w);
+      row.c.slm_flops = forward_flops(slm_cfg, slm_w);
+      results.append(row);
+      ++outcome.generated;
+      progress.step(label, c.n_drafted, c.n_accepted);
+    }
+  }
+  progress.finish();
+
+  outcome.summary = summarize(results.rows());
+  const std::string title = "LongLaMP " + cfg.task + ": SLM " + fs::path(cfg.slm_path).filename().string() +
+                            " / LLM " + fs::path(cfg.llm_path).filename().string() + ", " +
+                            std::to_string(records.size()) + " records";
+  std::vector<std::string> notes = {
+      "Greedy decoding, max " + std::to_string(cfg.max_new) + " new tokens, beta " + fmt_g(cfg.beta) + ", K " +
+          std::to_string(cfg.draft) + ", top-k " + std::to_string(cfg.top_k) + ", seed " +
+          std::to_string(cfg.seed) + ", " + std::to_string(cfg.retrieve_k) + " retrieved profile entries" +
+          (cfg.rouge_stemmer ? ", ROUGE with Porter stemming" : "") + ".",
+      "FLOPs: forward positions are counted per model; the attention term takes prompt positions exactly and "
+      "later positions at the mean generated context (the protocol counters report positions, not per-position "
+      "context lengths).",
+      "Models: llm sha256 " + models_j["llm"]["sha256"].get<std::string>() + ", slm sha256 " +
+          models_j["slm"]["sha256"].get<std::string>() + "; git " + runs.back()["git_revision"].get<std::string>() +
+          ". Full configuration in manifest.json."};
+  write_reports(cfg.out_dir, outcome.summary, title, notes);
+  manifest["runs"].back()["finished_at"] = utc_now_iso8601();
+  manifest["runs"].back()["generated"] = outcome.generated;
+  manifest["runs"].back()["skipped"] = outcome.skipped;
+  write_json(manifest_path, manifest);
+  return outcome;
+}
+
+}  // namespace specsteer::eval

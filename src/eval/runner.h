@@ -1,0 +1,47 @@
+#pragma once
+// `specsteer eval`: a LongLaMP-style run of every method (and every lambda for
+// specsteer) on every record, resumable, writing results.jsonl, summary.md,
+// summary.csv, tradeoff.svg and manifest.json into one directory.
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/report.h"
+#include "steer/transport.h"
+
+namespace specsteer::eval {
+
+struct EvalConfig {
+  std::string data, task, slm_path, llm_path, out_dir;
+  std::vector<std::string> methods = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};
+  std::vector<double> lambdas = {0.5};  // specsteer only
+  double beta = 1.0;
+  int draft = 4;
+  int top_k = 32;
+  int limit = 0;  // 0 = all records
+  int max_new = 128;
+  uint64_t seed = 0;  // generation i of record r uses seed + r (records in file order)
+  int retrieve_k = 4;
+  bool rouge_stemmer = false;
+  int n_threads = 0;
+  std::string cloud;  // HOST:PORT, recorded in the manifest
+  // Creates the link for one generation of a cloud method; empty: the cloud
+  // runs in this process (in-process transport, real encoded bytes).
+  std::function<std::unique_ptr<steer::Transport>()> cloud_transport;
+  std::vector<std::string> command_line;  // recorded in the manifest
+};
+
+struct EvalOutcome {
+  std::vector<SummaryRow> summary;
+  size_t generated = 0, skipped = 0, records = 0;
+};
+
+// Runs the evaluation. `log` gets the progress bar (tty) or log lines.
+// Throws Error for bad configuration or data, naming the flag, file and line;
+// a rerun with the same out_dir skips finished rows but refuses settings that
+// differ from the ones the directory was started with.
+EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty);
+
+}  // namespace specsteer::eval
