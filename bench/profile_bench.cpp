@@ -3,6 +3,7 @@
 //   BM_ProfileImport100k: import rate (counter entries_per_s)
 //   BM_ProfileSearchTop4:  latency of one BM25 top-4 search, query = a task input x
 //   BM_ProfilePrompt:      search + personalized prompt construction
+//   BM_ProfileSearchSample: the same search on the shipped sample (5 reviews per user)
 // Data is synthetic (seeded), words drawn Zipf-like from a fixed vocabulary so
 // some terms are common and most are rare, as in real text.
 #include <benchmark/benchmark.h>
@@ -135,5 +136,19 @@ void BM_ProfilePrompt(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ProfilePrompt)->Unit(benchmark::kMillisecond);
+
+// A realistic device profile: the shipped sample (a handful of reviews per user).
+void BM_ProfileSearchSample(benchmark::State& state) {
+  Fixture& f = fixture();
+  std::string db = (f.dir / "sample.db").string();
+  fs::remove(db);
+  Store::open(db).import_file(Task::Review, (fs::path(__FILE__).parent_path().parent_path() / "data/longlamp-sample/review.jsonl").string());
+  Store s = Store::open(db, Store::Mode::ReadOnly);
+  std::string x = input_from_fields(Task::Review, {{"overall", "4.0"},
+                                                   {"description", "Conical burr coffee grinder with timer"},
+                                                   {"summary", "Great grind, noisy motor"}});
+  for (auto _ : state) benchmark::DoNotOptimize(s.search("A2KQ7R4VN8TZ1", Task::Review, x, 4));
+}
+BENCHMARK(BM_ProfileSearchSample)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -4,6 +4,7 @@
 // and the paper's prompt templates (tables 13/14, data/templates.json).
 //
 // Only the device ever opens this store; nothing read from it is logged.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,6 +51,8 @@ struct StoreStats {
   uint64_t db_bytes = 0;                 // page_count * page_size
 };
 
+// One SQLite connection; use a Store from one thread at a time (open one per
+// thread to search in parallel). Opening an existing file keeps its mode.
 class Store {
  public:
   enum class Mode { Create, ReadOnly };
@@ -81,7 +84,9 @@ class Store {
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
+  std::vector<std::string> informative_words(Task task, const std::vector<std::string>& words) const;
   sqlite3* db_ = nullptr;
+  mutable std::array<bool, 6> vocab_ready_{};  // temp fts5vocab table created per task
 };
 
 struct Prompts {

@@ -272,6 +272,7 @@ TEST_F(Files, StrictWritesNothing) {
   }
   Store reopened = Store::open(db_, Store::Mode::ReadOnly);
   EXPECT_EQ(reopened.stats().entries.at(Task::Abstract), 1u);
+  EXPECT_EQ(reopened.search("U1", Task::Abstract, "the alpha paper").size(), 1u);  // read-only search works
 }
 
 TEST_F(Files, JsonArrayInput) {
@@ -354,6 +355,41 @@ TEST_F(Files, SameEntryForTwoUsersIsStoredTwice) {
   ImportReport r = Store::open(db_).import_file(Task::Abstract, path);
   EXPECT_EQ(r.entries, 2u);
   EXPECT_EQ(r.duplicates, 0u);
+}
+
+// Large profiles take the pruned path (terms in >= half the entries dropped);
+// the result must be what the full query gives.
+TEST_F(Files, CommonTermPruningKeepsResults) {
+  std::string text;
+  for (int r = 0; r < 5; ++r) {
+    text += "{\"author\": \"big\", \"profile\": [";
+    for (int i = 0; i < 500; ++i) {
+      int n = r * 500 + i;
+      if (i) text += ",";
+      std::string extra = n % 250 == 7 ? " rareword" : "";  // 10 entries
+      if (n % 250 == 7) extra += std::string(" x") + std::to_string(n);  // varied lengths
+      if (n == 1234) extra += " uniqueword";
+      text += "{\"summary\": \"post " + std::to_string(n) + "\", \"content\": \"common words here" + extra + "\"}";
+    }
+    text += "]}\n";
+  }
+  Store store = Store::open(db_);
+  ASSERT_EQ(store.import_file(Task::Writing, file("big.jsonl", text)).entries, 2500u);
+  auto ids = [](const std::vector<Entry>& es) {
+    std::vector<std::string> out;
+    for (const auto& e : es) out.push_back(e.fields.at("summary"));
+    return out;
+  };
+  auto pruned = store.search("big", Task::Writing, "common rareword words");
+  auto plain = store.search("big", Task::Writing, "rareword");
+  ASSERT_EQ(pruned.size(), 4u);
+  EXPECT_EQ(ids(pruned), ids(plain));
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(pruned[i].score, plain[i].score, 1e-3);
+  // Fewer than k informative matches: falls back to the full query.
+  auto fallback = store.search("big", Task::Writing, "common uniqueword");
+  ASSERT_EQ(fallback.size(), 4u);
+  EXPECT_EQ(fallback[0].fields.at("summary"), "post 1234");
+  EXPECT_EQ(store.search("big", Task::Writing, "common here", 3).size(), 3u);
 }
 
 TEST_F(Files, DatabaseIsOwnerOnly) {
