@@ -1,0 +1,181 @@
+// specsteer cloud serve: the cloud role as a gRPC server for many edges.
+// specsteer cloud load:  many concurrent edges against one server (benchmark).
+#ifdef SPECSTEER_HAVE_GRPC
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "steer/generate.h"
+#include "transport/client.h"
+#include "transport/loadgen.h"
+#include "transport/server.h"
+
+namespace specsteer::cli {
+namespace {
+
+struct ServeOpts {
+  std::string llm, slm, listen = "127.0.0.1:7070", tls_cert, tls_key, token_file, port_file;
+  int max_sessions = 64, threads = 0, n_ctx = 2048, max_message_bytes = 1 << 20;
+  double idle_timeout = 300, grace = 10, budget_mb = 0;
+};
+
+void log_line(const std::string& line) {
+  const std::time_t now = std::time(nullptr);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+  std::fprintf(stderr, "%s cloud: %s\n", ts, line.c_str());
+}
+
+void serve(const ServeOpts& o) {
+  // SIGTERM/SIGINT are taken by sigwait below; block them before any thread
+  // (model thread pools, gRPC) exists so none of those threads gets them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  transport::ServerOptions so;
+  so.listen = o.listen;
+  so.max_sessions = o.max_sessions;
+  so.idle_timeout_s = o.idle_timeout;
+  so.tls_cert_file = o.tls_cert;
+  so.tls_key_file = o.tls_key;
+  if (!o.token_file.empty()) so.auth_token = transport::read_token_file(o.token_file);
+  if (o.budget_mb < 0) throw Error("--memory-budget-mb must be >= 0");
+  so.memory_budget_bytes = static_cast<uint64_t>(o.budget_mb * 1024.0 * 1024.0);
+  so.n_ctx = o.n_ctx;
+  so.max_message_bytes = o.max_message_bytes;
+  so.shutdown_grace_s = o.grace;
+  so.log = log_line;
+  auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  transport::CloudServer server(models.llm, models.slm, so);
+  if (!o.port_file.empty()) {  // written whole, then renamed: readers never see half a number
+    const std::string tmp = o.port_file + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << server.port() << "\n";
+      if (!f) throw Error("--port-file: cannot write '" + tmp + "'");
+    }
+    if (std::rename(tmp.c_str(), o.port_file.c_str()) != 0)
+      throw Error("--port-file: cannot rename to '" + o.port_file + "'");
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log_line(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  server.shutdown();
+}
+
+struct LoadOpts {
+  std::string llm, slm, method = "specsteer", input, private_context;
+  std::string cloud, tls_ca, token_file;
+  double lambda = 0.5, net_delay_ms = 0, temp = 0;
+  int draft = 4, topk = 32, n = 32, concurrency = 1, sessions = 0, threads = 0;
+  uint64_t seed = 0;
+};
+
+void load(const LoadOpts& o) {
+  steer::GenerateRequest req;
+  auto& s = req.settings;
+  s.method = steer::parse_method(o.method);
+  s.lambda = o.lambda;
+  s.draft = o.draft;
+  s.top_k = o.topk;
+  s.max_new = o.n;
+  s.seed = o.seed;
+  s.sampler.temperature = o.temp;
+  steer::validate(s);
+  req.x = o.input;
+  req.personalized = o.private_context.empty() ? o.input : o.private_context + "\n\n" + o.input;
+  transport::LoadOptions lo;
+  lo.client.target = o.cloud;
+  lo.client.tls_ca_file = o.tls_ca;
+  if (!o.token_file.empty()) lo.client.auth_token = transport::read_token_file(o.token_file);
+  lo.client.net_delay_ms = o.net_delay_ms;
+  lo.concurrency = o.concurrency;
+  lo.sessions = o.sessions > 0 ? o.sessions : o.concurrency;
+  auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  const auto r = transport::run_load(models, req, lo);
+  const double g = static_cast<double>(r.generated ? r.generated : 1);
+  nlohmann::json j = {
+      {"method", o.method},
+      {"concurrency", lo.concurrency},
+      {"sessions", lo.sessions},
+      {"ok", r.ok},
+      {"failed", r.failed},
+      {"wall_s", r.wall_s},
+      {"sessions_per_s", r.sessions_per_s()},
+      {"generated_tokens", r.generated},
+      {"generated_tok_per_s", r.generated_per_s()},
+      {"verified_tokens", r.verified},
+      {"verified_tok_per_s", r.verified_per_s()},
+      {"round_trips_per_token", static_cast<double>(r.round_trips) / g},
+      {"bytes_up_per_token", static_cast<double>(r.bytes_up) / g},
+      {"bytes_down_per_token", static_cast<double>(r.bytes_down) / g},
+      {"net_delay_ms", o.net_delay_ms},
+  };
+  if (!r.first_error.empty()) j["first_error"] = r.first_error;
+  std::printf("%s\n", j.dump().c_str());
+  if (r.failed) throw Error(std::to_string(r.failed) + " of " + std::to_string(lo.sessions) + " sessions failed");
+}
+
+Registrar reg("cloud", [](CLI::App& root) {
+  auto* cloud = root.add_subcommand("cloud", "the cloud role over the network (gRPC)");
+  cloud->require_subcommand(1);
+
+  auto o = std::make_shared<ServeOpts>();
+  auto* sub = cloud->add_subcommand("serve", "serve the LLM and SLM- to many edges until SIGTERM/SIGINT");
+  sub->add_option("--llm", o->llm, "large model (Generalist)")->required();
+  sub->add_option("--slm", o->slm, "small model (SLM-, the same file as the edges' SLM+)")->required();
+  sub->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
+  sub->add_option("--port-file", o->port_file, "write the bound port to this file once listening");
+  sub->add_option("--max-sessions", o->max_sessions, "concurrent sessions admitted")->capture_default_str();
+  sub->add_option("--idle-timeout", o->idle_timeout, "seconds before an idle session is reclaimed")
+      ->capture_default_str();
+  sub->add_option("--memory-budget-mb", o->budget_mb, "KV-cache memory for all sessions (0 = unlimited)")
+      ->capture_default_str();
+  sub->add_option("--ctx", o->n_ctx, "context per session and model (0 = the model's training context)")
+      ->capture_default_str();
+  sub->add_option("--max-message-bytes", o->max_message_bytes, "largest accepted request")->capture_default_str();
+  sub->add_option("--shutdown-grace", o->grace, "seconds in-flight sessions may run after SIGTERM")
+      ->capture_default_str();
+  sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (TLS)");
+  sub->add_option("--tls-key", o->tls_key, "PEM private key (TLS)");
+  sub->add_option("--auth-token-file", o->token_file, "require 'authorization: Bearer <first line of file>'");
+  sub->add_option("-t,--threads", o->threads, "compute threads shared by all sessions (0 = physical cores)");
+  sub->callback([o] { serve(*o); });
+
+  auto l = std::make_shared<LoadOpts>();
+  auto* ld = cloud->add_subcommand("load", "run many concurrent edges against a server, print one JSON line");
+  ld->add_option("--cloud", l->cloud, "HOST:PORT of the server")->required();
+  ld->add_option("--llm", l->llm, "large model (identity and tokenizer)")->required();
+  ld->add_option("--slm", l->slm, "small model (edge SLM+)")->required();
+  ld->add_option("--method", l->method, "sd|lightcosteer|costeer|specsteer")->capture_default_str();
+  ld->add_option("--input", l->input, "non-private input x")->required();
+  ld->add_option("--private-context", l->private_context, "private text only the edges see");
+  ld->add_option("--concurrency", l->concurrency, "edges running at once")->capture_default_str();
+  ld->add_option("--sessions", l->sessions, "generations in total (default: --concurrency)");
+  ld->add_option("--lambda", l->lambda, "Eq. 7 threshold")->capture_default_str();
+  ld->add_option("--draft", l->draft, "draft length K")->capture_default_str();
+  ld->add_option("--topk", l->topk, "steering entries on rejection")->capture_default_str();
+  ld->add_option("-n", l->n, "new tokens per generation")->capture_default_str();
+  ld->add_option("--seed", l->seed, "seed of generation 0 (generation i uses seed + i)")->capture_default_str();
+  ld->add_option("--temp", l->temp, "temperature (0 = greedy)")->capture_default_str();
+  ld->add_option("--net-delay-ms", l->net_delay_ms, "added round-trip time per exchange")->capture_default_str();
+  ld->add_option("--tls-ca", l->tls_ca, "PEM roots to verify the server (TLS)");
+  ld->add_option("--auth-token-file", l->token_file, "bearer token file");
+  ld->add_option("-t,--threads", l->threads, "edge compute threads (0 = physical cores)");
+  ld->callback([l] { load(*l); });
+});
+
+}  // namespace
+}  // namespace specsteer::cli
+#endif  // SPECSTEER_HAVE_GRPC

@@ -1,0 +1,405 @@
+#include "transport/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/error.h"
+#include "model/model.h"
+#include "steer/cloud.h"
+#include "transport/client.h"
+#include "transport/convert.h"
+#include "transport/specsteer.grpc.pb.h"
+#include "transport/status.h"
+
+namespace specsteer::transport {
+
+bool token_equal(const std::string& given, const std::string& expected) {
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using grpc::Status;
+using grpc::StatusCode;
+
+uint64_t kv_bytes(const Model& m, int n_ctx) {
+  const auto& c = m.config();
+  const uint64_t ctx = static_cast<uint64_t>(n_ctx > 0 ? n_ctx : c.n_ctx_train);
+  return 2ull * static_cast<uint64_t>(c.n_layer) * ctx * static_cast<uint64_t>(c.kv_dim()) * sizeof(float);
+}
+
+int ctx_of(const Model& m, int n_ctx) { return n_ctx > 0 ? n_ctx : m.config().n_ctx_train; }
+
+std::string mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+struct CloudServer::Impl final : v1::Cloud::Service {
+  std::shared_ptr<const Model> llm, slm;
+  steer::ModelIdentity llm_id, slm_id;
+  ServerOptions o;
+  uint64_t kv_per_session = 0;
+  int ctx_llm = 0, ctx_slm = 0;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+
+  struct Live {  // one open stream, watched for idleness
+    grpc::ServerContext* ctx;
+    Clock::time_point last;
+    bool busy = false;
+    bool reclaimed = false;
+  };
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint64_t, Live> live;
+  uint64_t next_stream = 0;
+  uint64_t next_session = 0;
+  ServerStats st;
+  bool draining = false, stop = false, shut = false;
+  Clock::time_point grace_end;
+  std::thread reaper;
+
+  void log(const std::string& line) const {
+    if (o.log) o.log(line);
+  }
+
+  // Sessions ids are unguessable, but a session is bound to its stream anyway.
+  uint64_t new_session_id() {
+    std::lock_guard<std::mutex> lock(mu);
+    return next_session++;
+  }
+
+  void reap() {
+    std::unique_lock<std::mutex> lock(mu);
+    const auto period = std::chrono::duration<double>(std::clamp(o.idle_timeout_s / 4, 0.05, 1.0));
+    while (!stop) {
+      cv.wait_for(lock, period);
+      const auto now = Clock::now();
+      for (auto& [id, l] : live) {
+        if (l.busy || l.reclaimed) continue;
+        if (std::chrono::duration<double>(now - l.last).count() >= o.idle_timeout_s) {
+          l.reclaimed = true;
+          l.ctx->TryCancel();
+        }
+      }
+    }
+  }
+
+  void touch(uint64_t serial, bool busy) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& l = live.at(serial);
+    l.last = Clock::now();
+    l.busy = busy;
+  }
+
+  bool reclaimed(uint64_t serial) {
+    std::lock_guard<std::mutex> lock(mu);
+    return live.at(serial).reclaimed;
+  }
+
+  bool past_grace() {
+    std::lock_guard<std::mutex> lock(mu);
+    return draining && Clock::now() >= grace_end;
+  }
+
+  Status refuse(StatusCode code, const std::string& why, const std::string& peer) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++st.refused;
+    }
+    log("refused stream from " + peer + ": " + code_name(code) + ": " + why);
+    return Status(code, why);
+  }
+
+  Status Generate(grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::CloudMessage, v1::EdgeMessage>* stream) override;
+  Status run_session(grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::CloudMessage, v1::EdgeMessage>* stream,
+                     uint64_t serial, const std::string& peer);
+};
+
+grpc::Status CloudServer::Impl::Generate(grpc::ServerContext* ctx,
+                                         grpc::ServerReaderWriter<v1::CloudMessage, v1::EdgeMessage>* stream) {
+  const std::string peer = ctx->peer();
+  uint64_t serial;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    serial = next_stream++;
+    live.emplace(serial, Live{ctx, Clock::now()});
+  }
+  Status status = run_session(ctx, stream, serial, peer);
+  std::lock_guard<std::mutex> lock(mu);
+  live.erase(serial);
+  return status;
+}
+
+grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
+                                            grpc::ServerReaderWriter<v1::CloudMessage, v1::EdgeMessage>* stream,
+                                            uint64_t serial, const std::string& peer) {
+  if (!o.auth_token.empty()) {
+    const auto& md = ctx->client_metadata();
+    const auto it = md.find("authorization");
+    const std::string given = it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
+    static const std::string kBearer = "Bearer ";
+    const bool ok = given.size() > kBearer.size() && given.compare(0, kBearer.size(), kBearer) == 0 &&
+                    token_equal(given.substr(kBearer.size()), o.auth_token);
+    if (!ok) return refuse(StatusCode::UNAUTHENTICATED, "missing or wrong bearer token", peer);
+  }
+
+  v1::EdgeMessage in;
+  if (!stream->Read(&in)) {
+    if (reclaimed(serial)) return refuse(StatusCode::CANCELLED, "idle before SessionOpen", peer);
+    return Status(StatusCode::CANCELLED, "stream ended before SessionOpen");
+  }
+  touch(serial, true);
+  if (!in.has_open()) return refuse(StatusCode::FAILED_PRECONDITION, "the first message must be SessionOpen", peer);
+  steer::DecodeLimits lim;
+  lim.n_vocab = std::max(llm_id.n_vocab, slm_id.n_vocab);
+  lim.max_tokens = static_cast<uint64_t>(std::max(ctx_llm, ctx_slm));
+  steer::SessionOpen open;
+  try {
+    open = std::get<steer::SessionOpen>(from_proto(in, lim));
+  } catch (const std::exception& e) {
+    return refuse(StatusCode::INVALID_ARGUMENT, e.what(), peer);
+  }
+  auto same = [](const steer::ModelIdentity& want, const steer::ModelIdentity& have) {
+    return want.n_vocab == have.n_vocab && want.fingerprint == have.fingerprint && want.arch == have.arch;
+  };
+  if (!same(open.llm, llm_id) || !same(open.slm, slm_id))
+    return refuse(StatusCode::FAILED_PRECONDITION,
+                  "the edge's models differ from the cloud's (LLM '" + llm_id.name + "', SLM '" + slm_id.name + "')",
+                  peer);
+  const auto& s = open.settings;
+  if (!steer::uses_cloud(s.method))
+    return refuse(StatusCode::INVALID_ARGUMENT,
+                  "method '" + std::string(steer::method_name(s.method)) + "' does not use the cloud", peer);
+  const uint64_t n_vocab = std::min(llm_id.n_vocab, slm_id.n_vocab);
+  if (static_cast<uint64_t>(s.top_k) > n_vocab)
+    return refuse(StatusCode::INVALID_ARGUMENT, "Settings.top_k exceeds the vocabulary (" + std::to_string(n_vocab) + ")",
+                  peer);
+  // Everything this session can append must fit in its caches.
+  const uint64_t need = std::max(open.x_llm.size(), open.x_slm.size()) + static_cast<uint64_t>(s.max_new) +
+                        static_cast<uint64_t>(s.draft) + 2;
+  const uint64_t cap = static_cast<uint64_t>(std::min(ctx_llm, ctx_slm));
+  if (need > cap)
+    return refuse(StatusCode::INVALID_ARGUMENT,
+                  "x (" + std::to_string(std::max(open.x_llm.size(), open.x_slm.size())) + " tokens) + max_new " +
+                      std::to_string(s.max_new) + " + draft " + std::to_string(s.draft) +
+                      " exceeds the session context of " + std::to_string(cap) + " tokens",
+                  peer);
+
+  // Admission: session count and KV-cache budget.
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    std::string why;
+    StatusCode code = StatusCode::RESOURCE_EXHAUSTED;
+    if (draining) {
+      code = StatusCode::UNAVAILABLE;
+      why = "the cloud is shutting down";
+    } else if (st.active >= static_cast<uint64_t>(o.max_sessions)) {
+      why = "session limit reached: " + std::to_string(st.active) + " active (--max-sessions " +
+            std::to_string(o.max_sessions) + ")";
+    } else if (o.memory_budget_bytes && (st.active + 1) * kv_per_session > o.memory_budget_bytes) {
+      why = "memory budget reached: " + std::to_string(st.active) + " sessions hold " +
+            mib(st.active * kv_per_session) + " of KV cache, one more needs " + mib(kv_per_session) +
+            " (--memory-budget-mb " + std::to_string(o.memory_budget_bytes >> 20) + ")";
+    }
+    if (!why.empty()) {
+      lock.unlock();
+      return refuse(code, why, peer);
+    }
+    ++st.active;
+    ++st.opened;
+  }
+  struct Slot {
+    Impl& s;
+    ~Slot() {
+      std::lock_guard<std::mutex> lock(s.mu);
+      --s.st.active;
+    }
+  } slot{*this};
+  auto failed = [&](StatusCode code, const std::string& why, uint64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++st.failed;
+    }
+    log("session " + std::to_string(id) + " ended: " + code_name(code) + ": " + why);
+    return Status(code, why);
+  };
+
+  const uint64_t id = new_session_id();
+  std::unique_ptr<steer::Cloud> cloud;
+  try {
+    cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}),
+                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}), open);
+  } catch (const std::exception& e) {
+    return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
+  }
+  log("session " + std::to_string(id) + " opened: " + std::string(steer::method_name(s.method)) + ", x " +
+      std::to_string(open.x_llm.size()) + " tokens, max_new " + std::to_string(s.max_new) + ", peer " + peer);
+  lim.n_vocab = static_cast<uint32_t>(cloud->n_vocab());
+  lim.max_tokens = static_cast<uint64_t>(s.draft) + 1;
+
+  v1::CloudMessage out = to_proto_downlink(steer::SessionAccept{id, static_cast<uint32_t>(cloud->n_vocab())});
+  if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
+  uint64_t rounds = 0;
+  for (;;) {
+    touch(serial, false);
+    if (!stream->Read(&in)) {
+      if (reclaimed(serial)) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++st.reclaimed;
+        log("session " + std::to_string(id) + " reclaimed after " + std::to_string(o.idle_timeout_s) + " s idle");
+        return Status(StatusCode::CANCELLED, "session idle for too long");
+      }
+      return failed(StatusCode::CANCELLED, "the edge went away without Close", id);
+    }
+    touch(serial, true);
+    if (past_grace()) return failed(StatusCode::UNAVAILABLE, "the cloud is shutting down", id);
+    steer::Message m;
+    try {
+      m = from_proto(in, lim);
+    } catch (const std::exception& e) {
+      return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
+    }
+    uint64_t claimed = 0;
+    if (const auto* b = std::get_if<steer::DraftBlock>(&m)) claimed = b->session;
+    if (const auto* r = std::get_if<steer::StepRequest>(&m)) claimed = r->session;
+    if (const auto* c = std::get_if<steer::Close>(&m)) claimed = c->session;
+    if (std::holds_alternative<steer::SessionOpen>(m) || claimed != id)
+      return failed(StatusCode::FAILED_PRECONDITION,
+                    std::holds_alternative<steer::SessionOpen>(m) ? "second SessionOpen on one stream"
+                                                                   : "session " + std::to_string(claimed) +
+                                                                         " is not this stream's session",
+                    id);
+    steer::Message reply;
+    try {
+      if (const auto* b = std::get_if<steer::DraftBlock>(&m)) {
+        reply = cloud->verify(*b);
+      } else if (const auto* r = std::get_if<steer::StepRequest>(&m)) {
+        reply = cloud->step(*r);
+      } else {
+        reply = cloud->stats();
+      }
+    } catch (const std::exception& e) {
+      return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
+    }
+    ++rounds;
+    out = to_proto_downlink(reply);
+    if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
+    if (std::holds_alternative<steer::CloseAck>(reply)) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ++st.closed;
+      }
+      log("session " + std::to_string(id) + " closed after " + std::to_string(rounds - 1) + " round trips");
+      return Status::OK;
+    }
+  }
+}
+
+CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm, ServerOptions opts)
+    : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  if (!llm || !slm) throw Error("cloud serve: models are not loaded");
+  if (opts.max_sessions < 1) throw Error("--max-sessions must be >= 1");
+  if (!(opts.idle_timeout_s > 0)) throw Error("--idle-timeout must be > 0 seconds");
+  if (opts.n_ctx < 0) throw Error("--ctx must be >= 0");
+  if (opts.max_message_bytes < 64) throw Error("--max-message-bytes must be >= 64");
+  if (opts.tls_cert_file.empty() != opts.tls_key_file.empty())
+    throw Error("TLS needs both --tls-cert and --tls-key");
+  m.llm = std::move(llm);
+  m.slm = std::move(slm);
+  m.o = std::move(opts);
+  m.llm_id = steer::identity_of(*m.llm);
+  m.slm_id = steer::identity_of(*m.slm);
+  m.ctx_llm = ctx_of(*m.llm, m.o.n_ctx);
+  m.ctx_slm = ctx_of(*m.slm, m.o.n_ctx);
+  m.kv_per_session = kv_bytes(*m.llm, m.o.n_ctx) + kv_bytes(*m.slm, m.o.n_ctx);
+  if (m.o.memory_budget_bytes && m.o.memory_budget_bytes < m.kv_per_session)
+    throw Error("--memory-budget-mb: one session needs " + mib(m.kv_per_session) +
+                " of KV cache, more than the budget (lower --ctx or raise the budget)");
+  std::random_device rd;
+  m.next_session = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (m.o.tls_cert_file.empty()) {
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back(
+        {read_text_file(m.o.tls_key_file, "--tls-key"), read_text_file(m.o.tls_cert_file, "--tls-cert")});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  grpc::ServerBuilder b;
+  b.AddListeningPort(m.o.listen, creds, &m.port);
+  b.SetMaxReceiveMessageSize(m.o.max_message_bytes);
+  b.SetMaxSendMessageSize(-1);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  b.RegisterService(&m);
+  m.server = b.BuildAndStart();
+  if (!m.server || m.port == 0) throw Error("cloud serve: cannot listen on '" + m.o.listen + "'");
+  m.reaper = std::thread([&m] { m.reap(); });
+  m.log("listening on port " + std::to_string(m.port) + (m.o.tls_cert_file.empty() ? " (plaintext)" : " (TLS)") +
+        (m.o.auth_token.empty() ? ", no authentication" : ", bearer-token authentication") + "; KV cache " +
+        mib(m.kv_per_session) + " per session (context " + std::to_string(m.ctx_llm) + "/" +
+        std::to_string(m.ctx_slm) + "), max " + std::to_string(m.o.max_sessions) + " sessions");
+}
+
+CloudServer::~CloudServer() { shutdown(); }
+
+int CloudServer::port() const { return impl_->port; }
+uint64_t CloudServer::kv_bytes_per_session() const { return impl_->kv_per_session; }
+
+ServerStats CloudServer::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->st;
+}
+
+void CloudServer::shutdown() {
+  auto& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.shut) return;
+    m.shut = true;
+    m.draining = true;
+    m.grace_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(m.o.shutdown_grace_s));
+  }
+  m.log("shutting down: " + std::to_string(stats().active) + " sessions in flight, grace " +
+        std::to_string(m.o.shutdown_grace_s) + " s");
+  // After the deadline gRPC cancels what is still running (idle streams).
+  m.server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                         std::chrono::duration<double>(m.o.shutdown_grace_s + 1.0)));
+  m.server->Wait();
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.stop = true;
+  }
+  m.cv.notify_all();
+  if (m.reaper.joinable()) m.reaper.join();
+  const auto s = stats();
+  m.log("stopped: " + std::to_string(s.opened) + " sessions opened, " + std::to_string(s.closed) + " closed, " +
+        std::to_string(s.failed) + " ended early, " + std::to_string(s.reclaimed) + " reclaimed, " +
+        std::to_string(s.refused) + " refused");
+}
+
+}  // namespace specsteer::transport

@@ -1,0 +1,65 @@
+#pragma once
+// The cloud as a network service: one gRPC bidirectional stream per
+// generation (specsteer.proto). One copy of each model's weights serves
+// every session; each session owns one KV-cache Sequence per model and lives
+// in the handler of the stream that opened it, so no other stream can drive
+// it. Sessions are admitted while --max-sessions and the KV-cache memory
+// budget allow (RESOURCE_EXHAUSTED otherwise), reclaimed when idle, and
+// drained on shutdown.
+//
+// Verification of concurrent sessions is not batched across sessions: each
+// session's forward passes run on the shared model's thread pool one after
+// another (the engine evaluates one Sequence per call); see BENCHMARKS.md.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace specsteer {
+class Model;
+}
+
+namespace specsteer::transport {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free port (see port())
+  int max_sessions = 64;
+  double idle_timeout_s = 300;   // a session (or an unopened stream) idle this long is cancelled
+  std::string tls_cert_file;     // PEM certificate chain + key: TLS; both empty = plaintext
+  std::string tls_key_file;
+  std::string auth_token;        // required bearer token; empty = no authentication
+  uint64_t memory_budget_bytes = 0;  // KV caches of all sessions; 0 = unlimited
+  int n_ctx = 0;                 // per-session context of each model (0 = the model's training context)
+  int max_message_bytes = 1 << 20;  // largest accepted uplink message
+  double shutdown_grace_s = 10;  // in-flight sessions may finish this long after shutdown()
+  std::function<void(const std::string&)> log;  // one line per event; never holds prompt text or ids
+};
+
+struct ServerStats {
+  uint64_t opened = 0, closed = 0, refused = 0, failed = 0, reclaimed = 0, active = 0;
+};
+
+class CloudServer {
+ public:
+  // Binds and starts serving; throws Error when the address cannot be bound,
+  // TLS files are unreadable or the models cannot pair.
+  CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm, ServerOptions opts);
+  ~CloudServer();  // shutdown() + wait()
+  int port() const;  // the bound port
+  // KV-cache bytes one session holds (both models): 2 * n_layer * n_ctx * kv_dim * sizeof(float) each.
+  uint64_t kv_bytes_per_session() const;
+  // Graceful: refuse new sessions, let in-flight ones run for the grace
+  // period, then end them with UNAVAILABLE. Returns once all handlers ended.
+  void shutdown();
+  ServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Constant-time equality (OpenSSL CRYPTO_memcmp over SHA-256 digests, so
+// neither the content nor the length of `expected` leaks through timing).
+bool token_equal(const std::string& given, const std::string& expected);
+
+}  // namespace specsteer::transport
