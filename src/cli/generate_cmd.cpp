@@ -1,5 +1,6 @@
 // specsteer generate: one personalized generation with any method (edge and
-// cloud in this process, talking through the in-process transport).
+// cloud in this process, talking through the in-process transport, or with
+// --cloud a remote `specsteer cloud serve` over gRPC).
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -10,6 +11,9 @@
 #include "common/error.h"
 #include "profile/profile.h"
 #include "steer/generate.h"
+#ifdef SPECSTEER_HAVE_GRPC
+#include "transport/client.h"
+#endif
 
 namespace specsteer::cli {
 namespace {
@@ -23,6 +27,8 @@ struct GenOpts {
   uint64_t seed = 0;
   bool bonus = false, no_chat = false, json = false;
   int costeer_T = 20;
+  std::string cloud, tls_ca, token_file, on_failure = "fallback";
+  double net_delay_ms = 0;
 };
 
 std::string read_file(const std::string& path) {
@@ -65,11 +71,41 @@ void run_generate(const GenOpts& o) {
     req.personalized = ctx.empty() ? o.input : ctx + "\n\n" + o.input;
   }
 
+  if (o.on_failure == "fallback")
+    req.on_cloud_failure = steer::CloudFailure::Fallback;
+  else if (o.on_failure == "fail")
+    req.on_cloud_failure = steer::CloudFailure::Fail;
+  else
+    throw Error("--on-cloud-failure must be 'fallback' or 'fail', got '" + o.on_failure + "'");
+#ifdef SPECSTEER_HAVE_GRPC
+  std::unique_ptr<transport::GrpcTransport> link;
+  if (!o.cloud.empty()) {
+    transport::ClientOptions co;
+    co.target = o.cloud;
+    co.tls_ca_file = o.tls_ca;
+    if (!o.token_file.empty()) co.auth_token = transport::read_token_file(o.token_file);
+    co.net_delay_ms = o.net_delay_ms;
+    link = std::make_unique<transport::GrpcTransport>(co);
+    req.cloud = link.get();
+  }
+#else
+  if (!o.cloud.empty()) throw Error("--cloud: this build has no network transport (gRPC was not found)");
+#endif
+  if (o.cloud.empty() && (!o.tls_ca.empty() || !o.token_file.empty() || o.net_delay_ms != 0))
+    throw Error("--tls-ca, --auth-token-file and --net-delay-ms need --cloud");
+
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   const auto r = steer::generate(models, req);
+  // With `fail` the text so far is still printed, then the error.
+  const bool failed = r.stop_reason == "cloud_error";
+  if (r.cloud_failed_at && !failed && !o.json)
+    std::fprintf(stderr, "warning: the cloud failed at token %llu (%s); the edge finished alone\n",
+                 static_cast<unsigned long long>(*r.cloud_failed_at), r.cloud_error.c_str());
   if (!o.json) {
     std::fwrite(r.text.data(), 1, r.text.size(), stdout);
     std::printf("\n");
+    std::fflush(stdout);
+    if (failed) throw Error(r.cloud_error);
     return;
   }
   const auto& c = r.counters;
@@ -110,8 +146,15 @@ void run_generate(const GenOpts& o) {
         {"costeer_T", s.costeer.iterations},
         {"llm", o.llm},
         {"slm", o.slm}}},
+      {"cloud", o.cloud.empty() ? "in-process" : o.cloud},
   };
+  if (r.cloud_failed_at) {
+    j["cloud_failed_at_token"] = *r.cloud_failed_at;
+    j["cloud_error"] = r.cloud_error;
+  }
   std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+  if (failed) throw Error(r.cloud_error);
 }
 
 Registrar reg("generate", [](CLI::App& root) {
@@ -140,6 +183,14 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
   sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)");
   sub->add_flag("--json", o->json, "print one JSON object with text, tokens and counters");
+  sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (default: cloud in this process)");
+  sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");
+  sub->add_option("--auth-token-file", o->token_file, "file whose first line is the cloud's bearer token");
+  sub->add_option("--on-cloud-failure", o->on_failure,
+                  "fallback: finish on the edge alone; fail: stop with an error and the text so far")
+      ->capture_default_str();
+  sub->add_option("--net-delay-ms", o->net_delay_ms, "added round-trip time per edge-cloud exchange (--cloud)")
+      ->capture_default_str();
   sub->callback([o] { run_generate(*o); });
 });
 
