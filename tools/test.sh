@@ -14,3 +14,6 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPECSTEER_
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -LE slow
+
+# A bounded libFuzzer run of the GGUF reader (clang, ASan+UBSan).
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash tools/fuzz.sh
