@@ -60,6 +60,8 @@ class CloudService {
   std::vector<uint8_t> handle(std::span<const uint8_t> request);
 
   const Cloud* session(uint64_t id) const;  // nullptr when unknown/closed
+  const ModelIdentity& llm_identity() const { return llm_id_; }
+  const ModelIdentity& slm_identity() const { return slm_id_; }
   size_t n_sessions() const;
 
  private:
