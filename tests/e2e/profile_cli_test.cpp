@@ -1,0 +1,115 @@
+// `specsteer profile ...` end to end: the real binary on the shipped sample.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int rc;
+  std::string out;  // stdout and stderr together
+};
+
+std::string q(const std::string& s) {  // single-quote for /bin/sh
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CliResult run(const std::string& args) {
+  std::string cmd = std::string(SPECSTEER_CLI) + " " + args + " 2>&1";
+  CliResult r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class ProfileCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / "specsteer_profile_cli";
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    db_ = q((dir_ / "p.db").string());
+  }
+  std::string sample(const char* task) {
+    return q(std::string(SPECSTEER_SOURCE_DIR) + "/data/longlamp-sample/" + task + ".jsonl");
+  }
+  fs::path dir_;
+  std::string db_;
+};
+
+TEST_F(ProfileCli, ImportSearchStatsPrompt) {
+  CliResult imp = run("profile import --db " + db_ + " --task abstract --data " + sample("abstract"));
+  ASSERT_EQ(imp.rc, 0) << imp.out;
+  EXPECT_NE(imp.out.find("imported 4 records: 16 new entries, 6 duplicates, 3 new users, 0 skipped"),
+            std::string::npos)
+      << imp.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "p.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  CliResult again = run("profile import --db " + db_ + " --task abstract --data " + sample("abstract"));
+  EXPECT_NE(again.out.find("0 new entries, 22 duplicates"), std::string::npos) << again.out;
+
+  CliResult search = run("profile search --db " + db_ + " --user 'Mira Okafor' --query " +
+                   q("speculative* NEAR(decoding \"draft") + " -k 2 --json");
+  ASSERT_EQ(search.rc, 0) << search.out;
+  auto hits = nlohmann::json::parse(search.out);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0]["fields"]["title"], "Speculative Decoding with Draft Model Ensembles");
+  EXPECT_EQ(hits[0]["task"], "abstract");
+
+  CliResult stats = run("profile stats --db " + db_ + " --json");
+  ASSERT_EQ(stats.rc, 0) << stats.out;
+  auto s = nlohmann::json::parse(stats.out);
+  EXPECT_EQ(s["users"], 3);
+  EXPECT_EQ(s["entries"]["abstract"], 16);
+
+  CliResult prompt = run("profile prompt --db " + db_ + " --user 'Mira Okafor' --task abstract -k 1 --json --input " +
+                   q("Generate an abstract for the title \"Speculative decoding on phones\""));
+  ASSERT_EQ(prompt.rc, 0) << prompt.out;
+  auto p = nlohmann::json::parse(prompt.out);
+  EXPECT_EQ(p["x"], "Generate an abstract for the title \"Speculative decoding on phones\"");
+  std::string personalized = p["personalized"];
+  EXPECT_EQ(personalized.rfind("Here are some examples of abstracts written by this author:\n\nTitle: "
+                               "\"Speculative Decoding with Draft Model Ensembles\" Abstract: \"",
+                               0),
+            0u)
+      << personalized;
+  EXPECT_NE(personalized.find("\"\n\nFollowing these examples, Generate an abstract for the title"), std::string::npos);
+}
+
+TEST_F(ProfileCli, BadInputExitCodes) {
+  std::ofstream(dir_ / "bad.jsonl") << "{\"name\": \"u\", \"profile\": []}\n{broken\n";
+  std::string bad = q((dir_ / "bad.jsonl").string());
+  CliResult partial = run("profile import --db " + db_ + " --task abstract --data " + bad);
+  EXPECT_EQ(partial.rc, 2) << partial.out;
+  EXPECT_NE(partial.out.find("line 2: invalid JSON"), std::string::npos) << partial.out;
+  CliResult strict = run("profile import --db " + db_ + " --task abstract --data " + bad + " --strict");
+  EXPECT_EQ(strict.rc, 1) << strict.out;
+  EXPECT_NE(strict.out.find("nothing imported"), std::string::npos) << strict.out;
+  CliResult task = run("profile import --db " + db_ + " --task summary --data " + bad);
+  EXPECT_EQ(task.rc, 1);
+  EXPECT_NE(task.out.find("unknown task"), std::string::npos) << task.out;
+  CliResult missing = run("profile search --db " + q((dir_ / "none.db").string()) + " --user u --query x");
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_NE(missing.out.find("none.db"), std::string::npos) << missing.out;
+  EXPECT_FALSE(fs::exists(dir_ / "none.db")) << "search must not create a database";
+}
+
+}  // namespace
