@@ -100,8 +100,9 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       fits(p.x_slm, *models.slm, "prompt x");
       fits(p.personalized, *models.slm, "personalized prompt");
       SessionOpen open;
-      open.llm = cloud->llm_identity();  // the edge's own SLM is the same file as the cloud's
-      open.slm = cloud->slm_identity();
+      // The edge's own SLM is the same file as the cloud's; a remote cloud checks both.
+      open.llm = cloud ? cloud->llm_identity() : identity_of(*models.llm);
+      open.slm = cloud ? cloud->slm_identity() : identity_of(*models.slm);
       open.x_llm = std::move(p.x_llm);
       open.x_slm = std::move(p.x_slm);
       open.settings = s;
