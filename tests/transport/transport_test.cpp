@@ -1,0 +1,649 @@
+// The network transport end to end: a real `specsteer cloud serve` process
+// on a free loopback port, driven by real edges (the CLI, or GrpcTransport
+// in threads) and by hand-made hostile streams.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "model/model.h"
+#include "steer/cloud.h"
+#include "steer/generate.h"
+#include "steer/logit_source.h"
+#include "transport/client.h"
+#include "transport/convert.h"
+#include "transport/server.h"
+#include "transport/specsteer.grpc.pb.h"
+
+using namespace specsteer;
+using namespace specsteer::steer;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+extern char** environ;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(SPECSTEER_FIXTURES) + "/golden/" + name + "/" + name + ".gguf";
+}
+const std::string kLlm = fixture("tiny-qwen3-f32");
+const std::string kSlm = fixture("tiny-qwen3-q8_0");
+bool have_fixtures() { return fs::exists(kLlm) && fs::exists(kSlm); }
+#define NEED_FIXTURES() \
+  if (!have_fixtures()) GTEST_SKIP() << "no shared fixtures"
+
+const Models& models() {
+  static Models m = Models::load(kLlm, kSlm, {.n_threads = 1});
+  return m;
+}
+
+const std::string kInput = "Write a short review of the film you saw this weekend.";
+const std::string kPrivate = "Private notes: I loved the soundtrack and I always mention the director.";
+
+GenerateRequest request(Method m, int n, uint64_t seed = 7, const std::string& x = kInput) {
+  GenerateRequest r;
+  r.x = x;
+  r.personalized = kPrivate + "\n\n" + x;
+  r.settings.method = m;
+  r.settings.max_new = n;
+  r.settings.seed = seed;
+  return r;
+}
+
+fs::path temp_dir() {
+  static fs::path d = [] {
+    fs::path p = fs::temp_directory_path() / ("specsteer-transport-" + std::to_string(getpid()));
+    fs::create_directories(p);
+    return p;
+  }();
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A child process with stdout/stderr in files.
+struct Proc {
+  pid_t pid = -1;
+  fs::path out, err;
+  int rc = -1;
+
+  static Proc spawn(const std::vector<std::string>& args, const std::string& tag) {
+    static int counter = 0;
+    Proc p;
+    p.out = temp_dir() / (tag + std::to_string(counter) + ".out");
+    p.err = temp_dir() / (tag + std::to_string(counter++) + ".err");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    if (posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) p.pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return p;
+  }
+  int wait() {
+    if (pid > 0) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      pid = -1;
+    }
+    return rc;
+  }
+  std::string stdout_text() const { return slurp(out); }
+  std::string stderr_text() const { return slurp(err); }
+};
+
+Proc run_cli(std::vector<std::string> args, const std::string& tag = "cli") {
+  args.insert(args.begin(), SPECSTEER_CLI);
+  Proc p = Proc::spawn(args, tag);
+  p.wait();
+  return p;
+}
+
+// `specsteer cloud serve` on 127.0.0.1:<free port>.
+class ServerProc {
+ public:
+  explicit ServerProc(std::vector<std::string> extra = {}) {
+    static int counter = 0;
+    port_file_ = temp_dir() / ("port" + std::to_string(counter++));
+    fs::remove(port_file_);
+    std::vector<std::string> args = {SPECSTEER_CLI, "cloud", "serve", "--llm", kLlm, "--slm", kSlm,
+                                     "--listen", "127.0.0.1:0", "--port-file", port_file_.string(),
+                                     "-t", "1", "--ctx", "256"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    proc_ = Proc::spawn(args, "server");
+    for (int i = 0; i < 600 && !fs::exists(port_file_); ++i) {
+      if (waitpid(proc_.pid, nullptr, WNOHANG) != 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (fs::exists(port_file_)) port_ = std::stoi(slurp(port_file_));
+  }
+  ~ServerProc() {
+    if (proc_.pid > 0) {
+      kill(proc_.pid, SIGKILL);
+      proc_.wait();
+    }
+  }
+  bool ok() const { return port_ > 0; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string log() const { return proc_.stderr_text(); }
+  void signal(int sig) { kill(proc_.pid, sig); }
+  int wait() { return proc_.wait(); }
+  // Waits until the log holds `needle` `count` times.
+  bool wait_log(const std::string& needle, int count = 1, double timeout_s = 20) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+    while (std::chrono::steady_clock::now() < end) {
+      const std::string l = log();
+      int n = 0;
+      for (size_t at = l.find(needle); at != std::string::npos; at = l.find(needle, at + 1)) ++n;
+      if (n >= count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+ private:
+  fs::path port_file_;
+  Proc proc_;
+  int port_ = 0;
+};
+
+#define START_SERVER(var, ...)                        \
+  ServerProc var{std::vector<std::string>{__VA_ARGS__}}; \
+  ASSERT_TRUE(var.ok()) << var.log()
+
+std::vector<std::string> gen_args(const std::string& method, int n, const std::vector<std::string>& extra) {
+  std::vector<std::string> a = {"generate", "--llm", kLlm, "--slm", kSlm, "--method", method,
+                                "--input", kInput, "--private-context", kPrivate, "-n", std::to_string(n),
+                                "--seed", "7", "-t", "1", "--json"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+json parse_json(const Proc& p) {
+  const std::string out = p.stdout_text();
+  try {
+    return json::parse(out);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON: " << out << "\nstderr: " << p.stderr_text();
+    return json::object();
+  }
+}
+
+std::vector<int32_t> tokens_of(const json& j) {
+  return j.contains("tokens") ? j["tokens"].get<std::vector<int32_t>>() : std::vector<int32_t>{};
+}
+
+// SLM+ alone, greedy, from the personalized prompt + `prefix` (what the
+// fallback must produce after the cloud died).
+std::vector<int32_t> local_continuation(const GenerateRequest& req, const std::vector<int32_t>& prefix, int n) {
+  const auto p = prepare_prompts(models(), req);
+  auto src = make_sequence_source(models().slm);
+  std::vector<int32_t> all = p.personalized;
+  all.insert(all.end(), prefix.begin(), prefix.end());
+  auto rows = src->eval(all);
+  const size_t V = static_cast<size_t>(src->n_vocab());
+  std::vector<int32_t> out = prefix;
+  const Tokenizer& st = *models().slm_tok;
+  const Tokenizer& lt = *models().llm_tok;
+  while (out.size() < static_cast<size_t>(n)) {
+    auto last = rows.subspan(rows.size() - V, V);
+    const int32_t t = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+    if ((t < st.n_vocab() && st.is_eog(t)) || (t < lt.n_vocab() && lt.is_eog(t))) break;
+    out.push_back(t);
+    const int32_t one[1] = {t};
+    rows = src->eval(one);
+  }
+  return out;
+}
+
+// --- hand-made streams for the hostile cases --------------------------------
+
+transport::ClientOptions client(const std::string& addr, double delay_ms = 0) {
+  transport::ClientOptions o;
+  o.target = addr;
+  o.net_delay_ms = delay_ms;
+  return o;
+}
+
+std::unique_ptr<v1::Cloud::Stub> stub_for(const std::string& addr) {
+  return v1::Cloud::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+}
+
+v1::EdgeMessage open_message(const GenerateRequest& req) {
+  const auto p = prepare_prompts(models(), req);
+  SessionOpen o;
+  o.llm = identity_of(*models().llm);
+  o.slm = identity_of(*models().slm);
+  o.x_llm = p.x_llm;
+  o.x_slm = p.x_slm;
+  o.settings = req.settings;
+  return transport::to_proto_uplink(o);
+}
+
+struct RawStream {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::EdgeMessage, v1::CloudMessage>> s;
+  explicit RawStream(v1::Cloud::Stub& stub) { s = stub.Generate(&ctx); }
+  // Sends one message; returns the reply, or nullopt with the final status.
+  std::optional<v1::CloudMessage> send(const v1::EdgeMessage& m, grpc::Status* status) {
+    v1::CloudMessage reply;
+    if (s->Write(m) && s->Read(&reply)) return reply;
+    *status = s->Finish();
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+TEST(Transport, NetworkedOutputEqualsInProcess) {
+  NEED_FIXTURES();
+  START_SERVER(server);
+  for (const char* method : {"specsteer", "sd", "lightcosteer", "costeer"}) {
+    SCOPED_TRACE(method);
+    const int n = std::string(method) == "costeer" ? 4 : 16;  // costeer moves 1.2 MB per token
+    const auto ref = generate(models(), request(parse_method(method), n));
+    Proc p = run_cli(gen_args(method, n, {"--cloud", server.address()}));
+    ASSERT_EQ(p.rc, 0) << p.stderr_text();
+    const json j = parse_json(p);
+    EXPECT_EQ(tokens_of(j), ref.tokens);
+    EXPECT_EQ(j["text"], ref.text);
+    EXPECT_EQ(j["round_trips"], ref.counters.round_trips);
+    EXPECT_EQ(j["cloud"], server.address());
+    EXPECT_FALSE(j.contains("cloud_failed_at_token"));
+    // Wire bytes are protobuf + framing, so they differ from the codec's,
+    // but are of the same order.
+    EXPECT_GT(j["bytes_up"].get<uint64_t>(), ref.counters.bytes_up / 2);
+    EXPECT_GT(j["bytes_down"].get<uint64_t>(), ref.counters.bytes_down / 2);
+  }
+  EXPECT_EQ(server.log().find(kInput), std::string::npos) << "prompt text in the server log";
+  EXPECT_EQ(server.log().find("soundtrack"), std::string::npos);
+}
+
+TEST(Transport, SixteenConcurrentSessionsAreCorrectAndUnmixed) {
+  NEED_FIXTURES();
+  START_SERVER(server, "--max-sessions", "16");
+  constexpr int kN = 16;
+  std::vector<GenerateRequest> reqs;
+  for (int i = 0; i < kN; ++i) {
+    auto r = request(i % 2 ? Method::SpecSteer : Method::LightCoSteer, 12, 100 + i,
+                     "Topic number " + std::to_string(i) + ": describe your favourite place.");
+    r.settings.sampler.temperature = 0.9;  // seeds matter: every session differs
+    reqs.push_back(r);
+  }
+  std::vector<GenerationResult> net(kN);
+  std::vector<std::string> errors(kN);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kN; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        transport::GrpcTransport link(client(server.address()));
+        auto r = reqs[i];
+        r.cloud = &link;
+        r.on_cloud_failure = CloudFailure::Fail;
+        net[i] = generate(models(), r);
+        errors[i] = net[i].cloud_error;
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::vector<int32_t>> distinct;
+  for (int i = 0; i < kN; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(errors[i], "");
+    const auto ref = generate(models(), reqs[i]);
+    EXPECT_EQ(net[i].tokens, ref.tokens);
+    distinct.insert(ref.tokens);
+  }
+  EXPECT_GT(distinct.size(), 8u);  // the comparison can tell sessions apart
+  EXPECT_TRUE(server.wait_log("closed after", kN));
+}
+
+TEST(Transport, KilledServerFallsBackWithoutLosingTokens) {
+  NEED_FIXTURES();
+  const int n = 64;
+  const auto ref = generate(models(), request(Method::SpecSteer, n));
+  for (const char* policy : {"fallback", "fail"}) {
+    SCOPED_TRACE(policy);
+    START_SERVER(server);
+    Proc p = Proc::spawn({SPECSTEER_CLI, "generate", "--llm", kLlm, "--slm", kSlm, "--method", "specsteer",
+                          "--input", kInput, "--private-context", kPrivate, "-n", std::to_string(n), "--seed", "7",
+                          "-t", "1", "--json", "--cloud", server.address(), "--net-delay-ms", "60",
+                          "--on-cloud-failure", policy},
+                         "kill");
+    ASSERT_TRUE(server.wait_log("opened"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    server.signal(SIGKILL);
+    p.wait();
+    const json j = parse_json(p);
+    ASSERT_TRUE(j.contains("cloud_failed_at_token")) << p.stdout_text() << p.stderr_text();
+    const size_t at = j["cloud_failed_at_token"];
+    const auto toks = tokens_of(j);
+    EXPECT_GT(at, 0u);
+    EXPECT_LT(at, ref.tokens.size());
+    ASSERT_GE(toks.size(), at);
+    // Everything decided with the cloud is kept, identical to the cloud run.
+    EXPECT_EQ(std::vector<int32_t>(toks.begin(), toks.begin() + at),
+              std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + at));
+    EXPECT_THAT(j["cloud_error"].get<std::string>(), testing::HasSubstr("UNAVAILABLE"));
+    if (std::string(policy) == "fallback") {
+      EXPECT_EQ(p.rc, 0) << p.stderr_text();
+      const std::vector<int32_t> prefix(toks.begin(), toks.begin() + at);
+      EXPECT_EQ(toks, local_continuation(request(Method::SpecSteer, n), prefix, n));
+    } else {
+      EXPECT_NE(p.rc, 0);
+      EXPECT_EQ(toks.size(), at);
+      EXPECT_EQ(j["stop_reason"], "cloud_error");
+      EXPECT_THAT(p.stderr_text(), testing::HasSubstr("UNAVAILABLE"));
+    }
+  }
+}
+
+TEST(Transport, UnreachableCloudRunsTheEdgeAlone) {
+  NEED_FIXTURES();
+  int port;
+  {  // a port nobody listens on
+    ServerProc s;
+    ASSERT_TRUE(s.ok());
+    port = std::stoi(s.address().substr(10));
+  }
+  Proc p = run_cli(gen_args("specsteer", 12, {"--cloud", "127.0.0.1:" + std::to_string(port)}));
+  ASSERT_EQ(p.rc, 0) << p.stderr_text();
+  const json j = parse_json(p);
+  EXPECT_EQ(j["cloud_failed_at_token"], 0);
+  EXPECT_EQ(tokens_of(j), generate(models(), request(Method::SlmPlus, 12)).tokens);
+}
+
+TEST(Transport, WrongTokenIsUnauthenticated) {
+  NEED_FIXTURES();
+  const fs::path good = temp_dir() / "token", bad = temp_dir() / "badtoken";
+  std::ofstream(good) << "s3cret-token-for-tests\n";
+  std::ofstream(bad) << "s3cret-token-for-tesTs\n";
+  START_SERVER(server, "--auth-token-file", good.string());
+  Proc denied = run_cli(gen_args("specsteer", 8, {"--cloud", server.address(), "--auth-token-file", bad.string(),
+                                                  "--on-cloud-failure", "fail"}));
+  EXPECT_NE(denied.rc, 0);
+  EXPECT_THAT(denied.stderr_text(), testing::HasSubstr("UNAUTHENTICATED"));
+  Proc none = run_cli(gen_args("specsteer", 8, {"--cloud", server.address(), "--on-cloud-failure", "fail"}));
+  EXPECT_NE(none.rc, 0);
+  EXPECT_THAT(none.stderr_text(), testing::HasSubstr("UNAUTHENTICATED"));
+  Proc ok = run_cli(gen_args("specsteer", 8, {"--cloud", server.address(), "--auth-token-file", good.string()}));
+  ASSERT_EQ(ok.rc, 0) << ok.stderr_text();
+  const json j = parse_json(ok);
+  EXPECT_FALSE(j.contains("cloud_failed_at_token"));
+  EXPECT_EQ(tokens_of(j), generate(models(), request(Method::SpecSteer, 8)).tokens);
+  EXPECT_EQ(server.log().find("s3cret"), std::string::npos);
+}
+
+TEST(Transport, TokenComparisonIsExact) {
+  EXPECT_TRUE(transport::token_equal("abc", "abc"));
+  EXPECT_FALSE(transport::token_equal("abc", "abd"));
+  EXPECT_FALSE(transport::token_equal("abc", "abcd"));
+  EXPECT_FALSE(transport::token_equal("", "abc"));
+}
+
+namespace {
+
+// A throwaway CA and a server certificate for 127.0.0.1/localhost it signed.
+EVP_PKEY* new_key() { return EVP_EC_gen("P-256"); }
+
+X509* make_cert(EVP_PKEY* key, EVP_PKEY* signer, X509* issuer, const char* cn, bool ca, long serial) {
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+  X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, issuer ? issuer : x, x, nullptr, nullptr, 0);
+  auto add = [&](int nid, const char* value) {
+    X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+  };
+  if (ca) {
+    add(NID_basic_constraints, "critical,CA:TRUE");
+    add(NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    add(NID_basic_constraints, "CA:FALSE");
+    add(NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+    add(NID_ext_key_usage, "serverAuth");
+  }
+  X509_sign(x, signer, EVP_sha256());
+  return x;
+}
+
+void write_pem(const fs::path& p, X509* cert, EVP_PKEY* key) {
+  FILE* f = std::fopen(p.c_str(), "w");
+  if (cert) PEM_write_X509(f, cert);
+  if (key) PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+}
+
+}  // namespace
+
+TEST(Transport, TlsWithATestCa) {
+  NEED_FIXTURES();
+  EVP_PKEY* ca_key = new_key();
+  EVP_PKEY* srv_key = new_key();
+  EVP_PKEY* other_key = new_key();
+  X509* ca = make_cert(ca_key, ca_key, nullptr, "specsteer test CA", true, 1);
+  X509* srv = make_cert(srv_key, ca_key, ca, "specsteer test server", false, 2);
+  X509* other_ca = make_cert(other_key, other_key, nullptr, "unrelated CA", true, 3);
+  const fs::path ca_pem = temp_dir() / "ca.pem", other_pem = temp_dir() / "other.pem",
+                 cert_pem = temp_dir() / "server.pem", key_pem = temp_dir() / "server.key";
+  write_pem(ca_pem, ca, nullptr);
+  write_pem(other_pem, other_ca, nullptr);
+  write_pem(cert_pem, srv, nullptr);
+  write_pem(key_pem, nullptr, srv_key);
+  for (X509* x : {ca, srv, other_ca}) X509_free(x);
+  for (EVP_PKEY* k : {ca_key, srv_key, other_key}) EVP_PKEY_free(k);
+
+  START_SERVER(server, "--tls-cert", cert_pem.string(), "--tls-key", key_pem.string());
+  Proc ok = run_cli(gen_args("specsteer", 10, {"--cloud", server.address(), "--tls-ca", ca_pem.string()}));
+  ASSERT_EQ(ok.rc, 0) << ok.stderr_text();
+  const json j = parse_json(ok);
+  EXPECT_FALSE(j.contains("cloud_failed_at_token")) << j.dump();
+  EXPECT_EQ(tokens_of(j), generate(models(), request(Method::SpecSteer, 10)).tokens);
+  // A client that trusts another CA, or speaks plaintext, gets nothing.
+  for (const auto& extra : std::vector<std::vector<std::string>>{
+           {"--cloud", server.address(), "--tls-ca", other_pem.string(), "--on-cloud-failure", "fail"},
+           {"--cloud", server.address(), "--on-cloud-failure", "fail"}}) {
+    Proc bad = run_cli(gen_args("specsteer", 10, extra));
+    EXPECT_NE(bad.rc, 0);
+    EXPECT_THAT(bad.stderr_text(), testing::HasSubstr("UNAVAILABLE"));
+  }
+  EXPECT_THAT(server.log(), testing::HasSubstr("(TLS)"));
+}
+
+TEST(Transport, MalformedAndOversizedRequestsDoNotAffectOtherSessions) {
+  NEED_FIXTURES();
+  START_SERVER(server, "--max-message-bytes", "4096");
+  // A well-behaved session runs slowly throughout.
+  const auto good_req = request(Method::SpecSteer, 24);
+  GenerationResult good;
+  std::thread edge([&] {
+    transport::GrpcTransport link(client(server.address(), 40));
+    auto r = good_req;
+    r.cloud = &link;
+    r.on_cloud_failure = CloudFailure::Fail;
+    good = generate(models(), r);
+  });
+  ASSERT_TRUE(server.wait_log("opened"));
+  auto stub = stub_for(server.address());
+  const v1::EdgeMessage open = open_message(request(Method::SpecSteer, 24));
+  grpc::Status st;
+
+  {  // oversized: x far above the 4096-byte limit
+    RawStream s(*stub);
+    v1::EdgeMessage big = open;
+    for (int i = 0; i < 5000; ++i) big.mutable_open()->add_x_llm(100000 + i);
+    EXPECT_FALSE(s.send(big, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  }
+  {  // draft before open
+    RawStream s(*stub);
+    v1::EdgeMessage d;
+    d.mutable_draft()->add_drafts(1);
+    EXPECT_FALSE(s.send(d, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  {  // ids outside the vocabulary, and a session id that is not this stream's
+    for (int variant = 0; variant < 3; ++variant) {
+      RawStream s(*stub);
+      auto accept = s.send(open, &st);
+      ASSERT_TRUE(accept) << st.error_message();
+      v1::EdgeMessage d;
+      d.mutable_draft()->set_session(accept->accept().session() + (variant == 1 ? 1 : 0));
+      if (variant == 0) d.mutable_draft()->add_drafts(1 << 30);
+      if (variant == 1) d.mutable_draft()->add_drafts(5);
+      if (variant == 2) d.mutable_draft()->add_drafts(-3);
+      EXPECT_FALSE(s.send(d, &st));
+      EXPECT_EQ(st.error_code(), variant == 1 ? grpc::StatusCode::FAILED_PRECONDITION
+                                              : grpc::StatusCode::INVALID_ARGUMENT)
+          << variant << ": " << st.error_message();
+    }
+  }
+  {  // bad settings, and a block longer than K
+    RawStream s(*stub);
+    v1::EdgeMessage bad = open;
+    bad.mutable_open()->mutable_settings()->set_draft(0);
+    EXPECT_FALSE(s.send(bad, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    RawStream s2(*stub);
+    auto accept = s2.send(open, &st);
+    ASSERT_TRUE(accept);
+    v1::EdgeMessage d;
+    d.mutable_draft()->set_session(accept->accept().session());
+    for (int i = 0; i < 9; ++i) d.mutable_draft()->add_drafts(5);
+    EXPECT_FALSE(s2.send(d, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {  // bytes that are not a protobuf message at all
+    grpc::GenericStub generic(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    grpc::CompletionQueue cq;
+    auto call = generic.PrepareCall(&ctx, "/specsteer.v1.Cloud/Generate", &cq);
+    void* tag;
+    bool ok;
+    call->StartCall(reinterpret_cast<void*>(1));
+    cq.Next(&tag, &ok);
+    const char garbage[] = "\xff\xff\xff\xff\x0f not a protobuf";
+    grpc::Slice slice(garbage, sizeof garbage);
+    grpc::ByteBuffer buf(&slice, 1);
+    call->Write(buf, reinterpret_cast<void*>(2));
+    cq.Next(&tag, &ok);
+    grpc::ByteBuffer reply;
+    call->Read(&reply, reinterpret_cast<void*>(3));
+    cq.Next(&tag, &ok);
+    EXPECT_FALSE(ok);  // no reply
+    grpc::Status gst;
+    call->Finish(&gst, reinterpret_cast<void*>(4));
+    cq.Next(&tag, &ok);
+    EXPECT_FALSE(gst.ok());
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  edge.join();
+  EXPECT_EQ(good.cloud_error, "");
+  EXPECT_EQ(good.tokens, generate(models(), good_req).tokens);
+}
+
+TEST(Transport, SessionLimitMemoryBudgetAndIdleReclaim) {
+  NEED_FIXTURES();
+  const auto& lc = models().llm->config();
+  const auto& sc = models().slm->config();
+  const double per_session =
+      2.0 * 256 * sizeof(float) * (lc.n_layer * lc.kv_dim() + sc.n_layer * sc.kv_dim());
+  const v1::EdgeMessage open = open_message(request(Method::SpecSteer, 16));
+  grpc::Status st;
+  {
+    START_SERVER(server, "--max-sessions", "1");
+    auto stub = stub_for(server.address());
+    RawStream a(*stub), b(*stub);
+    ASSERT_TRUE(a.send(open, &st));
+    EXPECT_FALSE(b.send(open, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(st.error_message(), testing::HasSubstr("--max-sessions 1"));
+  }
+  {
+    char mb[32];
+    std::snprintf(mb, sizeof mb, "%.6f", 2.5 * per_session / (1024.0 * 1024.0));
+    START_SERVER(server, "--memory-budget-mb", mb);
+    auto stub = stub_for(server.address());
+    RawStream a(*stub), b(*stub), c(*stub);
+    ASSERT_TRUE(a.send(open, &st));
+    ASSERT_TRUE(b.send(open, &st));
+    EXPECT_FALSE(c.send(open, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(st.error_message(), testing::HasSubstr("memory budget"));
+  }
+  {
+    START_SERVER(server, "--idle-timeout", "0.5");
+    auto stub = stub_for(server.address());
+    RawStream a(*stub);
+    auto accept = a.send(open, &st);
+    ASSERT_TRUE(accept);
+    ASSERT_TRUE(server.wait_log("reclaimed"));
+    v1::EdgeMessage close;
+    close.mutable_close()->set_session(accept->accept().session());
+    EXPECT_FALSE(a.send(close, &st));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
+  }
+}
+
+TEST(Transport, SigtermFinishesInFlightSessions) {
+  NEED_FIXTURES();
+  START_SERVER(server);
+  const auto req = request(Method::SpecSteer, 24);
+  GenerationResult r;
+  std::thread edge([&] {
+    transport::GrpcTransport link(client(server.address(), 40));
+    auto q = req;
+    q.cloud = &link;
+    q.on_cloud_failure = CloudFailure::Fail;
+    r = generate(models(), q);
+  });
+  ASSERT_TRUE(server.wait_log("opened"));
+  server.signal(SIGTERM);
+  ASSERT_TRUE(server.wait_log("shutting down"));
+  // New sessions are refused while draining.
+  Proc late = run_cli(gen_args("specsteer", 4, {"--cloud", server.address(), "--on-cloud-failure", "fail"}));
+  EXPECT_NE(late.rc, 0);
+  edge.join();
+  EXPECT_EQ(r.cloud_error, "");
+  EXPECT_EQ(r.tokens, generate(models(), req).tokens);
+  EXPECT_EQ(server.wait(), 0);
+  EXPECT_THAT(server.log(), testing::HasSubstr("1 closed"));
+}
