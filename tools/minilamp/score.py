@@ -4,6 +4,7 @@
 Usage: python3 tools/minilamp/score.py --data data/minilamp RESULTS.jsonl [...]
        python3 tools/minilamp/score.py --data data/minilamp --references   (self-check: 100%)
 
+Also prints ROUGE-1 / ROUGE-L F (x100, rouge_score tokenization, no stemmer).
 RESULTS.jsonl lines are either `specsteer eval` rows ({"record", "method",
 "setting", "prediction", ...}) or plain {"id", "method", "lambda", "text"}.
 Rows are grouped by (method, setting or lambda).  Per group it prints:
@@ -65,6 +66,30 @@ def constraint_scores(rec, text):
     return sum(checks) / len(checks), all(checks)
 
 
+def rouge_tokens(text):
+    # rouge_score's default tokenizer without stemming: lowercase, non-alphanumerics are separators
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+
+
+def rouge_1_l(pred, ref):
+    """(ROUGE-1 F, ROUGE-L F), without stemming."""
+    p, r = rouge_tokens(pred), rouge_tokens(ref)
+    if not p or not r:
+        return 0.0, 0.0
+    from collections import Counter
+    overlap = sum((Counter(p) & Counter(r)).values())
+    f1 = 0.0 if overlap == 0 else 2 * overlap / (len(p) + len(r))
+    prev = [0] * (len(r) + 1)
+    for a in p:
+        cur = [0]
+        for j, b in enumerate(r):
+            cur.append(prev[j] + 1 if a == b else max(prev[j + 1], cur[j]))
+        prev = cur
+    lcs = prev[-1]
+    fl = 0.0 if lcs == 0 else 2 * lcs / (len(p) + len(r))
+    return f1, fl
+
+
 def load_records(data_dir):
     recs = {}
     for name in sorted(os.listdir(data_dir)):
@@ -91,8 +116,11 @@ def score_rows(recs, rows):
         fr, fs = fact_scores(rec, text)
         ci, cs = constraint_scores(rec, text)
         task = rid.split("-", 1)[0]
+        r1, rl = rouge_1_l(text, rec["output"])
         for k in ("all", task):
             grp = groups[key]
+            grp[(k, "rouge1")].append(r1)
+            grp[(k, "rougeL")].append(rl)
             grp[(k, "fact_recall")].append(fr)
             grp[(k, "fact_strict")].append(fs)
             grp[(k, "cons_items")].append(ci)
@@ -122,7 +150,7 @@ def main():
     if a.json:
         print(json.dumps(out, indent=1))
     else:
-        cols = ["fact_recall", "fact_strict", "cons_items", "cons_strict"]
+        cols = ["rouge1", "rougeL", "fact_recall", "fact_strict", "cons_items", "cons_strict"]
         print(f"{'method':<24} {'n':>5} " + " ".join(f"{c:>12}" for c in cols) + "   (all; review | writing)")
         for name, v in out.items():
             cells = " ".join(f"{v[f'all/{c}']:>12.1f}" for c in cols)
