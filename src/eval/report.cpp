@@ -176,7 +176,7 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
     return r.speedup.has_value();
   });
   auto xval = [&](const SummaryRow& r) { return have_speedup ? *r.speedup : r.tok_per_s; };
-  const double W = 760, H = 500, L = 80, R = 230, T = 56, B = 64;
+  const double W = 920, H = 520, L = 80, R = 300, T = 56, B = 64;
   const double pw = W - L - R, ph = H - T - B;
   double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
   if (!s.empty()) {
@@ -210,7 +210,7 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
   o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%g", W) + "\" height=\"" + fmt("%g", H) +
        "\" viewBox=\"0 0 " + fmt("%g", W) + " " + fmt("%g", H) + "\" font-family=\"DejaVu Sans, Arial, sans-serif\">\n";
   o += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o += "<text x=\"" + fmt("%g", W / 2) + "\" y=\"28\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">" +
+  o += "<text x=\"" + fmt("%g", W / 2) + "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" +
        xml_escape(title) + "</text>\n";
   // Grid and ticks.
   double xs = nice_step(xlo, xhi, 6), ys = nice_step(ylo, yhi, 6);
@@ -282,11 +282,13 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
     o += "<polyline points=\"" + pts + "\" fill=\"none\" stroke=\"" + style(m).color +
          "\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n";
   }
+  int n_labels = 0;  // stagger lambda labels so coinciding points stay readable
   for (const auto& r : s) {
     double x = px(xval(r)), y = py(r.rougeL);
     o += marker(x, y, style(r.method));
     if (r.lambda)
-      o += "<text x=\"" + fmt("%.1f", x + 9) + "\" y=\"" + fmt("%.1f", y - 8) + "\" font-size=\"11\" fill=\"" +
+      o += "<text x=\"" + fmt("%.1f", x + 9) + "\" y=\"" + fmt("%.1f", y - 8 - 13 * (n_labels++ % 3)) +
+           "\" font-size=\"11\" fill=\"" +
            style(r.method).color + "\">\xCE\xBB=" + fmt("%g", *r.lambda) + "</text>\n";
   }
   // Legend: one entry per row so each point can be read off with its numbers.

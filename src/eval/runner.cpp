@@ -183,7 +183,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   const std::string data_sha = sha256_file(cfg.data);
   json fp = fingerprint(cfg, models_j, data_sha);
   const fs::path manifest_path = out / "manifest.json";
-  json manifest;
+  json manifest = json::object();
   if (fs::exists(manifest_path)) {
     std::ifstream in(manifest_path);
     try {

@@ -122,7 +122,10 @@ TEST(Rouge, EveryCodePointLowercasesLikePython) {
   int mismatches = 0;
   for (char32_t cp = 0x80; cp < 0x110000; ++cp) {
     if (cp >= 0xD800 && cp < 0xE000) continue;
-    auto toks = rouge_tokenize("x" + utf8(cp) + "y", false);
+    std::string text = "x";
+    text += utf8(cp);
+    text += 'y';
+    auto toks = rouge_tokenize(text, false);
     std::string joined;
     for (auto& t : toks) joined += (joined.empty() ? "" : " ") + t;
     auto it = special.find(cp);

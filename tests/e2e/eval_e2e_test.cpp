@@ -1,0 +1,238 @@
+// End to end: `specsteer eval` on the shipped LongLaMP-layout sample with the
+// fixture models (tiny-qwen3 f32 as LLM, its q8_0 copy as SLM); checks every
+// output file's structure and that the numbers agree with each other.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kGolden = std::string(SPECSTEER_FIXTURES) + "/golden";
+const std::string kLlm = kGolden + "/tiny-qwen3-f32/tiny-qwen3-f32.gguf";
+const std::string kSlm = kGolden + "/tiny-qwen3-q8_0/tiny-qwen3-q8_0.gguf";
+const std::string kData = std::string(SPECSTEER_SOURCE_DIR) + "/data/longlamp-sample/abstract.jsonl";
+
+int run(const std::string& args, std::string* out) {
+  std::string cmd = std::string(SPECSTEER_CLI) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  std::array<char, 4096> buf{};
+  size_t n;
+  out->clear();
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out->append(buf.data(), n);
+  int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> split(const std::string& s, char d) {
+  std::vector<std::string> v;
+  std::string cur;
+  for (char c : s) {
+    if (c == d) {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  v.push_back(cur);
+  return v;
+}
+
+std::string eval_args(const fs::path& out) {
+  // The fixture models have a 256-token context: one retrieved entry, short outputs.
+  return "eval --data " + kData + " --task abstract --slm " + kSlm + " --llm " + kLlm +
+         " --methods llm,slm,slm+,sd,lightcosteer,costeer,specsteer --lambda 0.1,1.0 --limit 2 --max-new-tokens 12"
+         " --retrieve-k 1 --threads 1 --seed 7 --out " + out.string();
+}
+
+}  // namespace
+
+TEST(EvalE2E, AllOutputsConsistentAndResumable) {
+  if (!fs::exists(kLlm) || !fs::exists(kSlm)) GTEST_SKIP() << "no fixture models under " << kGolden;
+  fs::path out = fs::temp_directory_path() / ("specsteer_eval_e2e_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  std::string log;
+  ASSERT_EQ(run(eval_args(out), &log), 0) << log;
+  // stdout is a pipe here: plain progress lines, no carriage returns.
+  EXPECT_NE(log.find("[eval] 16/16 done"), std::string::npos) << log;
+  EXPECT_EQ(log.find('\r'), std::string::npos);
+
+  // results.jsonl: 2 records x (6 methods + 2 lambdas) rows, each complete.
+  std::vector<json> rows;
+  {
+    std::ifstream in(out / "results.jsonl");
+    std::string line;
+    while (std::getline(in, line)) rows.push_back(json::parse(line));
+  }
+  ASSERT_EQ(rows.size(), 16u);
+  std::map<std::string, std::vector<json>> by_setting;  // "method|setting"
+  std::set<std::string> records;
+  for (const auto& r : rows) {
+    records.insert(r["record"].get<std::string>());
+    by_setting[r["method"].get<std::string>() + "|" + r["setting"].get<std::string>()].push_back(r);
+    const json& c = r["counters"];
+    EXPECT_LE(c["n_generated"].get<uint64_t>(), 12u);
+    EXPECT_EQ(r["tokens"].size(), c["n_generated"].get<uint64_t>());
+    EXPECT_LE(c["n_accepted"].get<uint64_t>(), c["n_drafted"].get<uint64_t>());
+    for (const char* k : {"rouge1", "rougeL"})
+      for (const char* f : {"precision", "recall", "fmeasure"}) {
+        double v = r[k][f].get<double>();
+        EXPECT_GE(v, 0.0);
+        EXPECT_LE(v, 1.0);
+      }
+    EXPECT_EQ(r["flops"]["total"].get<uint64_t>(),
+              r["flops"]["slm"].get<uint64_t>() + r["flops"]["llm"].get<uint64_t>());
+    const std::string m = r["method"];
+    // Which models ran: llm only for llm, small model only for slm/slm+.
+    if (m == "llm") { EXPECT_EQ(r["flops"]["slm"].get<uint64_t>(), 0u); }
+    if (m == "slm" || m == "slm+") { EXPECT_EQ(r["flops"]["llm"].get<uint64_t>(), 0u); }
+    if (m == "llm" || m == "slm" || m == "slm+") {
+      EXPECT_EQ(c["round_trips"].get<uint64_t>(), 0u);
+      EXPECT_EQ(c["n_drafted"].get<uint64_t>(), 0u);
+    } else {
+      EXPECT_GT(c["bytes_up"].get<uint64_t>(), 0u) << m;
+      EXPECT_GT(c["round_trips"].get<uint64_t>(), 0u) << m;
+    }
+    if (m == "sd" || m == "specsteer") { EXPECT_GT(c["n_drafted"].get<uint64_t>(), 0u); }
+    // Greedy sd is lossless: same tokens as llm on the same record.
+  }
+  EXPECT_EQ(records.size(), 2u);
+  ASSERT_EQ(by_setting.size(), 8u);
+  for (const auto& sd : by_setting["sd|"])
+    for (const auto& llm : by_setting["llm|"])
+      if (sd["record"] == llm["record"]) { EXPECT_EQ(sd["tokens"], llm["tokens"]) << "greedy sd must equal llm"; }
+
+  // summary.csv: one row per method/setting; totals add up to results.jsonl.
+  auto csv_lines = split(slurp(out / "summary.csv"), '\n');
+  ASSERT_GE(csv_lines.size(), 2u);
+  auto header = split(csv_lines[0], ',');
+  ASSERT_GE(header.size(), 7u);
+  EXPECT_EQ(std::vector<std::string>(header.begin(), header.begin() + 7),
+            (std::vector<std::string>{"method", "lambda", "rouge1", "rougeL", "acceptance_rate", "tok_per_s",
+                                      "speedup"}));
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
+  for (const char* k : {"round_trips_per_token", "bytes_per_token", "flops_per_token", "n_generated", "n_records"})
+    ASSERT_TRUE(col.count(k)) << k;
+  size_t n_rows = 0;
+  uint64_t gen_total_csv = 0, gen_total_rows = 0;
+  for (const auto& r : rows) gen_total_rows += r["counters"]["n_generated"].get<uint64_t>();
+  for (size_t i = 1; i < csv_lines.size(); ++i) {
+    if (csv_lines[i].empty()) continue;
+    auto f = split(csv_lines[i], ',');
+    ASSERT_EQ(f.size(), header.size()) << csv_lines[i];
+    ++n_rows;
+    const std::string m = f[col["method"]];
+    const std::string key = m + "|" + f[col["setting"]];
+    ASSERT_TRUE(by_setting.count(key)) << key;
+    const auto& group = by_setting[key];
+    EXPECT_EQ(std::stoul(f[col["n_records"]]), group.size());
+    uint64_t gen = 0, drafted = 0, accepted = 0;
+    double r1 = 0;
+    for (const auto& r : group) {
+      gen += r["counters"]["n_generated"].get<uint64_t>();
+      drafted += r["counters"]["n_drafted"].get<uint64_t>();
+      accepted += r["counters"]["n_accepted"].get<uint64_t>();
+      r1 += r["rouge1"]["fmeasure"].get<double>();
+    }
+    EXPECT_EQ(std::stoull(f[col["n_generated"]]), gen);
+    gen_total_csv += gen;
+    EXPECT_NEAR(std::stod(f[col["rouge1"]]), 100 * r1 / group.size(), 1e-3);
+    if (m == "llm") { EXPECT_DOUBLE_EQ(std::stod(f[col["speedup"]]), 1.0); }
+    EXPECT_GT(std::stod(f[col["speedup"]]), 0.0);
+    if (m == "sd" || m == "specsteer") {
+      double a = std::stod(f[col["acceptance_rate"]]);
+      EXPECT_GE(a, 0.0);
+      EXPECT_LE(a, 1.0);
+      EXPECT_NEAR(a, double(accepted) / double(drafted), 1e-6);
+      EXPECT_DOUBLE_EQ(std::stod(f[col["lambda"]].empty() ? "-1" : f[col["lambda"]]),
+                       m == "specsteer" ? group[0]["lambda"].get<double>() : -1.0);
+    } else {
+      EXPECT_TRUE(f[col["acceptance_rate"]].empty()) << m;
+    }
+    EXPECT_GT(std::stod(f[col["flops_per_token"]]), 0.0);
+  }
+  EXPECT_EQ(n_rows, 8u);
+  EXPECT_EQ(gen_total_csv, gen_total_rows);
+
+  std::string md = slurp(out / "summary.md");
+  EXPECT_NE(md.find("| Method | n | R-1 | R-L |"), std::string::npos);
+  for (const char* name : {"| LLM |", "| SLM |", "| SLM+ |", "| Standard SD |", "| LightCoSteer |", "| CoSteer |",
+                           "| SpecSteer (\xCE\xBB = 0.1) |", "| SpecSteer (\xCE\xBB = 1) |"})
+    EXPECT_NE(md.find(name), std::string::npos) << name;
+  std::string svg = slurp(out / "tradeoff.svg");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_NE(svg.find("Speedup over LLM"), std::string::npos);
+
+  json man = json::parse(slurp(out / "manifest.json"));
+  EXPECT_EQ(man["models"]["llm"]["sha256"], "33b36d72b5badcd87e96acef6faf5dae54c972fe37eb895961b9e999a6ef78ba");
+  EXPECT_EQ(man["models"]["slm"]["sha256"], "abdbabaaa273b38a481c0e2785ec8623f461d6bedffd6afff8a1980f9d46ac22");
+  EXPECT_EQ(man["config"]["seed"], 7);
+  EXPECT_EQ(man["data"]["records"], 2);
+  EXPECT_TRUE(man["git_revision"].is_string());
+  EXPECT_TRUE(man["runs"].back().contains("finished_at"));
+
+  // Resume: a torn last line is dropped and only that row is generated again.
+  std::string results = slurp(out / "results.jsonl");
+  size_t last_nl = results.rfind('\n', results.size() - 2);
+  {
+    std::ofstream trunc(out / "results.jsonl", std::ios::binary | std::ios::trunc);
+    trunc << results.substr(0, last_nl + 1 + 40);  // keep 40 bytes of the last row
+  }
+  ASSERT_EQ(run(eval_args(out), &log), 0) << log;
+  EXPECT_NE(log.find("1 generations run, 15 already done"), std::string::npos) << log;
+  std::string again = slurp(out / "results.jsonl");
+  EXPECT_EQ(std::count(again.begin(), again.end(), '\n'), 16);
+  // Different settings in the same directory are refused.
+  ASSERT_NE(run(eval_args(out) + " --beta 2", &log), 0);
+  EXPECT_NE(log.find("different settings (beta"), std::string::npos) << log;
+  fs::remove_all(out);
+}
+
+TEST(EvalE2E, RougeCommand) {
+  std::string fixture = std::string(SPECSTEER_FIXTURES) + "/rouge/cases.jsonl";
+  if (!fs::exists(fixture)) GTEST_SKIP();
+  std::string out;
+  ASSERT_EQ(run("rouge --pairs " + fixture, &out), 0) << out;
+  std::istringstream got(out);
+  std::ifstream want(fixture);
+  std::string g, w;
+  int n = 0;
+  while (std::getline(want, w)) {
+    ASSERT_TRUE(std::getline(got, g));
+    json jg = json::parse(g), jw = json::parse(w);
+    for (const char* k : {"rouge1", "rougeL"})
+      for (const char* f : {"precision", "recall", "fmeasure"})
+        EXPECT_NEAR(jg[k][f].get<double>(), jw[k][f].get<double>(), 1e-6) << w;
+    ++n;
+  }
+  EXPECT_EQ(n, 10);
+  ASSERT_EQ(run("rouge --reference 'The cat sat' --prediction 'the cat'", &out), 0);
+  json j = json::parse(out);
+  EXPECT_DOUBLE_EQ(j["rouge1"]["recall"].get<double>(), 2.0 / 3);
+  fs::path bad = fs::temp_directory_path() / ("specsteer_bad_pairs_" + std::to_string(::getpid()));
+  std::ofstream(bad) << "{\"reference\": \"a\", \"prediction\": \"b\"}\n{oops\n";
+  EXPECT_NE(run("rouge --pairs " + bad.string(), &out), 0);
+  EXPECT_NE(out.find(bad.string() + ":2"), std::string::npos) << out;
+  fs::remove(bad);
+}
