@@ -38,6 +38,34 @@ double measure_bandwidth_gbs(int threads) {
   return 3.0 * n * sizeof(float) / best / 1e9;
 }
 
+double measure_read_bandwidth_gbs(int threads) {
+  const size_t n = size_t{1} << 26;  // 256 MiB
+  std::vector<float> a(n, 1.0f);
+  kernels::ThreadPool pool(threads);
+  std::vector<double> partial(static_cast<size_t>(threads) * 8);
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::fill(partial.begin(), partial.end(), 0.0);
+    Stopwatch sw;
+    pool.parallel_for(static_cast<int64_t>(n), 1 << 16, [&](int64_t i0, int64_t i1) {
+      // Eight independent sums so the loop is bound by loads, not adds.
+      float s[8] = {};
+      int64_t i = i0;
+      for (; i + 8 <= i1; i += 8)
+        for (int k = 0; k < 8; ++k) s[k] += a[i + k];
+      for (; i < i1; ++i) s[0] += a[i];
+      double t = 0;
+      for (float v : s) t += v;
+      partial[static_cast<size_t>(i0 >> 16) % partial.size()] += t;
+    });
+    best = std::min(best, sw.seconds());
+  }
+  double total = 0;
+  for (double v : partial) total += v;
+  if (total <= 0) throw Error("read bandwidth probe produced a wrong result");
+  return static_cast<double>(n) * sizeof(float) / best / 1e9;
+}
+
 BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const BenchOptions& o) {
   const ModelConfig& c = model->config();
   if (o.n_prompt < 1 || o.n_gen < 1 || o.repetitions < 1) throw Error("bench needs -p >= 1, -n >= 1 and -r >= 1");
@@ -86,8 +114,9 @@ BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const Bench
   }
 
   r.bandwidth_gb_per_s = measure_bandwidth_gbs(model->n_threads());
+  r.read_bandwidth_gb_per_s = measure_read_bandwidth_gbs(model->n_threads());
   r.weight_bytes_per_token = static_cast<double>(model->weight_bytes_per_token());
-  const double roofline_tok_s = r.bandwidth_gb_per_s * 1e9 / r.weight_bytes_per_token;
+  const double roofline_tok_s = r.read_bandwidth_gb_per_s * 1e9 / r.weight_bytes_per_token;
   r.roofline_fraction = r.tg_tok_per_s / roofline_tok_s;
   return r;
 }

@@ -21,9 +21,10 @@ struct BenchOptions {
 struct BenchResult {
   double pp_tok_per_s = 0;
   double tg_tok_per_s = 0;
-  double bandwidth_gb_per_s = 0;      // measured STREAM-like triad
+  double bandwidth_gb_per_s = 0;      // measured STREAM-like triad (3 arrays counted, as STREAM does)
+  double read_bandwidth_gb_per_s = 0; // measured streaming read (sum of a large array): decode's pattern
   double weight_bytes_per_token = 0;  // bytes of weights one decode step reads
-  double roofline_fraction = 0;       // achieved / bandwidth-bound decode speed
+  double roofline_fraction = 0;       // achieved / (read bandwidth / weight bytes per token)
   struct Verify {
     int k;
     double seconds;
@@ -37,5 +38,8 @@ BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const Bench
 // Triad a[i] = b[i] + s*c[i] over arrays far larger than the caches, on
 // `threads` threads; returns GB/s counting 3 arrays of traffic.
 double measure_bandwidth_gbs(int threads);
+// Streaming read of an array far larger than the caches: the access pattern
+// of a decode step, which only reads weights. GB/s.
+double measure_read_bandwidth_gbs(int threads);
 
 }  // namespace specsteer
