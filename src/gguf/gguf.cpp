@@ -445,7 +445,7 @@ template <typename T>
 void put(std::vector<uint8_t>& out, T v) {
   put_bytes(out, &v, sizeof(T));
 }
-void put_string(std::vector<uint8_t>& out, const std::string& s) {
+void put_string(std::vector<uint8_t>& out, std::string_view s) {
   put<uint64_t>(out, s.size());
   put_bytes(out, s.data(), s.size());
 }
@@ -456,63 +456,102 @@ std::vector<uint8_t> scalar(ValueType t, T v) {
   put<T>(out, v);
   return out;
 }
+uint64_t aligned(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
 }  // namespace
 
-void Writer::add_u32(const std::string& key, uint32_t v) { kv_.emplace_back(key, scalar(ValueType::U32, v)); }
-void Writer::add_i32(const std::string& key, int32_t v) { kv_.emplace_back(key, scalar(ValueType::I32, v)); }
-void Writer::add_u64(const std::string& key, uint64_t v) { kv_.emplace_back(key, scalar(ValueType::U64, v)); }
-void Writer::add_f32(const std::string& key, float v) { kv_.emplace_back(key, scalar(ValueType::F32, v)); }
-void Writer::add_bool(const std::string& key, bool v) {
-  kv_.emplace_back(key, scalar<uint8_t>(ValueType::BOOL, v ? 1 : 0));
+void MetadataBuilder::add_u8(const std::string& k, uint8_t v) { kv_.emplace_back(k, scalar(ValueType::U8, v)); }
+void MetadataBuilder::add_i8(const std::string& k, int8_t v) { kv_.emplace_back(k, scalar(ValueType::I8, v)); }
+void MetadataBuilder::add_u16(const std::string& k, uint16_t v) { kv_.emplace_back(k, scalar(ValueType::U16, v)); }
+void MetadataBuilder::add_i16(const std::string& k, int16_t v) { kv_.emplace_back(k, scalar(ValueType::I16, v)); }
+void MetadataBuilder::add_u32(const std::string& k, uint32_t v) { kv_.emplace_back(k, scalar(ValueType::U32, v)); }
+void MetadataBuilder::add_i32(const std::string& k, int32_t v) { kv_.emplace_back(k, scalar(ValueType::I32, v)); }
+void MetadataBuilder::add_u64(const std::string& k, uint64_t v) { kv_.emplace_back(k, scalar(ValueType::U64, v)); }
+void MetadataBuilder::add_i64(const std::string& k, int64_t v) { kv_.emplace_back(k, scalar(ValueType::I64, v)); }
+void MetadataBuilder::add_f32(const std::string& k, float v) { kv_.emplace_back(k, scalar(ValueType::F32, v)); }
+void MetadataBuilder::add_f64(const std::string& k, double v) { kv_.emplace_back(k, scalar(ValueType::F64, v)); }
+void MetadataBuilder::add_bool(const std::string& k, bool v) {
+  kv_.emplace_back(k, scalar<uint8_t>(ValueType::BOOL, v ? 1 : 0));
 }
-void Writer::add_string(const std::string& key, const std::string& v) {
+void MetadataBuilder::add_string(const std::string& k, std::string_view v) {
   std::vector<uint8_t> out;
   put<uint32_t>(out, static_cast<uint32_t>(ValueType::STRING));
   put_string(out, v);
-  kv_.emplace_back(key, std::move(out));
+  kv_.emplace_back(k, std::move(out));
 }
-void Writer::add_strings(const std::string& key, const std::vector<std::string>& v) {
+void MetadataBuilder::add_strings(const std::string& k, const std::vector<std::string>& v) {
   std::vector<uint8_t> out;
   put<uint32_t>(out, static_cast<uint32_t>(ValueType::ARRAY));
   put<uint32_t>(out, static_cast<uint32_t>(ValueType::STRING));
   put<uint64_t>(out, v.size());
   for (const auto& s : v) put_string(out, s);
-  kv_.emplace_back(key, std::move(out));
+  kv_.emplace_back(k, std::move(out));
 }
-void Writer::add_f32s(const std::string& key, const std::vector<float>& v) {
+void MetadataBuilder::add_array(const std::string& k, ValueType elem, const void* data, uint64_t count) {
+  const size_t w = scalar_size(elem);
+  if (w == 0) throw Error("gguf writer: array '" + k + "' must have a numeric element type");
   std::vector<uint8_t> out;
   put<uint32_t>(out, static_cast<uint32_t>(ValueType::ARRAY));
-  put<uint32_t>(out, static_cast<uint32_t>(ValueType::F32));
-  put<uint64_t>(out, v.size());
-  put_bytes(out, v.data(), v.size() * sizeof(float));
-  kv_.emplace_back(key, std::move(out));
+  put<uint32_t>(out, static_cast<uint32_t>(elem));
+  put<uint64_t>(out, count);
+  put_bytes(out, data, count * w);
+  kv_.emplace_back(k, std::move(out));
 }
-void Writer::add_i32s(const std::string& key, const std::vector<int32_t>& v) {
-  std::vector<uint8_t> out;
-  put<uint32_t>(out, static_cast<uint32_t>(ValueType::ARRAY));
-  put<uint32_t>(out, static_cast<uint32_t>(ValueType::I32));
-  put<uint64_t>(out, v.size());
-  put_bytes(out, v.data(), v.size() * sizeof(int32_t));
-  kv_.emplace_back(key, std::move(out));
+void MetadataBuilder::add_f32s(const std::string& k, const std::vector<float>& v) {
+  add_array(k, ValueType::F32, v.data(), v.size());
+}
+void MetadataBuilder::add_i32s(const std::string& k, const std::vector<int32_t>& v) {
+  add_array(k, ValueType::I32, v.data(), v.size());
+}
+void MetadataBuilder::add_raw(const std::string& k, std::vector<uint8_t> encoded) {
+  kv_.emplace_back(k, std::move(encoded));
 }
 
-void Writer::add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> ne,
-                        std::vector<uint8_t> bytes) {
+void MetadataBuilder::add_value(const std::string& k, const Value& v) {
+  switch (v.type) {
+    case ValueType::U8: add_u8(k, static_cast<uint8_t>(v.u)); break;
+    case ValueType::I8: add_i8(k, static_cast<int8_t>(v.i)); break;
+    case ValueType::U16: add_u16(k, static_cast<uint16_t>(v.u)); break;
+    case ValueType::I16: add_i16(k, static_cast<int16_t>(v.i)); break;
+    case ValueType::U32: add_u32(k, static_cast<uint32_t>(v.u)); break;
+    case ValueType::I32: add_i32(k, static_cast<int32_t>(v.i)); break;
+    case ValueType::U64: add_u64(k, v.u); break;
+    case ValueType::I64: add_i64(k, v.i); break;
+    case ValueType::F32: add_f32(k, static_cast<float>(v.f)); break;
+    case ValueType::F64: add_f64(k, v.f); break;
+    case ValueType::BOOL: add_bool(k, v.u != 0); break;
+    case ValueType::STRING: add_string(k, v.s); break;
+    case ValueType::ARRAY:
+      if (v.elem_type == ValueType::STRING) {
+        add_strings(k, std::vector<std::string>(v.strings.begin(), v.strings.end()));
+      } else {
+        add_array(k, v.elem_type, v.array_data, v.count);
+      }
+      break;
+  }
+}
+
+MetadataBuilder::TensorHeader MetadataBuilder::make_tensor(const std::string& name, TensorType type,
+                                                           std::vector<uint64_t> ne) {
   const TypeTraits* tr = type_traits(static_cast<uint32_t>(type));
-  if (!tr) throw Error("gguf writer: unknown type for tensor '" + name + "'");
+  if (!tr) throw Error("gguf writer: tensor '" + name + "' has an unknown type");
   if (ne.empty() || ne.size() > kMaxDims) throw Error("gguf writer: tensor '" + name + "' needs 1..4 dimensions");
   uint64_t n = 1;
   for (uint64_t d : ne) n *= d;
-  if (ne[0] % tr->block_elems != 0 || n / tr->block_elems * tr->block_bytes != bytes.size())
-    throw Error("gguf writer: tensor '" + name + "' byte size does not match its shape and type");
-  tensors_.push_back({name, type, std::move(ne), std::move(bytes)});
+  if (ne[0] % tr->block_elems != 0)
+    throw Error("gguf writer: tensor '" + name + "' row length " + std::to_string(ne[0]) +
+                " is not a multiple of the " + std::string(tr->name) + " block size " +
+                std::to_string(tr->block_elems));
+  return {name, type, std::move(ne), n / tr->block_elems * tr->block_bytes};
 }
 
-std::vector<uint8_t> Writer::to_bytes(uint32_t alignment) const {
+std::vector<uint8_t> MetadataBuilder::encode_header(const std::vector<TensorHeader>& tensors,
+                                                    uint32_t alignment) const {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+    throw Error("gguf writer: alignment must be a power of two");
   std::vector<uint8_t> out;
   put<uint32_t>(out, kMagic);
   put<uint32_t>(out, 3);
-  put<uint64_t>(out, tensors_.size());
+  put<uint64_t>(out, tensors.size());
   const bool add_alignment = alignment != 32;
   put<uint64_t>(out, kv_.size() + (add_alignment ? 1 : 0));
   for (const auto& [key, val] : kv_) {
@@ -525,18 +564,32 @@ std::vector<uint8_t> Writer::to_bytes(uint32_t alignment) const {
     put_bytes(out, v.data(), v.size());
   }
   uint64_t offset = 0;
-  for (const auto& t : tensors_) {
+  for (const auto& t : tensors) {
     put_string(out, t.name);
     put<uint32_t>(out, static_cast<uint32_t>(t.ne.size()));
     for (uint64_t d : t.ne) put<uint64_t>(out, d);
     put<uint32_t>(out, static_cast<uint32_t>(t.type));
     put<uint64_t>(out, offset);
-    offset += (t.bytes.size() + alignment - 1) / alignment * alignment;
+    offset += aligned(t.bytes, alignment);
   }
-  out.resize((out.size() + alignment - 1) / alignment * alignment, 0);
-  for (const auto& t : tensors_) {
-    put_bytes(out, t.bytes.data(), t.bytes.size());
-    out.resize((out.size() + alignment - 1) / alignment * alignment, 0);
+  return out;
+}
+
+void Writer::add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> ne,
+                        std::vector<uint8_t> bytes) {
+  TensorHeader h = make_tensor(name, type, std::move(ne));
+  if (h.bytes != bytes.size())
+    throw Error("gguf writer: tensor '" + name + "' byte size does not match its shape and type");
+  headers_.push_back(std::move(h));
+  data_.push_back(std::move(bytes));
+}
+
+std::vector<uint8_t> Writer::to_bytes(uint32_t alignment) const {
+  std::vector<uint8_t> out = encode_header(headers_, alignment);
+  out.resize(aligned(out.size(), alignment), 0);
+  for (const auto& d : data_) {
+    put_bytes(out, d.data(), d.size());
+    out.resize(aligned(out.size(), alignment), 0);
   }
   return out;
 }

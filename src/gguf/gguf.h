@@ -112,33 +112,59 @@ class File {
   std::vector<TensorInfo> tensors_;
 };
 
-// Writes GGUF v3 files (tests, `specsteer gguf synth`, fuzz seed corpus).
-class Writer {
+// GGUF v3 metadata and header encoding, shared by the in-memory Writer below
+// and the streaming writer of `specsteer gguf synth` (model/synth.h).
+class MetadataBuilder {
  public:
+  void add_u8(const std::string& key, uint8_t v);
+  void add_i8(const std::string& key, int8_t v);
+  void add_u16(const std::string& key, uint16_t v);
+  void add_i16(const std::string& key, int16_t v);
   void add_u32(const std::string& key, uint32_t v);
   void add_i32(const std::string& key, int32_t v);
   void add_u64(const std::string& key, uint64_t v);
+  void add_i64(const std::string& key, int64_t v);
   void add_f32(const std::string& key, float v);
+  void add_f64(const std::string& key, double v);
   void add_bool(const std::string& key, bool v);
-  void add_string(const std::string& key, const std::string& v);
+  void add_string(const std::string& key, std::string_view v);
   void add_strings(const std::string& key, const std::vector<std::string>& v);
   void add_f32s(const std::string& key, const std::vector<float>& v);
   void add_i32s(const std::string& key, const std::vector<int32_t>& v);
+  // Numeric array: `count` packed little-endian elements of `elem` in `data`.
+  void add_array(const std::string& key, ValueType elem, const void* data, uint64_t count);
+  // Re-encodes a value read by File (copying metadata between files).
+  void add_value(const std::string& key, const Value& v);
+  // Raw escape hatch for fuzz seeds: `encoded` is the type id + payload.
+  void add_raw(const std::string& key, std::vector<uint8_t> encoded);
+
+ protected:
+  struct TensorHeader {
+    std::string name;
+    TensorType type;
+    std::vector<uint64_t> ne;
+    uint64_t bytes;
+  };
+  // Validates a tensor declaration and returns its header entry.
+  static TensorHeader make_tensor(const std::string& name, TensorType type, std::vector<uint64_t> ne);
+  // Magic, version, counts, metadata and tensor infos (data offsets laid out
+  // with `alignment`), not yet padded to the data section.
+  std::vector<uint8_t> encode_header(const std::vector<TensorHeader>& tensors, uint32_t alignment) const;
+
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> kv_;  // key, encoded type+value
+};
+
+// Writes whole GGUF v3 files from memory (tests, fuzz seed corpus).
+class Writer : public MetadataBuilder {
+ public:
   // `ne` in ggml order (ne[0] = row length); `bytes` already in `type`'s layout.
-  void add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> ne,
-                  std::vector<uint8_t> bytes);
+  void add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> ne, std::vector<uint8_t> bytes);
   std::vector<uint8_t> to_bytes(uint32_t alignment = 32) const;
   void write(const std::string& path, uint32_t alignment = 32) const;
 
  private:
-  struct Tensor {
-    std::string name;
-    TensorType type;
-    std::vector<uint64_t> ne;
-    std::vector<uint8_t> bytes;
-  };
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> kv_;  // key, encoded type+value
-  std::vector<Tensor> tensors_;
+  std::vector<TensorHeader> headers_;
+  std::vector<std::vector<uint8_t>> data_;
 };
 
 }  // namespace specsteer::gguf

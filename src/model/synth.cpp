@@ -17,123 +17,13 @@ using gguf::ValueType;
 
 // ---------------------------------------------------------------- StreamWriter
 
-namespace {
-
-constexpr uint32_t kMagic = 0x46554747;  // "GGUF"
-
-template <typename T>
-void append(std::vector<uint8_t>& out, T v) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&v);
-  out.insert(out.end(), p, p + sizeof(T));
-}
-void append_string(std::vector<uint8_t>& out, std::string_view s) {
-  append<uint64_t>(out, s.size());
-  out.insert(out.end(), s.begin(), s.end());
-}
-template <typename T>
-std::vector<uint8_t> encode_scalar(ValueType t, T v) {
-  std::vector<uint8_t> out;
-  append<uint32_t>(out, static_cast<uint32_t>(t));
-  append<T>(out, v);
-  return out;
-}
-size_t elem_size(ValueType t) {
-  switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::BOOL: return 1;
-    case ValueType::U16: case ValueType::I16: return 2;
-    case ValueType::U32: case ValueType::I32: case ValueType::F32: return 4;
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: return 8;
-    default: return 0;
-  }
-}
-
-}  // namespace
-
 StreamWriter::~StreamWriter() {
   if (f_) std::fclose(f_);
 }
 
-void StreamWriter::add_u8(const std::string& k, uint8_t v) { kv_.emplace_back(k, encode_scalar(ValueType::U8, v)); }
-void StreamWriter::add_i8(const std::string& k, int8_t v) { kv_.emplace_back(k, encode_scalar(ValueType::I8, v)); }
-void StreamWriter::add_u16(const std::string& k, uint16_t v) { kv_.emplace_back(k, encode_scalar(ValueType::U16, v)); }
-void StreamWriter::add_i16(const std::string& k, int16_t v) { kv_.emplace_back(k, encode_scalar(ValueType::I16, v)); }
-void StreamWriter::add_u32(const std::string& k, uint32_t v) { kv_.emplace_back(k, encode_scalar(ValueType::U32, v)); }
-void StreamWriter::add_i32(const std::string& k, int32_t v) { kv_.emplace_back(k, encode_scalar(ValueType::I32, v)); }
-void StreamWriter::add_u64(const std::string& k, uint64_t v) { kv_.emplace_back(k, encode_scalar(ValueType::U64, v)); }
-void StreamWriter::add_i64(const std::string& k, int64_t v) { kv_.emplace_back(k, encode_scalar(ValueType::I64, v)); }
-void StreamWriter::add_f32(const std::string& k, float v) { kv_.emplace_back(k, encode_scalar(ValueType::F32, v)); }
-void StreamWriter::add_f64(const std::string& k, double v) { kv_.emplace_back(k, encode_scalar(ValueType::F64, v)); }
-void StreamWriter::add_bool(const std::string& k, bool v) {
-  kv_.emplace_back(k, encode_scalar<uint8_t>(ValueType::BOOL, v ? 1 : 0));
-}
-void StreamWriter::add_string(const std::string& k, std::string_view v) {
-  std::vector<uint8_t> out;
-  append<uint32_t>(out, static_cast<uint32_t>(ValueType::STRING));
-  append_string(out, v);
-  kv_.emplace_back(k, std::move(out));
-}
-void StreamWriter::add_strings(const std::string& k, const std::vector<std::string>& v) {
-  std::vector<uint8_t> out;
-  append<uint32_t>(out, static_cast<uint32_t>(ValueType::ARRAY));
-  append<uint32_t>(out, static_cast<uint32_t>(ValueType::STRING));
-  append<uint64_t>(out, v.size());
-  for (const auto& s : v) append_string(out, s);
-  kv_.emplace_back(k, std::move(out));
-}
-void StreamWriter::add_array(const std::string& k, ValueType elem, const void* data, uint64_t count) {
-  const size_t w = elem_size(elem);
-  if (w == 0) throw Error("gguf writer: array '" + k + "' must have a numeric element type");
-  std::vector<uint8_t> out;
-  append<uint32_t>(out, static_cast<uint32_t>(ValueType::ARRAY));
-  append<uint32_t>(out, static_cast<uint32_t>(elem));
-  append<uint64_t>(out, count);
-  const auto* p = static_cast<const uint8_t*>(data);
-  out.insert(out.end(), p, p + count * w);
-  kv_.emplace_back(k, std::move(out));
-}
-void StreamWriter::add_raw(const std::string& k, std::vector<uint8_t> encoded) { kv_.emplace_back(k, std::move(encoded)); }
-
-void StreamWriter::add_value(const std::string& k, const gguf::Value& v) {
-  switch (v.type) {
-    case ValueType::U8: add_u8(k, static_cast<uint8_t>(v.u)); break;
-    case ValueType::I8: add_i8(k, static_cast<int8_t>(v.i)); break;
-    case ValueType::U16: add_u16(k, static_cast<uint16_t>(v.u)); break;
-    case ValueType::I16: add_i16(k, static_cast<int16_t>(v.i)); break;
-    case ValueType::U32: add_u32(k, static_cast<uint32_t>(v.u)); break;
-    case ValueType::I32: add_i32(k, static_cast<int32_t>(v.i)); break;
-    case ValueType::U64: add_u64(k, v.u); break;
-    case ValueType::I64: add_i64(k, v.i); break;
-    case ValueType::F32: add_f32(k, static_cast<float>(v.f)); break;
-    case ValueType::F64: add_f64(k, v.f); break;
-    case ValueType::BOOL: add_bool(k, v.u != 0); break;
-    case ValueType::STRING: add_string(k, v.s); break;
-    case ValueType::ARRAY:
-      if (v.elem_type == ValueType::STRING) {
-        std::vector<uint8_t> out;
-        append<uint32_t>(out, static_cast<uint32_t>(ValueType::ARRAY));
-        append<uint32_t>(out, static_cast<uint32_t>(ValueType::STRING));
-        append<uint64_t>(out, v.strings.size());
-        for (auto s : v.strings) append_string(out, s);
-        kv_.emplace_back(k, std::move(out));
-      } else {
-        add_array(k, v.elem_type, v.array_data, v.count);
-      }
-      break;
-  }
-}
-
 size_t StreamWriter::add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> ne) {
   if (f_) throw Error("gguf writer: tensor '" + name + "' added after open()");
-  const gguf::TypeTraits* tr = gguf::type_traits(static_cast<uint32_t>(type));
-  if (!tr) throw Error("gguf writer: tensor '" + name + "' has an unknown type");
-  if (ne.empty() || ne.size() > 4) throw Error("gguf writer: tensor '" + name + "' needs 1..4 dimensions");
-  uint64_t n = 1;
-  for (uint64_t d : ne) n *= d;
-  if (ne[0] % tr->block_elems != 0) {
-    throw Error("gguf writer: tensor '" + name + "' row length " + std::to_string(ne[0]) +
-                " is not a multiple of the " + std::string(tr->name) + " block size " + std::to_string(tr->block_elems));
-  }
-  tensors_.push_back({name, type, std::move(ne), n / tr->block_elems * tr->block_bytes});
+  tensors_.push_back(make_tensor(name, type, std::move(ne)));
   return tensors_.size() - 1;
 }
 
@@ -161,30 +51,7 @@ void StreamWriter::open(const std::string& path, uint32_t alignment) {
   alignment_ = alignment;
   f_ = std::fopen(path.c_str(), "wb");
   if (!f_) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
-  std::vector<uint8_t> h;
-  append<uint32_t>(h, kMagic);
-  append<uint32_t>(h, 3);
-  append<uint64_t>(h, tensors_.size());
-  const bool add_alignment = alignment != 32;
-  append<uint64_t>(h, kv_.size() + (add_alignment ? 1 : 0));
-  for (const auto& [key, val] : kv_) {
-    append_string(h, key);
-    h.insert(h.end(), val.begin(), val.end());
-  }
-  if (add_alignment) {
-    append_string(h, "general.alignment");
-    const auto v = encode_scalar(ValueType::U32, alignment);
-    h.insert(h.end(), v.begin(), v.end());
-  }
-  uint64_t offset = 0;
-  for (const auto& t : tensors_) {
-    append_string(h, t.name);
-    append<uint32_t>(h, static_cast<uint32_t>(t.ne.size()));
-    for (uint64_t d : t.ne) append<uint64_t>(h, d);
-    append<uint32_t>(h, static_cast<uint32_t>(t.type));
-    append<uint64_t>(h, offset);
-    offset += (t.bytes + alignment - 1) / alignment * alignment;
-  }
+  const std::vector<uint8_t> h = encode_header(tensors_, alignment);
   put(h.data(), h.size());
   pad_to_alignment();
   cur_ = 0;
@@ -195,7 +62,7 @@ void StreamWriter::write_tensor_data(std::span<const uint8_t> bytes) {
   if (!f_) throw Error("gguf writer: write_tensor_data() before open()");
   if (bytes.empty()) return;
   if (cur_ >= tensors_.size()) throw Error(path_ + ": more tensor data written than declared");
-  const Tensor& t = tensors_[cur_];
+  const TensorHeader& t = tensors_[cur_];
   if (bytes.size() > t.bytes - cur_written_) {
     throw Error(path_ + ": tensor '" + t.name + "' overrun: " + std::to_string(cur_written_ + bytes.size()) +
                 " bytes written, " + std::to_string(t.bytes) + " declared");

@@ -15,32 +15,12 @@ namespace specsteer::model {
 
 // Writes GGUF v3: collect metadata and tensor infos, then open() writes the
 // header and write_tensor() streams each tensor's bytes in declaration order.
-class StreamWriter {
+class StreamWriter : public gguf::MetadataBuilder {
  public:
   StreamWriter() = default;
   ~StreamWriter();
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
-
-  void add_u8(const std::string& key, uint8_t v);
-  void add_i8(const std::string& key, int8_t v);
-  void add_u16(const std::string& key, uint16_t v);
-  void add_i16(const std::string& key, int16_t v);
-  void add_u32(const std::string& key, uint32_t v);
-  void add_i32(const std::string& key, int32_t v);
-  void add_u64(const std::string& key, uint64_t v);
-  void add_i64(const std::string& key, int64_t v);
-  void add_f32(const std::string& key, float v);
-  void add_f64(const std::string& key, double v);
-  void add_bool(const std::string& key, bool v);
-  void add_string(const std::string& key, std::string_view v);
-  void add_strings(const std::string& key, const std::vector<std::string>& v);
-  // Numeric array: `count` packed little-endian elements of `elem` in `data`.
-  void add_array(const std::string& key, gguf::ValueType elem, const void* data, uint64_t count);
-  // Re-encodes a value read by gguf::File (copying metadata between files).
-  void add_value(const std::string& key, const gguf::Value& v);
-  // Raw escape hatch for fuzz seeds: `encoded` is the type id + payload.
-  void add_raw(const std::string& key, std::vector<uint8_t> encoded);
 
   // `ne` in ggml order (ne[0] = row length). Returns the tensor's index.
   size_t add_tensor(const std::string& name, gguf::TensorType type, std::vector<uint64_t> ne);
@@ -55,17 +35,10 @@ class StreamWriter {
   uint64_t close();
 
  private:
-  struct Tensor {
-    std::string name;
-    gguf::TensorType type;
-    std::vector<uint64_t> ne;
-    uint64_t bytes;
-  };
   void pad_to_alignment();
   void put(const void* p, size_t n);
 
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> kv_;
-  std::vector<Tensor> tensors_;
+  std::vector<TensorHeader> tensors_;
   std::string path_;
   std::FILE* f_ = nullptr;
   uint32_t alignment_ = 32;

@@ -343,7 +343,10 @@ TEST(Tokenizer, RandomTextRoundTripsAndRandomBytesNeverCrash) {
       // SPM renders a literal U+2581 as a space, like its own escaping.
       std::string want(spm ? " " : "");
       want += s;
-      for (size_t p = 0; spm && (p = want.find("\xE2\x96\x81", p)) != std::string::npos;) want.replace(p, 3, " ");
+      for (size_t p = 0; spm && (p = want.find("\xE2\x96\x81", p)) != std::string::npos;) {
+        want[p] = ' ';  // (erase + assign: GCC 12 misreports replace() here with -Wrestrict)
+        want.erase(p + 1, 2);
+      }
       EXPECT_EQ(tok->decode(ids), want) << hex(s);
       // With parse_special, special text becomes single tokens but decodes the same.
       const auto sp = tok->encode(s, false, true);
