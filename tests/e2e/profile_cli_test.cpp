@@ -11,33 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int rc;
-  std::string out;  // stdout and stderr together
-};
-
-std::string q(const std::string& s) {  // single-quote for /bin/sh
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-CliResult run(const std::string& args) {
-  std::string cmd = std::string(SPECSTEER_CLI) + " " + args + " 2>&1";
-  CliResult r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using specsteer::testing::CliResult;
+using specsteer::testing::q;
+CliResult run(const std::string& args) { return specsteer::testing::run_cli(args); }
 
 class ProfileCli : public ::testing::Test {
  protected:

@@ -1,0 +1,116 @@
+// The engine's command-line contracts (run, logits, bench, demo) on the real
+// binary, checked against llama.cpp's golden data where it exists.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using specsteer::testing::q;
+using specsteer::testing::run_cli;
+
+std::string golden(const std::string& name, const std::string& ext) {
+  return std::string(SPECSTEER_FIXTURES) + "/golden/" + name + "/" + name + ext;
+}
+
+nlohmann::json golden_meta(const std::string& name) {
+  std::ifstream f(golden(name, ".json"));
+  return nlohmann::json::parse(f);
+}
+
+TEST(EngineCli, LogitsMatchGolden) {
+  const std::string name = "tiny-llama3-f32";
+  if (!fs::exists(golden(name, ".gguf"))) GTEST_SKIP() << "fixtures absent";
+  const auto meta = golden_meta(name);
+  const int n_vocab = meta["n_vocab"];
+  std::ifstream gf(golden(name, ".logits.f32"), std::ios::binary);
+  std::vector<float> all(3 * static_cast<size_t>(n_vocab));
+  gf.read(reinterpret_cast<char*>(all.data()), static_cast<std::streamsize>(all.size() * 4));
+  for (int i = 0; i < 3; ++i) {
+    const std::string prompt = meta["prompts"][i]["text"];
+    const auto out = (fs::path(::testing::TempDir()) / ("logits" + std::to_string(i) + ".f32")).string();
+    auto r = run_cli("logits -m " + q(golden(name, ".gguf")) + " -p " + q(prompt) + " --out " + q(out));
+    ASSERT_EQ(r.rc, 0) << r.out;
+    ASSERT_EQ(fs::file_size(out), static_cast<uintmax_t>(n_vocab) * 4);
+    std::ifstream f(out, std::ios::binary);
+    std::vector<float> got(n_vocab);
+    f.read(reinterpret_cast<char*>(got.data()), n_vocab * 4);
+    float max_diff = 0;
+    for (int k = 0; k < n_vocab; ++k) max_diff = std::max(max_diff, std::fabs(got[k] - all[i * n_vocab + k]));
+    EXPECT_LE(max_diff, 1e-3f) << "prompt " << i;
+  }
+}
+
+TEST(EngineCli, RunJsonIsGreedyAndReportsSpeed) {
+  const std::string name = "aidreams260K-f32";
+  if (!fs::exists(golden(name, ".gguf"))) GTEST_SKIP() << "fixtures absent";
+  const auto meta = golden_meta(name);
+  const auto& p0 = meta["prompts"][0];
+  auto r = run_cli("run -m " + q(golden(name, ".gguf")) + " -p " + q(p0["text"].get<std::string>()) +
+                       " -n 16 --temp 0 --json",
+                   false);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  for (const char* key : {"text", "tokens", "n_prompt", "n_gen", "prompt_tok_per_s", "gen_tok_per_s"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j["n_prompt"].get<int>(), p0["n_tokens"].get<int>());
+  EXPECT_EQ(j["tokens"].get<std::vector<int>>(), p0["greedy_token_ids"].get<std::vector<int>>());
+  EXPECT_GT(j["gen_tok_per_s"].get<double>(), 0.0);
+
+  // Sampling: the same seed gives the same tokens; another seed is allowed to differ.
+  const std::string base = "run -m " + q(golden(name, ".gguf")) + " -p " + q("Echoes of") + " -n 24 --temp 1 --json";
+  auto a = nlohmann::json::parse(run_cli(base + " --seed 7", false).out);
+  auto b = nlohmann::json::parse(run_cli(base + " --seed 7", false).out);
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+}
+
+TEST(EngineCli, ClearErrorsOnBadInput) {
+  const std::string bad = (fs::path(::testing::TempDir()) / "not_a_model.gguf").string();
+  std::ofstream(bad) << "this is not a gguf file";
+  auto r = run_cli("run -m " + q(bad) + " -p hi");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("not a GGUF file"), std::string::npos) << r.out;
+  r = run_cli("run -m /nonexistent/model.gguf -p hi");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("cannot open"), std::string::npos) << r.out;
+  const std::string name = "aidreams260K-f32";
+  if (!fs::exists(golden(name, ".gguf"))) return;
+  r = run_cli("run -m " + q(golden(name, ".gguf")) + " -p " + q(std::string("bad \xff utf8")));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("invalid UTF-8"), std::string::npos) << r.out;
+  r = run_cli("run -m " + q(golden(name, ".gguf")) + " -p hi -n 1000");  // context is 128
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("exceeds the context size"), std::string::npos) << r.out;
+}
+
+TEST(EngineCli, BenchJson) {
+  const std::string name = "aidreams260K-f32";
+  if (!fs::exists(golden(name, ".gguf"))) GTEST_SKIP() << "fixtures absent";
+  auto r = run_cli("bench -m " + q(golden(name, ".gguf")) + " -t 1 -p 16 -n 4 -r 1 --json", false);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["pp_tok_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["tg_tok_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["read_bandwidth_gb_per_s"].get<double>(), 0.0);
+  ASSERT_EQ(j["verify"].size(), 5u);
+  EXPECT_DOUBLE_EQ(j["verify"][0]["ratio_to_decode"].get<double>(), 1.0);
+}
+
+TEST(EngineCli, DemoRunsOnTheBundledModels) {
+  const fs::path root = SPECSTEER_SOURCE_DIR;
+  if (!fs::exists(root / "models/minilamp/generalist.gguf")) GTEST_SKIP() << "bundled models absent";
+  auto r = run_cli("demo --records 1 -n 24 -t 1 --methods llm,slm+,specsteer");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("| specsteer |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| llm | "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1.00x"), std::string::npos) << r.out;
+}
+
+}  // namespace
