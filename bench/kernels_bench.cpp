@@ -6,6 +6,7 @@
 #include <random>
 
 #include "kernels/matmul.h"
+#include "kernels/packed_q8.h"
 #include "kernels/quant.h"
 
 namespace specsteer::kernels {
@@ -13,7 +14,7 @@ namespace {
 
 using gguf::TensorType;
 
-void BM_Matmul(benchmark::State& state, TensorType type) {
+void BM_Matmul(benchmark::State& state, TensorType type, bool pack = false) {
   const int64_t rows = 4096, cols = 2048, n = state.range(0), threads = state.range(1);
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -27,6 +28,16 @@ void BM_Matmul(benchmark::State& state, TensorType type) {
   std::vector<float> x(n * cols), y(n * rows);
   for (auto& v : x) v = nd(rng);
   Matrix m{type, w.data(), rows, cols, rb};
+  std::vector<uint8_t> packed;
+  if (pack) {
+    if (!packed_q8_available()) {
+      state.SkipWithError("CPU without AVX512-VNNI");
+      return;
+    }
+    packed.resize(packed_q8_bytes(m));
+    pack_q8_0(m, packed.data());
+    m.packed = packed.data();
+  }
   ThreadPool pool(static_cast<int>(threads));
   for (auto _ : state) {
     matmul(m, x.data(), n, y.data(), pool);
@@ -47,6 +58,7 @@ BENCHMARK_CAPTURE(BM_Matmul, f32, TensorType::F32)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, f16, TensorType::F16)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, bf16, TensorType::BF16)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q8_0, TensorType::Q8_0)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Matmul, q8_0_packed_vnni, TensorType::Q8_0, true)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q4_0, TensorType::Q4_0)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q4_k, TensorType::Q4_K)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q5_k, TensorType::Q5_K)->Apply(Args);

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "kernels/packed_q8.h"
 #include "kernels/quant.h"
 #include "kernels/simd.h"
 
@@ -27,10 +28,16 @@ void rows_dequant(const Matrix& w, const float* x, int64_t n, float* y, int64_t 
 struct ActBuffers {
   std::vector<int16_t> q;
   std::vector<float> d;
+  std::vector<uint8_t> u;  // q + 128, for the packed VNNI kernel
 };
 
-simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols) {
+ActBuffers& act_buffers() {
   thread_local ActBuffers buf;  // grows to the largest batch, then no allocation
+  return buf;
+}
+
+simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols) {
+  ActBuffers& buf = act_buffers();
   const size_t nq = static_cast<size_t>(n * cols), nd = static_cast<size_t>(n * cols / 32);
   if (buf.q.size() < nq) buf.q.resize(nq);
   if (buf.d.size() < nd) buf.d.resize(nd);
@@ -69,6 +76,14 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& po
   constexpr int64_t kGrain = 16;  // rows per chunk unit: keeps chunk edges cache-line friendly
   if (is_float_type(w.type)) {
     pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) { simd::rows_float(w, x, n, y, r0, r1); });
+  } else if (w.packed) {
+    const auto a = quantize(x, n, w.cols);
+    auto& u = act_buffers().u;
+    const size_t nq = static_cast<size_t>(n * w.cols);
+    if (u.size() < nq) u.resize(nq);
+    for (size_t i = 0; i < nq; ++i) u[i] = static_cast<uint8_t>(a.q[i] + 128);
+    pool.parallel_for(w.rows / kPackRows, 1,
+                      [&](int64_t g0, int64_t g1) { rows_packed_q8(w, u.data(), a.d, n, y, g0, g1); });
   } else if (is_q8_family(w.type)) {
     // Quantize the activations once, then every thread reads them.
     const auto a = quantize(x, n, w.cols);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/packed_q8.h"
 #include "model/model_impl.h"
 
 namespace specsteer {
@@ -193,6 +194,19 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     double factor = f.get_f64(key(c, "rope.scaling.factor")).value_or(1.0);
     if (!(factor > 0)) throw Error(path + ": rope.scaling.factor must be positive");
     impl->rope_pos_scale = static_cast<float>(1.0 / factor);
+  }
+
+  if (kernels::packed_q8_available()) {
+    auto pack = [&](kernels::Matrix& m) {
+      const size_t bytes = kernels::packed_q8_bytes(m);
+      if (bytes == 0) return;
+      impl->packed.emplace_back(new uint8_t[bytes]);
+      kernels::pack_q8_0(m, impl->packed.back().get());
+      m.packed = impl->packed.back().get();
+    };
+    for (auto& l : impl->layers)
+      for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) pack(*m);
+    pack(impl->output);  // a copy of token_embd's view when tied: lookups keep the original layout
   }
 
   int threads = opts.n_threads > 0 ? opts.n_threads : kernels::physical_cores();

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "kernels/matmul.h"
+#include "kernels/packed_q8.h"
 #include "kernels/quant.h"
 #include "kernels/simd.h"
 
@@ -61,6 +62,38 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                          [](const auto& info) {
                            return std::string(gguf::type_name(info.param.type)) + "_" + std::to_string(info.param.cols);
                          });
+
+TEST(PackedQ8, MatchesTheRowMajorKernelExactlyEnough) {
+  if (!packed_q8_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
+  const int64_t rows = 48, cols = 256;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const size_t rb = gguf::row_bytes(TensorType::Q8_0, cols);
+  std::vector<uint8_t> wq(rows * rb);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = nd(rng) * (1.f + static_cast<float>(r));  // a different scale per row
+    quantize_row(TensorType::Q8_0, row.data(), &wq[r * rb], cols);
+  }
+  Matrix plain{TensorType::Q8_0, wq.data(), rows, cols, rb};
+  ASSERT_EQ(packed_q8_bytes(plain), static_cast<size_t>(rows / 16 * cols / 32 * kPackedBlockBytes));
+  std::vector<uint8_t> packed(packed_q8_bytes(plain));
+  pack_q8_0(plain, packed.data());
+  Matrix fast = plain;
+  fast.packed = packed.data();
+  ThreadPool pool(2);
+  for (int64_t n : {1, 3, 4, 5, 16, 17}) {
+    std::vector<float> x(n * cols), ya(n * rows), yb(n * rows);
+    for (auto& v : x) v = nd(rng);
+    matmul(plain, x.data(), n, ya.data(), pool);
+    matmul(fast, x.data(), n, yb.data(), pool);
+    // Same integer sums and scales; only the float summation order differs.
+    for (size_t i = 0; i < ya.size(); ++i) ASSERT_NEAR(yb[i], ya[i], 1e-4f * (1.f + std::fabs(ya[i]))) << "n=" << n;
+  }
+  Matrix odd = plain;
+  odd.rows = 40;
+  EXPECT_EQ(packed_q8_bytes(odd), 0u);
+}
 
 TEST(QuantizedActs, FollowLlamaCppRounding) {
   // 32 values whose scale is exactly 1: q must be round-half-even of x.

@@ -1,0 +1,122 @@
+#include "kernels/packed_q8.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/error.h"
+#include "kernels/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace specsteer::kernels {
+
+bool packed_q8_available() {
+#if defined(__x86_64__)
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+           std::getenv("SPECSTEER_NO_REPACK") == nullptr;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+size_t packed_q8_bytes(const Matrix& w) {
+  if (w.type != gguf::TensorType::Q8_0 || w.rows % kPackRows != 0 || w.cols % 32 != 0) return 0;
+  return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / 32) * kPackedBlockBytes;
+}
+
+// Layout, per (row group g, block b), kPackedBlockBytes bytes:
+//   uint16 d[16]           fp16 scale of row g*16+r
+//   int8   q[8][16][4]     q[j][r][k] = weight 4j+k of block b of row g*16+r
+void pack_q8_0(const Matrix& w, uint8_t* dst) {
+  if (packed_q8_bytes(w) == 0) throw Error("pack_q8_0: matrix is not Q8_0 with rows divisible by 16");
+  const int64_t nb = w.cols / 32;
+  for (int64_t g = 0; g < w.rows / kPackRows; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* out = dst + static_cast<size_t>(g * nb + b) * kPackedBlockBytes;
+      for (int r = 0; r < kPackRows; ++r) {
+        BlockQ8_0 blk;
+        std::memcpy(&blk, w.row(g * kPackRows + r) + b * sizeof(BlockQ8_0), sizeof(blk));
+        std::memcpy(out + 2 * r, &blk.d, 2);
+        for (int j = 0; j < 8; ++j) std::memcpy(out + 2 * kPackRows + (j * kPackRows + r) * 4, blk.qs + 4 * j, 4);
+      }
+    }
+}
+
+#if defined(__x86_64__)
+namespace {
+
+// P positions against one 16-row group. The int8 dot uses unsigned
+// activations (x + 128), so 128 * sum(w) is subtracted per block; that
+// correction comes from the same instruction against a vector of 128s.
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kernel(
+    const uint8_t* gdata, int64_t nb, const uint8_t* xu, const float* xd, int64_t cols, float* out) {
+  __m512 acc[P];
+  for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
+  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = gdata + static_cast<size_t>(b) * kPackedBlockBytes;
+    // maskz forms: the plain ones use _mm512_undefined_ps, which GCC 12
+    // misreports as uninitialized.
+    const __m512 dw = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    __m512i wv[8];
+    __m512i corr = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      wv[j] = _mm512_loadu_si512(blk + 2 * kPackRows + j * 64);
+      corr = _mm512_dpbusd_epi32(corr, k128, wv[j]);
+    }
+    for (int p = 0; p < P; ++p) {
+      const uint8_t* xb = xu + p * cols + b * 32;
+      __m512i isum = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j) {
+        int32_t four;
+        std::memcpy(&four, xb + 4 * j, 4);
+        isum = _mm512_dpbusd_epi32(isum, _mm512_set1_epi32(four), wv[j]);
+      }
+      isum = _mm512_sub_epi32(isum, corr);
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[p * (cols / 32) + b]));
+      acc[p] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), scale, acc[p]);
+    }
+  }
+  for (int p = 0; p < P; ++p) _mm512_storeu_ps(out + p * kPackRows, acc[p]);
+}
+
+}  // namespace
+#endif
+
+void rows_packed_q8(const Matrix& w, const uint8_t* xu, const float* xd, int64_t n, float* y, int64_t g0,
+                    int64_t g1) {
+#if defined(__x86_64__)
+  const int64_t nb = w.cols / 32;
+  float tmp[4 * kPackRows];
+  for (int64_t g = g0; g < g1; ++g) {
+    const uint8_t* gdata = w.packed + static_cast<size_t>(g * nb) * kPackedBlockBytes;
+    const int64_t r0 = g * kPackRows;
+    int64_t i = 0;
+    auto scatter = [&](int P) {
+      for (int p = 0; p < P; ++p)
+        std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
+    };
+    for (; i + 4 <= n; i += 4) {
+      group_kernel<4>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
+      scatter(4);
+    }
+    for (; i < n; ++i) {
+      group_kernel<1>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
+      scatter(1);
+    }
+  }
+#else
+  (void)w, (void)xu, (void)xd, (void)n, (void)y, (void)g0, (void)g1;
+  throw Error("packed Q8_0 kernel needs x86-64 with AVX512-VNNI");
+#endif
+}
+
+}  // namespace specsteer::kernels
