@@ -25,11 +25,4 @@ uint64_t forward_flops(const ModelConfig& cfg, const ForwardWork& work);
 // FLOPs of one position attending n_ctx tokens (for per-token tables).
 uint64_t flops_per_position(const ModelConfig& cfg, uint64_t n_ctx);
 
-// Forward work of one sequence when only its position count is known:
-// the prompt's positions attend 1..prompt_len tokens exactly; every later
-// position (drafts, verification, re-evaluation after rollback) is taken to
-// attend the prompt plus half the generated text, the mean context over the
-// generated span. Exact when nothing was re-evaluated.
-ForwardWork estimate_work(uint64_t prompt_len, uint64_t positions, uint64_t n_generated);
-
 }  // namespace specsteer::eval

@@ -299,9 +299,11 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       row.c.t_draft_s = c.t_draft_s;
       row.c.t_verify_s = c.t_cloud_s;
       row.c.t_recover_s = c.t_recover_s;
-      ForwardWork llm_w = estimate_work(ids.x_llm.size(), c.positions_llm, c.n_generated);
-      ForwardWork slm_w = estimate_work(ids.x_slm.size(), c.positions_slm_minus, c.n_generated);
-      slm_w += estimate_work(ids.personalized.size(), c.positions_slm_plus, c.n_generated);
+      // Exact work as the sequences counted it (prefill, drafts, verification,
+      // re-evaluation after rollback), SLM- and SLM+ both on the small model.
+      const ForwardWork llm_w{c.positions_llm, c.attention_llm};
+      ForwardWork slm_w{c.positions_slm_minus, c.attention_slm_minus};
+      slm_w += ForwardWork{c.positions_slm_plus, c.attention_slm_plus};
       row.c.llm_positions = llm_w.positions;
       row.c.llm_attention = llm_w.attention_work;
       row.c.slm_positions = slm_w.positions;
@@ -324,9 +326,8 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
           std::to_string(cfg.draft) + ", top-k " + std::to_string(cfg.top_k) + ", seed " +
           std::to_string(cfg.seed) + ", " + std::to_string(cfg.retrieve_k) + " retrieved profile entries" +
           (cfg.rouge_stemmer ? ", ROUGE with Porter stemming" : "") + ".",
-      "FLOPs: forward positions are counted per model; the attention term takes prompt positions exactly and "
-      "later positions at the mean generated context (the protocol counters report positions, not per-position "
-      "context lengths).",
+      "FLOPs: every forward position each model ran (prefill, drafts, verification, recovery, re-evaluation "
+      "after rollback) with the context length it attended, as the engine's sequences counted them.",
       "Models: llm sha256 " + models_j["llm"]["sha256"].get<std::string>() + ", slm sha256 " +
           models_j["slm"]["sha256"].get<std::string>() + "; git " + runs.back()["git_revision"].get<std::string>() +
           ". Full configuration in manifest.json."};

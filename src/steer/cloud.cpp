@@ -165,7 +165,8 @@ StepReply Cloud::step(const StepRequest& req) {
 }
 
 CloseAck Cloud::stats() const {
-  return CloseAck{llm_->positions_evaluated(), use_slm_ ? slm_->positions_evaluated() : 0};
+  return CloseAck{llm_->positions_evaluated(), use_slm_ ? slm_->positions_evaluated() : 0, llm_->attention_work(),
+                  use_slm_ ? slm_->attention_work() : 0};
 }
 
 struct CloudService::Entry {

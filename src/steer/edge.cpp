@@ -304,6 +304,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     const CloseAck ack = closer.close();
     c.positions_llm = ack.positions_llm;
     c.positions_slm_minus = ack.positions_slm;
+    c.attention_llm = ack.attention_llm;
+    c.attention_slm_minus = ack.attention_slm;
   } catch (const TransportError& e) {
     // The cloud is gone: keep every token decided so far (they are agreed or
     // locally decided), drop the block in flight. A lost CloseAck after the
@@ -319,6 +321,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   }
   wire_counters();
   c.positions_slm_plus = src.positions_evaluated();
+  c.attention_slm_plus = src.attention_work();
   c.n_generated = r.tokens.size();
   c.t_total_s = total.seconds();
   return r;

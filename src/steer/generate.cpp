@@ -68,6 +68,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       fits(ids, *models.llm, "prompt x");
       run = run_local(*src, ids, s, is_eog);
       run.counters.positions_llm = src->positions_evaluated();
+      run.counters.attention_llm = src->attention_work();
       out_tok = &lt;
       break;
     }
@@ -77,6 +78,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       fits(ids, *models.slm, "prompt x");
       run = run_local(*src, ids, s, is_eog);
       run.counters.positions_slm_minus = src->positions_evaluated();
+      run.counters.attention_slm_minus = src->attention_work();
       break;
     }
     case Method::SlmPlus: {
@@ -85,6 +87,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       fits(ids, *models.slm, "personalized prompt");
       run = run_local(*src, ids, s, is_eog);
       run.counters.positions_slm_plus = src->positions_evaluated();
+      run.counters.attention_slm_plus = src->attention_work();
       break;
     }
     default: {

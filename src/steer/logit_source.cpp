@@ -13,6 +13,7 @@ std::span<const float> FunctionSource::eval(std::span<const int32_t> tokens) {
     if (tokens[i] < 0 || tokens[i] >= n_vocab_)
       throw Error("synthetic source: token id " + std::to_string(tokens[i]) + " out of range");
     tokens_.push_back(tokens[i]);
+    attention_ += tokens_.size();
     fn_(tokens_, std::span<float>(rows_).subspan(i * V, V));
   }
   positions_ += tokens.size();

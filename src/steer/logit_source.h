@@ -23,6 +23,9 @@ class LogitSource {
   virtual void truncate(size_t n) = 0;  // keep the first n tokens (rollback)
   virtual const std::vector<int32_t>& tokens() const = 0;
   virtual uint64_t positions_evaluated() const = 0;
+  // Sum over evaluated positions of the context length each attended (the
+  // attention term of the FLOPs count).
+  virtual uint64_t attention_work() const = 0;
   size_t size() const { return tokens().size(); }
 };
 
@@ -36,6 +39,7 @@ class FunctionSource final : public LogitSource {
   void truncate(size_t n) override;
   const std::vector<int32_t>& tokens() const override { return tokens_; }
   uint64_t positions_evaluated() const override { return positions_; }
+  uint64_t attention_work() const override { return attention_; }
 
  private:
   int n_vocab_;
@@ -43,6 +47,7 @@ class FunctionSource final : public LogitSource {
   std::vector<int32_t> tokens_;
   std::vector<float> rows_;
   uint64_t positions_ = 0;
+  uint64_t attention_ = 0;
 };
 
 // A model Sequence behind the interface (defined in sequence_source.cpp).

@@ -302,6 +302,8 @@ struct Encoder {
     w.u8(static_cast<uint8_t>(Tag::CloseAck));
     w.varint(m.positions_llm);
     w.varint(m.positions_slm);
+    w.varint(m.attention_llm);
+    w.varint(m.attention_slm);
   }
   void operator()(const ErrorReply& m) {
     w.u8(static_cast<uint8_t>(Tag::ErrorReply));
@@ -407,6 +409,8 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       CloseAck m;
       m.positions_llm = r.varint("positions_llm");
       m.positions_slm = r.varint("positions_slm");
+      m.attention_llm = r.varint("attention_llm");
+      m.attention_slm = r.varint("attention_slm");
       out = m;
       break;
     }

@@ -78,6 +78,8 @@ struct Close {
 struct CloseAck {
   uint64_t positions_llm = 0;  // forward positions the cloud ran (for FLOPs)
   uint64_t positions_slm = 0;
+  uint64_t attention_llm = 0;  // sum of attended context lengths over those positions
+  uint64_t attention_slm = 0;
 };
 struct ErrorReply {
   std::string message;

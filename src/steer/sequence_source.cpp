@@ -18,6 +18,7 @@ class SequenceSource final : public LogitSource {
   void truncate(size_t n) override { seq_.truncate(n); }
   const std::vector<int32_t>& tokens() const override { return seq_.tokens(); }
   uint64_t positions_evaluated() const override { return seq_.positions_evaluated(); }
+  uint64_t attention_work() const override { return seq_.attention_work(); }
 
  private:
   Sequence seq_;

@@ -67,6 +67,10 @@ struct Counters {
   uint64_t positions_llm = 0;
   uint64_t positions_slm_minus = 0;  // cloud copy of the small model (or `slm`)
   uint64_t positions_slm_plus = 0;   // edge small model (or `slm+`)
+  // Sum of attended context lengths over those positions, per model (FLOPs).
+  uint64_t attention_llm = 0;
+  uint64_t attention_slm_minus = 0;
+  uint64_t attention_slm_plus = 0;
   double acceptance_rate() const { return n_drafted ? double(n_accepted) / double(n_drafted) : 0.0; }
   // Decode throughput: generated tokens over the time after prefill.
   double gen_tok_per_s() const {

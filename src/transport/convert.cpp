@@ -153,6 +153,8 @@ v1::CloudMessage to_proto_downlink(const steer::Message& m) {
     auto* p = out.mutable_close_ack();
     p->set_positions_llm(c->positions_llm);
     p->set_positions_slm(c->positions_slm);
+    p->set_attention_llm(c->attention_llm);
+    p->set_attention_slm(c->attention_slm);
   } else {
     throw Error(std::string("transport: ") + steer::message_name(m) + " is not a cloud-to-edge message");
   }
@@ -215,7 +217,8 @@ steer::Message from_proto(const v1::CloudMessage& m, const steer::DecodeLimits& 
       return validated(r, limits);
     }
     case v1::CloudMessage::kCloseAck:
-      return steer::CloseAck{m.close_ack().positions_llm(), m.close_ack().positions_slm()};
+      return steer::CloseAck{m.close_ack().positions_llm(), m.close_ack().positions_slm(),
+                             m.close_ack().attention_llm(), m.close_ack().attention_slm()};
     case v1::CloudMessage::MSG_NOT_SET:
       break;
   }

@@ -47,15 +47,3 @@ TEST(Flops, AttentionTermScalesWithContext) {
   EXPECT_EQ(flops_per_position(c, 2000) - flops_per_position(c, 1000), 2u * 2u * 64u * 1000u);
 }
 
-TEST(Flops, EstimateWorkExactWithoutRollback) {
-  // Prompt of 5 then 3 generated tokens, each evaluated once: contexts 1..5
-  // then 6, 7, 8 -> 15 + 21.
-  ForwardWork w = estimate_work(5, 8, 3);
-  EXPECT_EQ(w.positions, 8u);
-  EXPECT_EQ(w.attention_work, 36u);
-  EXPECT_EQ(estimate_work(5, 3, 0).attention_work, 6u);  // partial prefill
-  EXPECT_EQ(estimate_work(0, 0, 0).attention_work, 0u);
-  // 4 extra re-evaluated positions over a 2-token generation from prompt 10:
-  // each at the mean context 10 + 1.5 -> 4 * 11.5 = 46, plus 55.
-  EXPECT_EQ(estimate_work(10, 14, 2).attention_work, 55u + 46u);
-}

@@ -109,6 +109,30 @@ TEST(Models, EveryMethodRunsAndIsDeterministic) {
   }
 }
 
+TEST(Models, CountersCarryExactForwardWork) {
+  NEED_FIXTURES();
+  const Models& m = pair_q8();
+  // Local decoding: the prompt, then one position per generated token except
+  // the last; position j (1-based) attends j tokens.
+  auto req = request(Method::Llm, 5);
+  const PromptIds p = prepare_prompts(m, req);
+  auto r = generate(m, req);
+  const uint64_t n = p.x_llm.size() + r.tokens.size() - (r.stop_reason == "length" ? 1 : 0);
+  EXPECT_EQ(r.counters.positions_llm, n);
+  EXPECT_EQ(r.counters.attention_llm, n * (n + 1) / 2);
+  // SpecSteer: the cloud reports its work in CloseAck (rolled-back positions
+  // count too): every position attends at least one token and at most all
+  // positions evaluated so far.
+  auto s = generate(m, request(Method::SpecSteer, 8));
+  for (auto [pos, att] : {std::pair{s.counters.positions_llm, s.counters.attention_llm},
+                          std::pair{s.counters.positions_slm_minus, s.counters.attention_slm_minus},
+                          std::pair{s.counters.positions_slm_plus, s.counters.attention_slm_plus}}) {
+    EXPECT_GT(pos, 0u);
+    EXPECT_GE(att, pos);
+    EXPECT_LE(att, pos * (pos + 1) / 2);
+  }
+}
+
 TEST(Models, RollbackMatchesFreshEvaluation) {
   NEED_FIXTURES();
   const Models& m = pair_qwen2();
