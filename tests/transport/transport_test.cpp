@@ -334,11 +334,13 @@ TEST(Transport, KilledServerFallsBackWithoutLosingTokens) {
     START_SERVER(server);
     Proc p = Proc::spawn({SPECSTEER_CLI, "generate", "--llm", kLlm, "--slm", kSlm, "--method", "specsteer",
                           "--input", kInput, "--private-context", kPrivate, "-n", std::to_string(n), "--seed", "7",
-                          "-t", "1", "--json", "--cloud", server.address(), "--net-delay-ms", "60",
+                          "-t", "1", "--json", "--cloud", server.address(), "--net-delay-ms", "150",
                           "--on-cloud-failure", policy},
                          "kill");
     ASSERT_TRUE(server.wait_log("opened"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    // 64 tokens need >= 16 round trips of >= 150 ms: killing after 1.2 s
+    // lands mid-generation even in a slow sanitizer build.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
     server.signal(SIGKILL);
     p.wait();
     const json j = parse_json(p);
