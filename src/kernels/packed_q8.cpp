@@ -95,7 +95,7 @@ void rows_packed_q8(const Matrix& w, const uint8_t* xu, const float* xd, int64_t
                     int64_t g1) {
 #if defined(__x86_64__)
   const int64_t nb = w.cols / 32;
-  float tmp[4 * kPackRows];
+  float tmp[8 * kPackRows];
   for (int64_t g = g0; g < g1; ++g) {
     const uint8_t* gdata = w.packed + static_cast<size_t>(g * nb) * kPackedBlockBytes;
     const int64_t r0 = g * kPackRows;
@@ -104,6 +104,12 @@ void rows_packed_q8(const Matrix& w, const uint8_t* xu, const float* xd, int64_t
       for (int p = 0; p < P; ++p)
         std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
     };
+    // Up to 8 positions share each loaded weight vector (8 accumulators + 8
+    // weight vectors + temporaries fit the 32 vector registers).
+    for (; i + 8 <= n; i += 8) {
+      group_kernel<8>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
+      scatter(8);
+    }
     for (; i + 4 <= n; i += 4) {
       group_kernel<4>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
       scatter(4);
