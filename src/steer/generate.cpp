@@ -61,35 +61,30 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
 
   RunResult run;
   const Tokenizer* out_tok = &st;
+  // The local baselines: one model, one prompt, plain decoding; its work
+  // goes to that model's counters.
+  auto run_alone = [&](const std::shared_ptr<const Model>& model, const Tokenizer& tok, const std::string& text,
+                       const char* what, uint64_t& positions, uint64_t& attention) {
+    auto src = make_sequence_source(model);
+    const auto ids = prompt_ids(tok, text, req.chat);
+    fits(ids, *model, what);
+    run = run_local(*src, ids, s, is_eog);
+    positions = src->positions_evaluated();
+    attention = src->attention_work();
+  };
   switch (s.method) {
-    case Method::Llm: {
-      auto src = make_sequence_source(models.llm);
-      const auto ids = prompt_ids(lt, req.x, req.chat);
-      fits(ids, *models.llm, "prompt x");
-      run = run_local(*src, ids, s, is_eog);
-      run.counters.positions_llm = src->positions_evaluated();
-      run.counters.attention_llm = src->attention_work();
+    case Method::Llm:
+      run_alone(models.llm, lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
       out_tok = &lt;
       break;
-    }
-    case Method::Slm: {
-      auto src = make_sequence_source(models.slm);
-      const auto ids = prompt_ids(st, req.x, req.chat);
-      fits(ids, *models.slm, "prompt x");
-      run = run_local(*src, ids, s, is_eog);
-      run.counters.positions_slm_minus = src->positions_evaluated();
-      run.counters.attention_slm_minus = src->attention_work();
+    case Method::Slm:
+      run_alone(models.slm, st, req.x, "prompt x", run.counters.positions_slm_minus,
+                run.counters.attention_slm_minus);
       break;
-    }
-    case Method::SlmPlus: {
-      auto src = make_sequence_source(models.slm);
-      const auto ids = prompt_ids(st, req.personalized, req.chat);
-      fits(ids, *models.slm, "personalized prompt");
-      run = run_local(*src, ids, s, is_eog);
-      run.counters.positions_slm_plus = src->positions_evaluated();
-      run.counters.attention_slm_plus = src->attention_work();
+    case Method::SlmPlus:
+      run_alone(models.slm, st, req.personalized, "personalized prompt", run.counters.positions_slm_plus,
+                run.counters.attention_slm_plus);
       break;
-    }
     default: {
       std::unique_ptr<CloudService> cloud;
       std::unique_ptr<InProcessTransport> local;
