@@ -85,23 +85,35 @@ HWY_INLINE void FloatRowBlock(const uint8_t* row, const float* x, int64_t cols, 
   }
 }
 
-template <gguf::TensorType T>
-void FloatRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+// The tile walk shared by every row kernel: block(row, i, P, out) computes
+// positions i..i+P-1 of one row (P = 4, then 1 for the remainder).
+template <class Block>
+HWY_INLINE void TiledRows(const Matrix& w, int64_t n, float* y, int64_t r0, int64_t r1, const Block& block) {
   float tmp[4];
   for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
     const int64_t t1 = std::min(r1, t0 + kRowTile);
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
       for (int64_t r = t0; r < t1; ++r) {
-        FloatRowBlock<T, 4>(w.row(r), x + i * w.cols, w.cols, tmp);
+        block(r, i, 4, tmp);
         for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
       }
     for (; i < n; ++i)
       for (int64_t r = t0; r < t1; ++r) {
-        FloatRowBlock<T, 1>(w.row(r), x + i * w.cols, w.cols, tmp);
+        block(r, i, 1, tmp);
         y[i * w.rows + r] = tmp[0];
       }
   }
+}
+
+template <gguf::TensorType T>
+void FloatRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  TiledRows(w, n, y, r0, r1, [&](int64_t r, int64_t i, int P, float* out) {
+    if (P == 4)
+      FloatRowBlock<T, 4>(w.row(r), x + i * w.cols, w.cols, out);
+    else
+      FloatRowBlock<T, 1>(w.row(r), x + i * w.cols, w.cols, out);
+  });
 }
 
 void RowsFloat(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
@@ -193,21 +205,12 @@ template <bool kQ4>
 void QuantRows(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
   const int64_t nb = w.cols / 32;
   const float* f16 = fp16_table();
-  float tmp[4];
-  for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
-    const int64_t t1 = std::min(r1, t0 + kRowTile);
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-      for (int64_t r = t0; r < t1; ++r) {
-        QuantRowBlock<kQ4, 4>(w.row(r), x, i, nb, tmp, f16);
-        for (int p = 0; p < 4; ++p) y[(i + p) * w.rows + r] = tmp[p];
-      }
-    for (; i < n; ++i)
-      for (int64_t r = t0; r < t1; ++r) {
-        QuantRowBlock<kQ4, 1>(w.row(r), x, i, nb, tmp, f16);
-        y[i * w.rows + r] = tmp[0];
-      }
-  }
+  TiledRows(w, n, y, r0, r1, [&](int64_t r, int64_t i, int P, float* out) {
+    if (P == 4)
+      QuantRowBlock<kQ4, 4>(w.row(r), x, i, nb, out, f16);
+    else
+      QuantRowBlock<kQ4, 1>(w.row(r), x, i, nb, out, f16);
+  });
 }
 
 void RowsQ8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
