@@ -266,7 +266,6 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
         link = cfg.cloud_transport();
         req.cloud = link.get();
       }
-      steer::PromptIds ids = steer::prepare_prompts(models, req);
       steer::GenerationResult g = steer::generate(models, req);
       if (g.stop_reason == "cloud_error")
         throw Error("record " + rec.id + ", method " + job.name + ": cloud failed: " + g.cloud_error);
