@@ -77,6 +77,15 @@ struct SequenceOptions {
   KvType kv_type = KvType::F32;
 };
 
+class Sequence;
+
+// One Sequence's share of a multi-sequence forward pass.
+struct BatchItem {
+  Sequence* seq = nullptr;
+  std::span<const int32_t> tokens;
+  bool all_logits = true;
+};
+
 class Sequence {
  public:
   explicit Sequence(std::shared_ptr<const Model> model, SequenceOptions opts = {});
@@ -89,6 +98,18 @@ class Sequence {
   // the last token's row. The span stays valid until the next eval/truncate.
   // Throws specsteer::Error when the context would overflow or an id is out of range.
   std::span<const float> eval(std::span<const int32_t> tokens, bool all_logits = true);
+
+  // Evaluates distinct Sequences of one Model in a single forward pass: each
+  // weight row is read once for the rows of all items, which is what makes
+  // serving many sessions cheaper than one pass each. Each item ends as if
+  // item.seq->eval(item.tokens, item.all_logits) had run (read its rows with
+  // logits()). Checks every item before computing anything, so a bad item
+  // changes no Sequence; throws specsteer::Error naming the item.
+  static void eval_batch(std::span<const BatchItem> items);
+  // Throws the error eval would throw for `tokens`, without evaluating.
+  void check(std::span<const int32_t> tokens) const;
+  // The logits rows of the last eval / eval_batch of this Sequence.
+  std::span<const float> logits() const;
 
   size_t size() const;                           // tokens held in the cache
   size_t capacity() const;                       // n_ctx

@@ -23,6 +23,13 @@ struct LayerWeights {
   const float* k_norm = nullptr;
 };
 
+// Activations of one forward pass, grown to the largest batch seen. One per
+// model: forward passes on a model are serialized (pool_mu) anyway, so
+// sessions do not each carry a copy.
+struct ForwardScratch {
+  std::vector<float> x, xn, q, k, v, att, gate, up, head;
+};
+
 struct Model::Impl {
   std::unique_ptr<gguf::File> file;
   ModelConfig cfg;
@@ -36,7 +43,8 @@ struct Model::Impl {
   // originals then serve only embedding lookups.
   std::vector<std::unique_ptr<uint8_t[]>> packed;
   std::unique_ptr<kernels::ThreadPool> pool;
-  std::mutex pool_mu;  // one forward pass at a time uses the pool
+  std::mutex pool_mu;  // one forward pass at a time uses the pool (and the scratch)
+  ForwardScratch scratch;
 };
 
 }  // namespace specsteer

@@ -48,8 +48,8 @@ struct Sequence::State {
   // KV cache, [layer][position][kv_dim], F32 or F16 bits.
   std::vector<float> k32, v32;
   std::vector<uint16_t> k16, v16;
-  // Scratch, grown to the largest batch seen.
-  std::vector<float> x, xn, q, k, v, att, gate, up, logits;
+  std::vector<float> logits;  // rows of the last eval, [logit_rows][n_vocab]
+  size_t logit_rows = 0;
   uint64_t positions = 0;
   uint64_t attention = 0;
 
@@ -69,39 +69,46 @@ struct Sequence::State {
       }
     }
   }
-  float k_at(size_t i) const { return kv_type == KvType::F32 ? k32[i] : kernels::fp16_to_fp32(k16[i]); }
-  float v_at(size_t i) const { return kv_type == KvType::F32 ? v32[i] : kernels::fp16_to_fp32(v16[i]); }
+  void check(std::span<const int32_t> ids) const;
 
-  void forward(const int32_t* ids, int n, bool all_logits);
-  void attend(int layer, int pos0, int n);
+  // One batch row: the Sequence it extends and its position there.
+  struct Row {
+    State* s;
+    int pos;
+  };
+  // Runs the rows of one or more Sequences (of the same model) through the
+  // decoder in one pass; `rows` in item order, each item's rows consecutive.
+  static void forward(const Model::Impl& m, std::span<const BatchItem> items);
+  static void attend(const Model::Impl& m, ForwardScratch& w, std::span<const Row> rows, int layer);
 };
 
-void Sequence::State::attend(int layer, int pos0, int n) {
-  const ModelConfig& c = m->cfg;
+void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, std::span<const Row> rows, int layer) {
+  const ModelConfig& c = m.cfg;
   const int hd = c.head_dim, group = c.n_head / c.n_head_kv, qd = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const float* f16 = kernels::simd::fp16_table();
-  m->pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, [&](int64_t b, int64_t e) {
+  m.pool->parallel_for(static_cast<int64_t>(rows.size()) * c.n_head, 1, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> scores;
     thread_local std::vector<float> acc;
-    if (static_cast<int>(scores.size()) < n_ctx) scores.resize(n_ctx);
     if (static_cast<int>(acc.size()) < hd) acc.resize(hd);
     for (int64_t job = b; job < e; ++job) {
       const int i = static_cast<int>(job / c.n_head), h = static_cast<int>(job % c.n_head);
-      const int kvh = h / group, len = pos0 + i + 1;  // causal: positions 0..pos0+i
-      const float* qv = &q[static_cast<size_t>(i) * qd + h * hd];
+      const State& s = *rows[i].s;
+      const int kvh = h / group, len = rows[i].pos + 1;  // causal: positions 0..pos
+      if (static_cast<int>(scores.size()) < len) scores.resize(s.n_ctx);
+      const float* qv = &w.q[static_cast<size_t>(i) * qd + h * hd];
       float mx = -INFINITY;
       for (int t = 0; t < len; ++t) {
-        const size_t base = kv_index(layer, t) + kvh * hd;
-        float s = 0;
-        if (kv_type == KvType::F32) {
-          s = kernels::simd::dot_f32(qv, &k32[base], static_cast<size_t>(hd));
+        const size_t base = s.kv_index(layer, t) + kvh * hd;
+        float sc = 0;
+        if (s.kv_type == KvType::F32) {
+          sc = kernels::simd::dot_f32(qv, &s.k32[base], static_cast<size_t>(hd));
         } else {
-          for (int d = 0; d < hd; ++d) s += qv[d] * f16[k16[base + d]];
+          for (int d = 0; d < hd; ++d) sc += qv[d] * f16[s.k16[base + d]];
         }
-        s *= scale;
-        scores[t] = s;
-        mx = std::max(mx, s);
+        sc *= scale;
+        scores[t] = sc;
+        mx = std::max(mx, sc);
       }
       double sum = 0;
       for (int t = 0; t < len; ++t) {
@@ -111,84 +118,134 @@ void Sequence::State::attend(int layer, int pos0, int n) {
       const float inv = static_cast<float>(1.0 / sum);
       std::fill(acc.begin(), acc.begin() + hd, 0.0f);
       for (int t = 0; t < len; ++t) {
-        const size_t base = kv_index(layer, t) + kvh * hd;
+        const size_t base = s.kv_index(layer, t) + kvh * hd;
         const float p = scores[t] * inv;
-        if (kv_type == KvType::F32) {
-          const float* vv = &v32[base];
+        if (s.kv_type == KvType::F32) {
+          const float* vv = &s.v32[base];
           for (int d = 0; d < hd; ++d) acc[d] += p * vv[d];
         } else {
-          for (int d = 0; d < hd; ++d) acc[d] += p * f16[v16[base + d]];
+          for (int d = 0; d < hd; ++d) acc[d] += p * f16[s.v16[base + d]];
         }
       }
-      std::copy(acc.begin(), acc.begin() + hd, &att[static_cast<size_t>(i) * qd + h * hd]);
+      std::copy(acc.begin(), acc.begin() + hd, &w.att[static_cast<size_t>(i) * qd + h * hd]);
     }
   });
 }
 
-void Sequence::State::forward(const int32_t* ids, int n, bool all_logits) {
-  const ModelConfig& c = m->cfg;
+void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> items) {
+  const ModelConfig& c = m.cfg;
   const int e = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.n_ff, hd = c.head_dim;
-  const int pos0 = static_cast<int>(tokens.size());
-  auto grow = [](std::vector<float>& b, size_t n) {
-    if (b.size() < n) b.resize(n);
+  ForwardScratch& w = const_cast<ForwardScratch&>(m.scratch);  // guarded by pool_mu
+  std::vector<Row> rows;  // per pass, not per layer: small next to the pass itself
+  std::vector<int32_t> ids;
+  for (const BatchItem& it : items) {
+    State& s = *it.seq->s_;
+    for (size_t i = 0; i < it.tokens.size(); ++i) {
+      rows.push_back({&s, static_cast<int>(s.tokens.size() + i)});
+      ids.push_back(it.tokens[i]);
+    }
+  }
+  const int n = static_cast<int>(rows.size());
+  auto grow = [](std::vector<float>& b, size_t len) {
+    if (b.size() < len) b.resize(len);
   };
-  grow(x, static_cast<size_t>(n) * e);
-  grow(xn, static_cast<size_t>(n) * e);
-  grow(q, static_cast<size_t>(n) * qd);
-  grow(k, static_cast<size_t>(n) * kvd);
-  grow(v, static_cast<size_t>(n) * kvd);
-  grow(att, static_cast<size_t>(n) * qd);
-  grow(gate, static_cast<size_t>(n) * ff);
-  grow(up, static_cast<size_t>(n) * ff);
-  kernels::ThreadPool& pool = *m->pool;
+  grow(w.x, static_cast<size_t>(n) * e);
+  grow(w.xn, static_cast<size_t>(n) * e);
+  grow(w.q, static_cast<size_t>(n) * qd);
+  grow(w.k, static_cast<size_t>(n) * kvd);
+  grow(w.v, static_cast<size_t>(n) * kvd);
+  grow(w.att, static_cast<size_t>(n) * qd);
+  grow(w.gate, static_cast<size_t>(n) * ff);
+  grow(w.up, static_cast<size_t>(n) * ff);
+  kernels::ThreadPool& pool = *m.pool;
+  float *x = w.x.data(), *xn = w.xn.data();
 
-  for (int i = 0; i < n; ++i) kernels::get_row(m->token_embd, ids[i], &x[static_cast<size_t>(i) * e]);
+  for (int i = 0; i < n; ++i) kernels::get_row(m.token_embd, ids[i], &x[static_cast<size_t>(i) * e]);
 
   for (int il = 0; il < c.n_layer; ++il) {
-    const LayerWeights& L = m->layers[il];
+    const LayerWeights& L = m.layers[il];
     for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.attn_norm, &xn[i * e], e, c.rms_eps);
-    kernels::matmul(L.wq, xn.data(), n, q.data(), pool);
-    kernels::matmul(L.wk, xn.data(), n, k.data(), pool);
-    kernels::matmul(L.wv, xn.data(), n, v.data(), pool);
+    kernels::matmul(L.wq, xn, n, w.q.data(), pool);
+    kernels::matmul(L.wk, xn, n, w.k.data(), pool);
+    kernels::matmul(L.wv, xn, n, w.v.data(), pool);
     for (int i = 0; i < n; ++i) {
-      float* qi = &q[static_cast<size_t>(i) * qd];
-      float* ki = &k[static_cast<size_t>(i) * kvd];
-      float* vi = &v[static_cast<size_t>(i) * kvd];
+      float* qi = &w.q[static_cast<size_t>(i) * qd];
+      float* ki = &w.k[static_cast<size_t>(i) * kvd];
+      float* vi = &w.v[static_cast<size_t>(i) * kvd];
       if (L.bq) {
         for (int j = 0; j < qd; ++j) qi[j] += L.bq[j];
         for (int j = 0; j < kvd; ++j) ki[j] += L.bk[j];
         for (int j = 0; j < kvd; ++j) vi[j] += L.bv[j];
       }
-      const float pos = static_cast<float>(pos0 + i) * m->rope_pos_scale;
+      const float pos = static_cast<float>(rows[i].pos) * m.rope_pos_scale;
       for (int h = 0; h < c.n_head; ++h) {
         if (L.q_norm) rms_norm(qi + h * hd, L.q_norm, qi + h * hd, hd, c.rms_eps);
-        rope(qi + h * hd, c.rope_dim, c.rope_type, m->rope_inv_freq.data(), pos);
+        rope(qi + h * hd, c.rope_dim, c.rope_type, m.rope_inv_freq.data(), pos);
       }
       for (int h = 0; h < c.n_head_kv; ++h) {
         if (L.k_norm) rms_norm(ki + h * hd, L.k_norm, ki + h * hd, hd, c.rms_eps);
-        rope(ki + h * hd, c.rope_dim, c.rope_type, m->rope_inv_freq.data(), pos);
+        rope(ki + h * hd, c.rope_dim, c.rope_type, m.rope_inv_freq.data(), pos);
       }
-      store_kv(il, pos0 + i, ki, vi);
+      rows[i].s->store_kv(il, rows[i].pos, ki, vi);
     }
-    attend(il, pos0, n);
-    kernels::matmul(L.wo, att.data(), n, xn.data(), pool);
+    attend(m, w, rows, il);
+    kernels::matmul(L.wo, w.att.data(), n, xn, pool);
     for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
 
     for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.ffn_norm, &xn[i * e], e, c.rms_eps);
-    kernels::matmul(L.gate, xn.data(), n, gate.data(), pool);
-    kernels::matmul(L.up, xn.data(), n, up.data(), pool);
-    for (size_t j = 0; j < static_cast<size_t>(n) * ff; ++j) gate[j] = silu(gate[j]) * up[j];
-    kernels::matmul(L.down, gate.data(), n, xn.data(), pool);
+    kernels::matmul(L.gate, xn, n, w.gate.data(), pool);
+    kernels::matmul(L.up, xn, n, w.up.data(), pool);
+    for (size_t j = 0; j < static_cast<size_t>(n) * ff; ++j) w.gate[j] = silu(w.gate[j]) * w.up[j];
+    kernels::matmul(L.down, w.gate.data(), n, xn, pool);
     for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
   }
 
-  const int first = all_logits ? 0 : n - 1, rows = n - first;
-  for (int i = first; i < n; ++i) rms_norm(&x[i * e], m->output_norm, &xn[(i - first) * e], e, c.rms_eps);
-  grow(logits, static_cast<size_t>(rows) * c.n_vocab);
-  kernels::matmul(m->output, xn.data(), rows, logits.data(), pool);
+  // Output head over the rows whose logits are wanted, all items at once.
+  int out_rows = 0, row = 0;
+  for (const BatchItem& it : items) {
+    const int len = static_cast<int>(it.tokens.size()), first = it.all_logits ? 0 : len - 1;
+    for (int i = first; i < len; ++i)
+      rms_norm(&x[(row + i) * e], m.output_norm, &xn[(out_rows++) * e], e, c.rms_eps);
+    row += len;
+  }
+  const size_t V = static_cast<size_t>(c.n_vocab);
+  float* head = nullptr;
+  if (items.size() == 1) {  // straight into the Sequence's buffer
+    State& s = *items[0].seq->s_;
+    grow(s.logits, out_rows * V);
+    head = s.logits.data();
+  } else {
+    grow(w.head, out_rows * V);
+    head = w.head.data();
+  }
+  kernels::matmul(m.output, xn, out_rows, head, pool);
 
-  positions += n;
-  for (int i = 0; i < n; ++i) attention += static_cast<uint64_t>(pos0 + i + 1);
+  out_rows = 0;
+  for (const BatchItem& it : items) {
+    State& s = *it.seq->s_;
+    const size_t len = it.tokens.size(), wanted = it.all_logits ? len : 1;
+    if (items.size() > 1) {
+      grow(s.logits, wanted * V);
+      std::memcpy(s.logits.data(), head + out_rows * V, wanted * V * sizeof(float));
+    }
+    out_rows += static_cast<int>(wanted);
+    s.logit_rows = wanted;
+    const uint64_t pos0 = s.tokens.size();
+    s.positions += len;
+    for (size_t i = 0; i < len; ++i) s.attention += pos0 + i + 1;
+    s.tokens.insert(s.tokens.end(), it.tokens.begin(), it.tokens.end());
+  }
+}
+
+void Sequence::State::check(std::span<const int32_t> ids) const {
+  if (ids.empty()) throw Error("eval needs at least one token");
+  if (tokens.size() + ids.size() > static_cast<size_t>(n_ctx))
+    throw Error("context overflow: " + std::to_string(tokens.size()) + " cached + " + std::to_string(ids.size()) +
+                " new tokens exceed the context size " + std::to_string(n_ctx));
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= m->cfg.n_vocab)
+      throw Error("token id " + std::to_string(ids[i]) + " at batch index " + std::to_string(i) +
+                  " is outside the vocabulary [0, " + std::to_string(m->cfg.n_vocab) + ")");
 }
 
 Sequence::Sequence(std::shared_ptr<const Model> model, SequenceOptions opts) : s_(std::make_unique<State>()) {
@@ -214,23 +271,36 @@ Sequence::Sequence(Sequence&&) noexcept = default;
 Sequence& Sequence::operator=(Sequence&&) noexcept = default;
 
 std::span<const float> Sequence::eval(std::span<const int32_t> ids, bool all_logits) {
-  State& s = *s_;
-  const ModelConfig& c = s.m->cfg;
-  if (ids.empty()) throw Error("eval needs at least one token");
-  if (s.tokens.size() + ids.size() > static_cast<size_t>(s.n_ctx))
-    throw Error("context overflow: " + std::to_string(s.tokens.size()) + " cached + " + std::to_string(ids.size()) +
-                " new tokens exceed the context size " + std::to_string(s.n_ctx));
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= c.n_vocab)
-      throw Error("token id " + std::to_string(ids[i]) + " at batch index " + std::to_string(i) +
-                  " is outside the vocabulary [0, " + std::to_string(c.n_vocab) + ")");
-  {
-    std::lock_guard<std::mutex> lock(const_cast<Model::Impl*>(s.m)->pool_mu);
-    s.forward(ids.data(), static_cast<int>(ids.size()), all_logits);
+  const BatchItem item{this, ids, all_logits};
+  eval_batch({&item, 1});
+  return logits();
+}
+
+void Sequence::eval_batch(std::span<const BatchItem> items) {
+  if (items.empty()) return;
+  const Model::Impl* m = nullptr;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const BatchItem& it = items[i];
+    const std::string where = items.size() > 1 ? "batch item " + std::to_string(i) + ": " : "";
+    if (!it.seq) throw Error(where + "no Sequence");
+    if (!m) m = it.seq->s_->m;
+    if (it.seq->s_->m != m) throw Error(where + "Sequences of different models cannot share a forward pass");
+    for (size_t j = 0; j < i; ++j)
+      if (items[j].seq == it.seq) throw Error(where + "the same Sequence appears twice in one batch");
+    try {
+      it.seq->s_->check(it.tokens);
+    } catch (const Error& e) {
+      throw Error(where + e.what());
+    }
   }
-  s.tokens.insert(s.tokens.end(), ids.begin(), ids.end());
-  const size_t rows = all_logits ? ids.size() : 1;
-  return {s.logits.data(), rows * static_cast<size_t>(c.n_vocab)};
+  std::lock_guard<std::mutex> lock(const_cast<Model::Impl*>(m)->pool_mu);
+  State::forward(*m, items);
+}
+
+void Sequence::check(std::span<const int32_t> ids) const { s_->check(ids); }
+
+std::span<const float> Sequence::logits() const {
+  return {s_->logits.data(), s_->logit_rows * static_cast<size_t>(s_->m->cfg.n_vocab)};
 }
 
 size_t Sequence::size() const { return s_->tokens.size(); }
