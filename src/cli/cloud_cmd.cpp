@@ -23,8 +23,9 @@ namespace {
 
 struct ServeOpts {
   std::string llm, slm, listen = "127.0.0.1:7070", tls_cert, tls_key, token_file, port_file;
-  int max_sessions = 64, threads = 0, n_ctx = 2048, max_message_bytes = 1 << 20;
+  int max_sessions = 64, threads = 0, n_ctx = 2048, max_message_bytes = 1 << 20, max_batch_rows = 64;
   double idle_timeout = 300, grace = 10, budget_mb = 0;
+  bool no_batching = false;
 };
 
 void log_line(const std::string& line) {
@@ -55,6 +56,8 @@ void serve(const ServeOpts& o) {
   so.n_ctx = o.n_ctx;
   so.max_message_bytes = o.max_message_bytes;
   so.shutdown_grace_s = o.grace;
+  so.batching = !o.no_batching;
+  so.max_batch_rows = o.max_batch_rows;
   so.log = log_line;
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   transport::CloudServer server(models.llm, models.slm, so);
@@ -140,12 +143,16 @@ Registrar reg("cloud", [](CLI::App& root) {
   sub->add_option("--max-sessions", o->max_sessions, "concurrent sessions admitted")->capture_default_str();
   sub->add_option("--idle-timeout", o->idle_timeout, "seconds before an idle session is reclaimed")
       ->capture_default_str();
-  sub->add_option("--memory-budget-mb", o->budget_mb, "KV-cache memory for all sessions (0 = unlimited)")
+  sub->add_option("--memory-budget-mb", o->budget_mb,
+                  "memory for all sessions' KV caches and logits (0 = unlimited)")
       ->capture_default_str();
   sub->add_option("--ctx", o->n_ctx, "context per session and model (0 = the model's training context)")
       ->capture_default_str();
   sub->add_option("--max-message-bytes", o->max_message_bytes, "largest accepted request")->capture_default_str();
   sub->add_option("--shutdown-grace", o->grace, "seconds in-flight sessions may run after SIGTERM")
+      ->capture_default_str();
+  sub->add_flag("--no-batching", o->no_batching, "give every session its own forward passes");
+  sub->add_option("--max-batch-rows", o->max_batch_rows, "token positions per forward pass shared by sessions")
       ->capture_default_str();
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (TLS)");
   sub->add_option("--tls-key", o->tls_key, "PEM private key (TLS)");

@@ -43,9 +43,9 @@ Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_
   if (open.x_llm.empty() || open.x_slm.empty()) throw Error("cloud: SessionOpen.x is empty");
   check_ids(open.x_llm, llm_->n_vocab(), "x_llm");
   check_ids(open.x_slm, slm_->n_vocab(), "x_slm");
-  llm_next_ = take_rows(llm_->eval(open.x_llm).last(llm_->n_vocab()), 1, llm_->n_vocab(), n_vocab_);
+  llm_next_ = take_rows(llm_->eval_last(open.x_llm), 1, llm_->n_vocab(), n_vocab_);
   if (use_slm_)
-    slm_next_ = take_rows(slm_->eval(open.x_slm).last(slm_->n_vocab()), 1, slm_->n_vocab(), n_vocab_);
+    slm_next_ = take_rows(slm_->eval_last(open.x_slm), 1, slm_->n_vocab(), n_vocab_);
 }
 
 // An edge may not make the cloud compute more than the session asked for.

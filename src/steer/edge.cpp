@@ -47,7 +47,7 @@ void continue_locally(LogitSource& src, std::span<const int32_t> personalized, R
   const bool prefill = src.size() == 0;
   src.truncate(keep);
   const int V = src.n_vocab();
-  std::vector<float> next = last_row(src.eval(std::span<const int32_t>(all).subspan(keep)), V, V);
+  std::vector<float> next = last_row(src.eval_last(std::span<const int32_t>(all).subspan(keep)), V, V);
   (prefill ? c.t_prefill_s : c.t_draft_s) += sw.seconds();
   r.stop_reason = "length";
   const size_t max_new = static_cast<size_t>(s.max_new);
@@ -61,7 +61,7 @@ void continue_locally(LogitSource& src, std::span<const int32_t> personalized, R
     if (r.tokens.size() == max_new) break;
     Stopwatch step;
     const int32_t one[1] = {t};
-    next = last_row(src.eval(one), V, V);
+    next = last_row(src.eval_last(one), V, V);
     c.t_draft_s += step.seconds();
   }
 }
@@ -76,7 +76,7 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
   Stopwatch total;
   sampling::Rng rng(s.seed, 1);
   const int V = src.n_vocab();
-  std::vector<float> next = last_row(src.eval(prompt), V, V);
+  std::vector<float> next = last_row(src.eval_last(prompt), V, V);
   c.t_prefill_s = total.seconds();
   r.stop_reason = "length";
   while (r.tokens.size() < static_cast<size_t>(s.max_new)) {
@@ -89,7 +89,7 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
     if (r.tokens.size() == static_cast<size_t>(s.max_new)) break;
     Stopwatch sw;
     const int32_t one[1] = {t};
-    next = last_row(src.eval(one), V, V);
+    next = last_row(src.eval_last(one), V, V);
     c.t_draft_s += sw.seconds();
   }
   c.n_generated = r.tokens.size();
@@ -145,7 +145,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     } closer{transport, session, c, lim};
 
     const size_t base = personalized.size();
-    std::vector<float> next = last_row(src.eval(personalized), stride, V);
+    std::vector<float> next = last_row(src.eval_last(personalized), stride, V);
     c.t_prefill_s = total.seconds();
 
     std::vector<int32_t>& gen = r.tokens;
@@ -156,7 +156,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     auto feed = [&] {
       if (unevaluated.empty()) return;
       Stopwatch sw;
-      next = last_row(src.eval(unevaluated), stride, V);
+      next = last_row(src.eval_last(unevaluated), stride, V);
       unevaluated.clear();
       c.t_draft_s += sw.seconds();
     };
@@ -210,7 +210,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         for (size_t i = 0; i < D; ++i) {
           if (i > 0) {
             const int32_t prev[1] = {block.drafts.back()};
-            rows.push_back(last_row(src.eval(prev), stride, V));
+            rows.push_back(last_row(src.eval_last(prev), stride, V));
           } else {
             rows.push_back(next);
           }

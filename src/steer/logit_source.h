@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "model/batcher.h"
 #include "model/model.h"
 
 namespace specsteer::steer {
@@ -20,6 +21,11 @@ class LogitSource {
   // [tokens.size()][n_vocab()], row i predicting the token after tokens[i].
   // Valid until the next eval/truncate.
   virtual std::span<const float> eval(std::span<const int32_t> tokens) = 0;
+  // The same, but only the last row is needed: a model skips the output head
+  // for the other rows (a long prompt's logits would be rows x vocabulary).
+  virtual std::span<const float> eval_last(std::span<const int32_t> tokens) {
+    return eval(tokens).last(static_cast<size_t>(n_vocab()));
+  }
   virtual void truncate(size_t n) = 0;  // keep the first n tokens (rollback)
   virtual const std::vector<int32_t>& tokens() const = 0;
   virtual uint64_t positions_evaluated() const = 0;
@@ -51,6 +57,9 @@ class FunctionSource final : public LogitSource {
 };
 
 // A model Sequence behind the interface (defined in sequence_source.cpp).
-std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts = {});
+// With a batcher, evals share forward passes with other sessions' sources
+// on the same batcher (model/batcher.h).
+std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts = {},
+                                                  std::shared_ptr<EvalBatcher> batcher = nullptr);
 
 }  // namespace specsteer::steer

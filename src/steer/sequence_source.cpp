@@ -12,9 +12,15 @@ namespace {
 
 class SequenceSource final : public LogitSource {
  public:
-  SequenceSource(std::shared_ptr<const Model> m, SequenceOptions o) : seq_(std::move(m), o) {}
+  SequenceSource(std::shared_ptr<const Model> m, SequenceOptions o, std::shared_ptr<EvalBatcher> b)
+      : seq_(std::move(m), o), batcher_(std::move(b)) {}
   int n_vocab() const override { return seq_.n_vocab(); }
-  std::span<const float> eval(std::span<const int32_t> tokens) override { return seq_.eval(tokens, true); }
+  std::span<const float> eval(std::span<const int32_t> tokens) override {
+    return batcher_ ? batcher_->eval(seq_, tokens, true) : seq_.eval(tokens, true);
+  }
+  std::span<const float> eval_last(std::span<const int32_t> tokens) override {
+    return batcher_ ? batcher_->eval(seq_, tokens, false) : seq_.eval(tokens, false);
+  }
   void truncate(size_t n) override { seq_.truncate(n); }
   const std::vector<int32_t>& tokens() const override { return seq_.tokens(); }
   uint64_t positions_evaluated() const override { return seq_.positions_evaluated(); }
@@ -22,6 +28,7 @@ class SequenceSource final : public LogitSource {
 
  private:
   Sequence seq_;
+  std::shared_ptr<EvalBatcher> batcher_;
 };
 
 struct Fnv {
@@ -40,8 +47,9 @@ struct Fnv {
 
 }  // namespace
 
-std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts) {
-  return std::make_unique<SequenceSource>(std::move(model), opts);
+std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts,
+                                                  std::shared_ptr<EvalBatcher> batcher) {
+  return std::make_unique<SequenceSource>(std::move(model), opts, std::move(batcher));
 }
 
 ModelIdentity identity_of(const Model& m) {

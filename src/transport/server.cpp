@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "model/batcher.h"
 #include "model/model.h"
 #include "steer/cloud.h"
 #include "transport/client.h"
@@ -44,6 +45,13 @@ uint64_t kv_bytes(const Model& m, int n_ctx) {
 
 int ctx_of(const Model& m, int n_ctx) { return n_ctx > 0 ? n_ctx : m.config().n_ctx_train; }
 
+// Logits a session keeps for one model: the Sequence's last rows (up to
+// draft + 1), the cloud's copy of them and its next-token row.
+uint64_t logits_bytes(const Model& m, int draft) {
+  const uint64_t rows = 2ull * (static_cast<uint64_t>(draft) + 1) + 1;
+  return rows * static_cast<uint64_t>(m.config().n_vocab) * sizeof(float);
+}
+
 std::string mib(uint64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
@@ -52,11 +60,16 @@ std::string mib(uint64_t bytes) {
 
 }  // namespace
 
+uint64_t session_memory_bytes(const Model& llm, const Model& slm, int n_ctx, int draft) {
+  return kv_bytes(llm, n_ctx) + kv_bytes(slm, n_ctx) + logits_bytes(llm, draft) + logits_bytes(slm, draft);
+}
+
 struct CloudServer::Impl final : v1::Cloud::Service {
   std::shared_ptr<const Model> llm, slm;
   steer::ModelIdentity llm_id, slm_id;
   ServerOptions o;
   uint64_t kv_per_session = 0;
+  std::shared_ptr<EvalBatcher> llm_batcher, slm_batcher;  // null without batching
   int ctx_llm = 0, ctx_slm = 0;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -73,6 +86,7 @@ struct CloudServer::Impl final : v1::Cloud::Service {
   uint64_t next_stream = 0;
   uint64_t next_session = 0;
   ServerStats st;
+  uint64_t reserved = 0;  // session_memory_bytes of the active sessions
   bool draining = false, stop = false, shut = false;
   Clock::time_point grace_end;
   std::thread reaper;
@@ -204,7 +218,8 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
                       " exceeds the session context of " + std::to_string(cap) + " tokens",
                   peer);
 
-  // Admission: session count and KV-cache budget.
+  // Admission: session count and memory budget.
+  const uint64_t need_bytes = session_memory_bytes(*llm, *slm, o.n_ctx, s.draft);
   {
     std::unique_lock<std::mutex> lock(mu);
     std::string why;
@@ -215,10 +230,10 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     } else if (st.active >= static_cast<uint64_t>(o.max_sessions)) {
       why = "session limit reached: " + std::to_string(st.active) + " active (--max-sessions " +
             std::to_string(o.max_sessions) + ")";
-    } else if (o.memory_budget_bytes && (st.active + 1) * kv_per_session > o.memory_budget_bytes) {
-      why = "memory budget reached: " + std::to_string(st.active) + " sessions hold " +
-            mib(st.active * kv_per_session) + " of KV cache, one more needs " + mib(kv_per_session) +
-            " (--memory-budget-mb " + std::to_string(o.memory_budget_bytes >> 20) + ")";
+    } else if (o.memory_budget_bytes && reserved + need_bytes > o.memory_budget_bytes) {
+      why = "memory budget reached: " + std::to_string(st.active) + " sessions hold " + mib(reserved) +
+            " of KV caches and logits, one more needs " + mib(need_bytes) + " (--memory-budget-mb " +
+            std::to_string(o.memory_budget_bytes >> 20) + ")";
     }
     if (!why.empty()) {
       lock.unlock();
@@ -226,14 +241,17 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     }
     ++st.active;
     ++st.opened;
+    reserved += need_bytes;
   }
   struct Slot {
     Impl& s;
+    uint64_t bytes;
     ~Slot() {
       std::lock_guard<std::mutex> lock(s.mu);
       --s.st.active;
+      s.reserved -= bytes;
     }
-  } slot{*this};
+  } slot{*this, need_bytes};
   auto failed = [&](StatusCode code, const std::string& why, uint64_t id) {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -246,8 +264,8 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   const uint64_t id = new_session_id();
   std::unique_ptr<steer::Cloud> cloud;
   try {
-    cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}),
-                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}), open);
+    cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}, llm_batcher),
+                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}, slm_batcher), open);
   } catch (const std::exception& e) {
     return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
   }
@@ -332,9 +350,16 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   m.ctx_llm = ctx_of(*m.llm, m.o.n_ctx);
   m.ctx_slm = ctx_of(*m.slm, m.o.n_ctx);
   m.kv_per_session = kv_bytes(*m.llm, m.o.n_ctx) + kv_bytes(*m.slm, m.o.n_ctx);
-  if (m.o.memory_budget_bytes && m.o.memory_budget_bytes < m.kv_per_session)
-    throw Error("--memory-budget-mb: one session needs " + mib(m.kv_per_session) +
-                " of KV cache, more than the budget (lower --ctx or raise the budget)");
+  if (m.o.memory_budget_bytes && m.o.memory_budget_bytes < session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1))
+    throw Error("--memory-budget-mb: one session needs at least " +
+                mib(session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1)) +
+                " of KV caches and logits, more than the budget (lower --ctx or raise the budget)");
+  if (m.o.max_batch_rows < 1) throw Error("--max-batch-rows must be >= 1");
+  if (m.o.batching) {
+    m.llm_batcher = std::make_shared<EvalBatcher>(m.llm, m.o.max_batch_rows);
+    // One file loaded once serves as both: one queue, or the two would contend.
+    m.slm_batcher = m.slm == m.llm ? m.llm_batcher : std::make_shared<EvalBatcher>(m.slm, m.o.max_batch_rows);
+  }
   std::random_device rd;
   m.next_session = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
 
@@ -360,17 +385,28 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   m.log("listening on port " + std::to_string(m.port) + (m.o.tls_cert_file.empty() ? " (plaintext)" : " (TLS)") +
         (m.o.auth_token.empty() ? ", no authentication" : ", bearer-token authentication") + "; KV cache " +
         mib(m.kv_per_session) + " per session (context " + std::to_string(m.ctx_llm) + "/" +
-        std::to_string(m.ctx_slm) + "), max " + std::to_string(m.o.max_sessions) + " sessions");
+        std::to_string(m.ctx_slm) + "), max " + std::to_string(m.o.max_sessions) + " sessions, " +
+        (m.o.batching ? "sessions share forward passes (up to " + std::to_string(m.o.max_batch_rows) + " rows)"
+                      : "no cross-session batching"));
 }
 
 CloudServer::~CloudServer() { shutdown(); }
 
 int CloudServer::port() const { return impl_->port; }
-uint64_t CloudServer::kv_bytes_per_session() const { return impl_->kv_per_session; }
-
 ServerStats CloudServer::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->st;
+  ServerStats s;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    s = impl_->st;
+  }
+  auto add = [&s](const EvalBatcher& b) {
+    const BatcherStats bs = b.stats();
+    s.passes += bs.passes;
+    s.requests += bs.requests;
+  };
+  if (impl_->llm_batcher) add(*impl_->llm_batcher);
+  if (impl_->slm_batcher && impl_->slm_batcher != impl_->llm_batcher) add(*impl_->slm_batcher);
+  return s;
 }
 
 void CloudServer::shutdown() {
@@ -399,7 +435,9 @@ void CloudServer::shutdown() {
   const auto s = stats();
   m.log("stopped: " + std::to_string(s.opened) + " sessions opened, " + std::to_string(s.closed) + " closed, " +
         std::to_string(s.failed) + " ended early, " + std::to_string(s.reclaimed) + " reclaimed, " +
-        std::to_string(s.refused) + " refused");
+        std::to_string(s.refused) + " refused" +
+        (m.o.batching ? "; " + std::to_string(s.requests) + " evals in " + std::to_string(s.passes) + " forward passes"
+                      : ""));
 }
 
 }  // namespace specsteer::transport

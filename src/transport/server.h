@@ -7,9 +7,10 @@
 // budget allow (RESOURCE_EXHAUSTED otherwise), reclaimed when idle, and
 // drained on shutdown.
 //
-// Verification of concurrent sessions is not batched across sessions: each
-// session's forward passes run on the shared model's thread pool one after
-// another (the engine evaluates one Sequence per call); see BENCHMARKS.md.
+// Concurrent sessions share forward passes: each model sits behind an
+// EvalBatcher (model/batcher.h), so the draft blocks that sessions send while
+// a pass runs are verified together in the next one, reading the weights
+// once for all of them (--no-batching turns this off; BENCHMARKS.md).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,16 +29,26 @@ struct ServerOptions {
   std::string tls_cert_file;     // PEM certificate chain + key: TLS; both empty = plaintext
   std::string tls_key_file;
   std::string auth_token;        // required bearer token; empty = no authentication
-  uint64_t memory_budget_bytes = 0;  // KV caches of all sessions; 0 = unlimited
+  uint64_t memory_budget_bytes = 0;  // session_memory_bytes of all sessions; 0 = unlimited
   int n_ctx = 0;                 // per-session context of each model (0 = the model's training context)
   int max_message_bytes = 1 << 20;  // largest accepted uplink message
   double shutdown_grace_s = 10;  // in-flight sessions may finish this long after shutdown()
+  bool batching = true;          // share forward passes between concurrent sessions
+  int max_batch_rows = 64;       // token positions per shared pass
   std::function<void(const std::string&)> log;  // one line per event; never holds prompt text or ids
 };
 
 struct ServerStats {
   uint64_t opened = 0, closed = 0, refused = 0, failed = 0, reclaimed = 0, active = 0;
+  // Forward passes run and eval requests served, both models together; with
+  // batching, requests / passes is the mean number of sessions per pass.
+  uint64_t passes = 0, requests = 0;
 };
+
+// Memory one session holds: both models' KV caches (F32, n_ctx positions)
+// plus the logits rows its evals keep (up to draft + 1 rows per model, copied
+// once by the cloud role, plus its next-token rows).
+uint64_t session_memory_bytes(const Model& llm, const Model& slm, int n_ctx, int draft);
 
 class CloudServer {
  public:
@@ -46,8 +57,6 @@ class CloudServer {
   CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm, ServerOptions opts);
   ~CloudServer();  // shutdown() + wait()
   int port() const;  // the bound port
-  // KV-cache bytes one session holds (both models): 2 * n_layer * n_ctx * kv_dim * sizeof(float) each.
-  uint64_t kv_bytes_per_session() const;
   // Graceful: refuse new sessions, let in-flight ones run for the grace
   // period, then end them with UNAVAILABLE. Returns once all handlers ended.
   void shutdown();

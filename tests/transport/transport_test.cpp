@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -323,6 +324,14 @@ TEST(Transport, SixteenConcurrentSessionsAreCorrectAndUnmixed) {
   }
   EXPECT_GT(distinct.size(), 8u);  // the comparison can tell sessions apart
   EXPECT_TRUE(server.wait_log("closed after", kN));
+  // Sixteen sessions at once on one compute thread: blocks were verified in
+  // shared forward passes (the shutdown line counts them).
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0);
+  std::smatch m;
+  const std::string log = server.log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("(\\d+) evals in (\\d+) forward passes"))) << log;
+  EXPECT_LT(std::stoull(m[2].str()), std::stoull(m[1].str())) << m[0].str();
 }
 
 TEST(Transport, KilledServerFallsBackWithoutLosingTokens) {
@@ -584,11 +593,16 @@ TEST(Transport, MalformedAndOversizedRequestsDoNotAffectOtherSessions) {
 
 TEST(Transport, SessionLimitMemoryBudgetAndIdleReclaim) {
   NEED_FIXTURES();
+  const auto req = request(Method::SpecSteer, 16);
+  // KV caches at --ctx 256 plus logits rows: one formula, spelled out here.
   const auto& lc = models().llm->config();
   const auto& sc = models().slm->config();
-  const double per_session =
-      2.0 * 256 * sizeof(float) * (lc.n_layer * lc.kv_dim() + sc.n_layer * sc.kv_dim());
-  const v1::EdgeMessage open = open_message(request(Method::SpecSteer, 16));
+  const double kv = 2.0 * 256 * sizeof(float) * (lc.n_layer * lc.kv_dim() + sc.n_layer * sc.kv_dim());
+  const double logits = (2.0 * (req.settings.draft + 1) + 1) * sizeof(float) * (lc.n_vocab + sc.n_vocab);
+  const double per_session = kv + logits;
+  EXPECT_EQ(static_cast<uint64_t>(per_session),
+            transport::session_memory_bytes(*models().llm, *models().slm, 256, req.settings.draft));
+  const v1::EdgeMessage open = open_message(req);
   grpc::Status st;
   {
     START_SERVER(server, "--max-sessions", "1");
