@@ -1,5 +1,6 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels/packed_q8.h"
@@ -28,7 +29,8 @@ void rows_dequant(const Matrix& w, const float* x, int64_t n, float* y, int64_t 
 struct ActBuffers {
   std::vector<int16_t> q;
   std::vector<float> d;
-  std::vector<uint8_t> u;  // q + 128, for the packed VNNI kernel
+  std::vector<int8_t> q8;     // q as int8, for the packed VNNI kernel
+  std::vector<int32_t> sums;  // per-block sums of q, for the packed VNNI kernel
 };
 
 ActBuffers& act_buffers() {
@@ -72,28 +74,93 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r
   rows_dequant(w, x, n, y, r0, r1);
 }
 
-void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
-  constexpr int64_t kGrain = 16;  // rows per chunk unit: keeps chunk edges cache-line friendly
-  if (is_float_type(w.type)) {
-    pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) { simd::rows_float(w, x, n, y, r0, r1); });
-  } else if (w.packed) {
-    const auto a = quantize(x, n, w.cols);
-    auto& u = act_buffers().u;
-    const size_t nq = static_cast<size_t>(n * w.cols);
-    if (u.size() < nq) u.resize(nq);
-    for (size_t i = 0; i < nq; ++i) u[i] = static_cast<uint8_t>(a.q[i] + 128);
-    pool.parallel_for(w.rows / kPackRows, 1,
-                      [&](int64_t g0, int64_t g1) { rows_packed_q8(w, u.data(), a.d, n, y, g0, g1); });
-  } else if (is_q8_family(w.type)) {
-    // Quantize the activations once, then every thread reads them.
-    const auto a = quantize(x, n, w.cols);
-    const bool q8 = w.type == gguf::TensorType::Q8_0;
-    pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) {
-      q8 ? simd::rows_q8_0(w, a, n, y, r0, r1) : simd::rows_q4_0(w, a, n, y, r0, r1);
-    });
-  } else {
-    pool.parallel_for(w.rows, kGrain, [&](int64_t r0, int64_t r1) { rows_dequant(w, x, n, y, r0, r1); });
+namespace {
+
+enum class Kind { Float, Packed, Q8Family, Dequant };
+
+Kind kind_of(const Matrix& w) {
+  if (is_float_type(w.type)) return Kind::Float;
+  if (w.packed) return Kind::Packed;
+  if (is_q8_family(w.type)) return Kind::Q8Family;
+  return Kind::Dequant;
+}
+
+// The input in the form a kind of kernel reads, prepared once per product.
+struct PreparedInput {
+  const float* x = nullptr;
+  simd::QuantizedActs a;
+  const int8_t* q8 = nullptr;
+  const int32_t* sums = nullptr;
+};
+
+PreparedInput prepare(Kind kind, const float* x, int64_t n, int64_t cols) {
+  PreparedInput in;
+  in.x = x;
+  if (kind == Kind::Q8Family || kind == Kind::Packed) in.a = quantize(x, n, cols);
+  if (kind == Kind::Packed) {
+    ActBuffers& buf = act_buffers();
+    const size_t nq = static_cast<size_t>(n * cols), nblk = nq / 32;
+    if (buf.q8.size() < nq) buf.q8.resize(nq);
+    if (buf.sums.size() < nblk) buf.sums.resize(nblk);
+    for (size_t blk = 0; blk < nblk; ++blk) {
+      int32_t sum = 0;
+      for (size_t k = blk * 32; k < blk * 32 + 32; ++k) {
+        buf.q8[k] = static_cast<int8_t>(in.a.q[k]);
+        sum += in.a.q[k];
+      }
+      buf.sums[blk] = sum;
+    }
+    in.q8 = buf.q8.data();
+    in.sums = buf.sums.data();
   }
+  return in;
+}
+
+// Rows [r0, r1) of one product (multiples of kPackRows for packed weights).
+void run_rows(Kind kind, const Matrix& w, const PreparedInput& in, int64_t n, float* y, int64_t r0, int64_t r1) {
+  switch (kind) {
+    case Kind::Float:
+      return simd::rows_float(w, in.x, n, y, r0, r1);
+    case Kind::Packed:
+      return rows_packed_q8(w, in.q8, in.a.d, in.sums, n, y, r0 / kPackRows, r1 / kPackRows);
+    case Kind::Q8Family:
+      return w.type == gguf::TensorType::Q8_0 ? simd::rows_q8_0(w, in.a, n, y, r0, r1)
+                                              : simd::rows_q4_0(w, in.a, n, y, r0, r1);
+    case Kind::Dequant:
+      return rows_dequant(w, in.x, n, y, r0, r1);
+  }
+}
+
+}  // namespace
+
+void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
+  const MatmulOut one{&w, y};
+  matmul_shared_input({&one, 1}, x, n, pool);
+}
+
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n, ThreadPool& pool) {
+  if (outs.empty()) return;
+  const Kind kind = kind_of(*outs[0].w);
+  for (const MatmulOut& o : outs)
+    if (kind_of(*o.w) != kind || o.w->cols != outs[0].w->cols || o.w->type != outs[0].w->type) {
+      for (const MatmulOut& each : outs) matmul_shared_input({&each, 1}, x, n, pool);
+      return;
+    }
+  // Work unit: one packed 16-row group, or one row (chunked by 16 rows, which
+  // keeps chunk edges cache-line friendly).
+  const int64_t unit = kind == Kind::Packed ? kPackRows : 1, grain = kind == Kind::Packed ? 1 : 16;
+  int64_t units = 0;
+  for (const MatmulOut& o : outs) units += o.w->rows / unit;
+  // Quantize the activations once; every thread then reads them.
+  const PreparedInput in = prepare(kind, x, n, outs[0].w->cols);
+  pool.parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
+    int64_t base = 0;  // first unit of the current product
+    for (const MatmulOut& o : outs) {
+      const int64_t count = o.w->rows / unit, lo = std::max(u0, base), hi = std::min(u1, base + count);
+      if (lo < hi) run_rows(kind, *o.w, in, n, o.y, (lo - base) * unit, (hi - base) * unit);
+      base += count;
+    }
+  });
 }
 
 }  // namespace specsteer::kernels

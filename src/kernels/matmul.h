@@ -3,6 +3,7 @@
 // in their GGUF layout: row-major [rows][cols], each row `row_bytes` long.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "gguf/types.h"
 #include "kernels/thread_pool.h"
@@ -23,6 +24,16 @@ struct Matrix {
 // Each weight row is read once for all n inputs, so a batch of n positions
 // costs about one pass over the weights.
 void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& pool);
+
+// Several products of the same input x (a layer's Q, K and V, or its gate
+// and up projections): x is quantized once and all their rows share one
+// parallel loop, so the threads meet once instead of once per matrix.
+// Matrices of different types or widths fall back to one product each.
+struct MatmulOut {
+  const Matrix* w;
+  float* y;  // [n][w->rows]
+};
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n, ThreadPool& pool);
 
 // Same product, single-threaded over rows [r0, r1) (building block and test oracle).
 void matmul_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1);

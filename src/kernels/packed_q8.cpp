@@ -33,7 +33,11 @@ size_t packed_q8_bytes(const Matrix& w) {
 
 // Layout, per (row group g, block b), kPackedBlockBytes bytes:
 //   uint16 d[16]           fp16 scale of row g*16+r
-//   int8   q[8][16][4]     q[j][r][k] = weight 4j+k of block b of row g*16+r
+//   uint8  q[8][16][4]     q[j][r][k] = 128 + weight 4j+k of block b of row g*16+r
+// Weights are stored offset to unsigned so that vpdpbusd (unsigned x signed)
+// takes them against the signed activations; the offset then contributes
+// 128 * sum(activations of the block), a per-position constant the caller
+// computes once (xsum) instead of once per row group.
 void pack_q8_0(const Matrix& w, uint8_t* dst) {
   if (packed_q8_bytes(w) == 0) throw Error("pack_q8_0: matrix is not Q8_0 with rows divisible by 16");
   const int64_t nb = w.cols / 32;
@@ -44,7 +48,10 @@ void pack_q8_0(const Matrix& w, uint8_t* dst) {
         BlockQ8_0 blk;
         std::memcpy(&blk, w.row(g * kPackRows + r) + b * sizeof(BlockQ8_0), sizeof(blk));
         std::memcpy(out + 2 * r, &blk.d, 2);
-        for (int j = 0; j < 8; ++j) std::memcpy(out + 2 * kPackRows + (j * kPackRows + r) * 4, blk.qs + 4 * j, 4);
+        uint8_t* q = out + 2 * kPackRows;
+        for (int j = 0; j < 8; ++j)
+          for (int k = 0; k < 4; ++k)
+            q[(j * kPackRows + r) * 4 + k] = static_cast<uint8_t>(static_cast<uint8_t>(blk.qs[4 * j + k]) ^ 0x80u);
       }
     }
 }
@@ -52,36 +59,40 @@ void pack_q8_0(const Matrix& w, uint8_t* dst) {
 #if defined(__x86_64__)
 namespace {
 
-// P positions against one 16-row group. The int8 dot uses unsigned
-// activations (x + 128), so 128 * sum(w) is subtracted per block; that
-// correction comes from the same instruction against a vector of 128s.
-template <int P>
+// Blocks ahead to prefetch: a block is 544 bytes of weights, and at a few
+// positions the arithmetic per block is short enough that, without explicit
+// prefetch, load latency and compute add up instead of overlapping.
+constexpr int64_t kPrefetchBlocks = 6;
+
+// P positions against one 16-row group. Only the first pass over a group
+// prefetches; later passes (more positions) find it in cache.
+template <int P, bool kPrefetch>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kernel(
-    const uint8_t* gdata, int64_t nb, const uint8_t* xu, const float* xd, int64_t cols, float* out) {
+    const uint8_t* gdata, int64_t nb, const int8_t* xq, const float* xd, const int32_t* xsum, int64_t cols,
+    float* out) {
   __m512 acc[P];
   for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
-  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = gdata + static_cast<size_t>(b) * kPackedBlockBytes;
+    [[maybe_unused]] const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks * kPackedBlockBytes);
+    if (kPrefetch)
+      for (size_t line = 0; line < kPackedBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
     // maskz forms: the plain ones use _mm512_undefined_ps, which GCC 12
     // misreports as uninitialized.
     const __m512 dw = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
     __m512i wv[8];
-    __m512i corr = _mm512_setzero_si512();
-    for (int j = 0; j < 8; ++j) {
-      wv[j] = _mm512_loadu_si512(blk + 2 * kPackRows + j * 64);
-      corr = _mm512_dpbusd_epi32(corr, k128, wv[j]);
-    }
+    for (int j = 0; j < 8; ++j) wv[j] = _mm512_loadu_si512(blk + 2 * kPackRows + j * 64);
     for (int p = 0; p < P; ++p) {
-      const uint8_t* xb = xu + p * cols + b * 32;
-      __m512i isum = _mm512_setzero_si512();
+      const int8_t* xb = xq + p * cols + b * 32;
+      const int64_t pb = p * (cols / 32) + b;
+      // Start from -128 * sum(x) to cancel the weights' offset.
+      __m512i isum = _mm512_set1_epi32(-128 * xsum[pb]);
       for (int j = 0; j < 8; ++j) {
         int32_t four;
         std::memcpy(&four, xb + 4 * j, 4);
-        isum = _mm512_dpbusd_epi32(isum, _mm512_set1_epi32(four), wv[j]);
+        isum = _mm512_dpbusd_epi32(isum, wv[j], _mm512_set1_epi32(four));
       }
-      isum = _mm512_sub_epi32(isum, corr);
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[p * (cols / 32) + b]));
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[pb]));
       acc[p] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), scale, acc[p]);
     }
   }
@@ -91,8 +102,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kerne
 }  // namespace
 #endif
 
-void rows_packed_q8(const Matrix& w, const uint8_t* xu, const float* xd, int64_t n, float* y, int64_t g0,
-                    int64_t g1) {
+void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const int32_t* xsum, int64_t n, float* y,
+                    int64_t g0, int64_t g1) {
 #if defined(__x86_64__)
   const int64_t nb = w.cols / 32;
   float tmp[8 * kPackRows];
@@ -107,20 +118,29 @@ void rows_packed_q8(const Matrix& w, const uint8_t* xu, const float* xd, int64_t
     // Up to 8 positions share each loaded weight vector (8 accumulators + 8
     // weight vectors + temporaries fit the 32 vector registers).
     for (; i + 8 <= n; i += 8) {
-      group_kernel<8>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
+      if (i == 0)
+        group_kernel<8, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
+      else
+        group_kernel<8, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
       scatter(8);
     }
     for (; i + 4 <= n; i += 4) {
-      group_kernel<4>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
+      if (i == 0)
+        group_kernel<4, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
+      else
+        group_kernel<4, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
       scatter(4);
     }
     for (; i < n; ++i) {
-      group_kernel<1>(gdata, nb, xu + i * w.cols, xd + i * nb, w.cols, tmp);
+      if (i == 0)
+        group_kernel<1, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
+      else
+        group_kernel<1, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
       scatter(1);
     }
   }
 #else
-  (void)w, (void)xu, (void)xd, (void)n, (void)y, (void)g0, (void)g1;
+  (void)w, (void)xq, (void)xd, (void)xsum, (void)n, (void)y, (void)g0, (void)g1;
   throw Error("packed Q8_0 kernel needs x86-64 with AVX512-VNNI");
 #endif
 }

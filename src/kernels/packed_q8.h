@@ -1,9 +1,9 @@
 #pragma once
 // Q8_0 weights repacked 16 rows at a time for AVX512-VNNI: one 512-bit
-// vector holds 4 consecutive weights of each of 16 rows, so one `vpdpbusd`
-// against 4 broadcast activations advances 16 row dot products at once and
-// each block's scale is applied to 16 rows with one FMA. Same byte count as
-// Q8_0 (544 bytes per 16 rows x 32 columns).
+// vector holds 4 consecutive weights of each of 16 rows (offset by 128 to
+// unsigned), so one `vpdpbusd` against 4 broadcast activations advances 16
+// row dot products at once and each block's scale is applied to 16 rows with
+// one FMA. Same byte count as Q8_0 (544 bytes per 16 rows x 32 columns).
 #include <cstddef>
 #include <cstdint>
 
@@ -23,8 +23,9 @@ size_t packed_q8_bytes(const Matrix& w);
 // Writes the packed copy of w (Q8_0, rows % 16 == 0) to dst.
 void pack_q8_0(const Matrix& w, uint8_t* dst);
 // y[i][r] for the rows of groups [g0, g1) (16 rows each), all n positions.
-// xu: activations quantized to int8 plus 128 ([n][cols], uint8); xd: their
-// per-block scales ([n][cols/32]).
-void rows_packed_q8(const Matrix& w, const uint8_t* xu, const float* xd, int64_t n, float* y, int64_t g0, int64_t g1);
+// xq: activations quantized to int8 ([n][cols]); xd: their per-block scales
+// and xsum: per-block sums of xq ([n][cols/32] each).
+void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const int32_t* xsum, int64_t n, float* y,
+                    int64_t g0, int64_t g1);
 
 }  // namespace specsteer::kernels

@@ -1,5 +1,6 @@
 #include "kernels/thread_pool.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -38,6 +39,7 @@ inline void cpu_relax() {
 // ~50 µs of polling: long enough to bridge the gap between the matmuls of
 // one layer, short enough not to burn a core that another process needs.
 constexpr int kSpinIterations = 4000;
+constexpr int kChunksPerThread = 4;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
@@ -54,13 +56,19 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::run_share(int index) {
-  // Static partition: chunk c of n_threads_ goes to thread c. Rows cost the
-  // same, so static splitting balances and keeps each thread on its own rows.
+void ThreadPool::run_share(int /*index*/) {
+  // Dynamic partition: threads take chunks (about kChunksPerThread each) from a
+  // shared counter, so a thread that the VM or another process slows down
+  // simply takes fewer chunks instead of holding everyone at the join.
   const int64_t blocks = (job_n_ + job_grain_ - 1) / job_grain_;
-  const int64_t b0 = blocks * index / n_threads_, b1 = blocks * (index + 1) / n_threads_;
-  const int64_t begin = b0 * job_grain_, end = std::min(job_n_, b1 * job_grain_);
-  if (begin < end) (*job_)(begin, end);
+  const int64_t chunks = std::min<int64_t>(blocks, static_cast<int64_t>(n_threads_) * kChunksPerThread);
+  for (;;) {
+    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= chunks) return;
+    const int64_t b0 = blocks * c / chunks, b1 = blocks * (c + 1) / chunks;
+    const int64_t begin = b0 * job_grain_, end = std::min(job_n_, b1 * job_grain_);
+    if (begin < end) (*job_)(begin, end);
+  }
 }
 
 void ThreadPool::worker(int index) {
@@ -101,6 +109,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     job_n_ = n;
     job_grain_ = grain;
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    next_chunk_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load() > 0) start_cv_.notify_all();

@@ -25,7 +25,8 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
   // Calls fn(begin, end) on disjoint chunks covering [0, n), chunk boundaries
-  // multiples of `grain`. Blocks until all chunks are done. Not reentrant.
+  // multiples of `grain`; threads take chunks as they finish the last one.
+  // Blocks until all chunks are done. Not reentrant.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
@@ -38,6 +39,7 @@ class ThreadPool {
   std::condition_variable start_cv_, done_cv_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
+  std::atomic<int64_t> next_chunk_{0};
   std::atomic<int> sleepers_{0};
   bool stop_ = false;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;

@@ -165,9 +165,8 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = m.layers[il];
     for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.attn_norm, &xn[i * e], e, c.rms_eps);
-    kernels::matmul(L.wq, xn, n, w.q.data(), pool);
-    kernels::matmul(L.wk, xn, n, w.k.data(), pool);
-    kernels::matmul(L.wv, xn, n, w.v.data(), pool);
+    const kernels::MatmulOut qkv[] = {{&L.wq, w.q.data()}, {&L.wk, w.k.data()}, {&L.wv, w.v.data()}};
+    kernels::matmul_shared_input(qkv, xn, n, pool);
     for (int i = 0; i < n; ++i) {
       float* qi = &w.q[static_cast<size_t>(i) * qd];
       float* ki = &w.k[static_cast<size_t>(i) * kvd];
@@ -193,8 +192,8 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
     for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
 
     for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.ffn_norm, &xn[i * e], e, c.rms_eps);
-    kernels::matmul(L.gate, xn, n, w.gate.data(), pool);
-    kernels::matmul(L.up, xn, n, w.up.data(), pool);
+    const kernels::MatmulOut gate_up[] = {{&L.gate, w.gate.data()}, {&L.up, w.up.data()}};
+    kernels::matmul_shared_input(gate_up, xn, n, pool);
     for (size_t j = 0; j < static_cast<size_t>(n) * ff; ++j) w.gate[j] = silu(w.gate[j]) * w.up[j];
     kernels::matmul(L.down, w.gate.data(), n, xn, pool);
     for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
