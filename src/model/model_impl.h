@@ -28,6 +28,7 @@ struct LayerWeights {
 // sessions do not each carry a copy.
 struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, att, gate, up, head;
+  std::vector<float> rope_cs;  // [row][rope_dim/2][cos, sin]
 };
 
 struct Model::Impl {

@@ -20,13 +20,13 @@ void rms_norm(const float* x, const float* w, float* out, int n, float eps) {
   for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-// Rotates one head in place. Norm: adjacent pairs (2i, 2i+1); Neox: pairs
-// (i, i + d/2). Dimensions past rope_dim stay as they are.
-void rope(float* v, int rope_dim, RopeType type, const float* inv_freq, float pos) {
+// Rotates one head in place by the angles whose cos/sin are in cs
+// ([rope_dim/2][2], the same for every head at one position). Norm: adjacent
+// pairs (2i, 2i+1); Neox: pairs (i, i + d/2). Dimensions past rope_dim stay.
+void rope(float* v, int rope_dim, RopeType type, const float* cs) {
   const int half = rope_dim / 2;
   for (int i = 0; i < half; ++i) {
-    const float theta = pos * inv_freq[i];
-    const float c = std::cos(theta), s = std::sin(theta);
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     const int a = type == RopeType::Norm ? 2 * i : i;
     const int b = type == RopeType::Norm ? 2 * i + 1 : i + half;
     const float x0 = v[a], x1 = v[b];
@@ -161,6 +161,17 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
   float *x = w.x.data(), *xn = w.xn.data();
 
   for (int i = 0; i < n; ++i) kernels::get_row(m.token_embd, ids[i], &x[static_cast<size_t>(i) * e]);
+  // Rope angles depend only on the position: once per row, not per head and layer.
+  const int half = c.rope_dim / 2;
+  grow(w.rope_cs, static_cast<size_t>(n) * half * 2);
+  for (int i = 0; i < n; ++i) {
+    const float pos = static_cast<float>(rows[i].pos) * m.rope_pos_scale;
+    for (int j = 0; j < half; ++j) {
+      const float theta = pos * m.rope_inv_freq[j];
+      w.rope_cs[(static_cast<size_t>(i) * half + j) * 2] = std::cos(theta);
+      w.rope_cs[(static_cast<size_t>(i) * half + j) * 2 + 1] = std::sin(theta);
+    }
+  }
 
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = m.layers[il];
@@ -176,14 +187,14 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
         for (int j = 0; j < kvd; ++j) ki[j] += L.bk[j];
         for (int j = 0; j < kvd; ++j) vi[j] += L.bv[j];
       }
-      const float pos = static_cast<float>(rows[i].pos) * m.rope_pos_scale;
+      const float* cs = &w.rope_cs[static_cast<size_t>(i) * half * 2];
       for (int h = 0; h < c.n_head; ++h) {
         if (L.q_norm) rms_norm(qi + h * hd, L.q_norm, qi + h * hd, hd, c.rms_eps);
-        rope(qi + h * hd, c.rope_dim, c.rope_type, m.rope_inv_freq.data(), pos);
+        rope(qi + h * hd, c.rope_dim, c.rope_type, cs);
       }
       for (int h = 0; h < c.n_head_kv; ++h) {
         if (L.k_norm) rms_norm(ki + h * hd, L.k_norm, ki + h * hd, hd, c.rms_eps);
-        rope(ki + h * hd, c.rope_dim, c.rope_type, m.rope_inv_freq.data(), pos);
+        rope(ki + h * hd, c.rope_dim, c.rope_type, cs);
       }
       rows[i].s->store_kv(il, rows[i].pos, ki, vi);
     }
