@@ -35,6 +35,42 @@ float DotF32(const float* a, const float* b, size_t n) {
   return s;
 }
 
+// Attention over an F16 KV cache: q . k and acc += p * v with the cache row
+// widened to float in registers.
+float DotF16(const float* a, const uint16_t* b, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const auto* bh = reinterpret_cast<const hwy::float16_t*>(b);
+  const size_t L = hn::Lanes(d);
+  auto s0 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::PromoteTo(d, hn::LoadU(dh, bh + i)), s0);
+  float s = SumLanes(d, s0);
+  for (; i < n; ++i) s += a[i] * fp16_to_fp32(b[i]);
+  return s;
+}
+
+void AxpyF16(float p, const uint16_t* v, float* acc, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const auto* vh = reinterpret_cast<const hwy::float16_t*>(v);
+  const size_t L = hn::Lanes(d);
+  const auto pv = hn::Set(d, p);
+  size_t i = 0;
+  for (; i + L <= n; i += L)
+    hn::StoreU(hn::MulAdd(pv, hn::PromoteTo(d, hn::LoadU(dh, vh + i)), hn::LoadU(d, acc + i)), d, acc + i);
+  for (; i < n; ++i) acc[i] += p * fp16_to_fp32(v[i]);
+}
+
+void AxpyF32(float p, const float* v, float* acc, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  const auto pv = hn::Set(d, p);
+  size_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::MulAdd(pv, hn::LoadU(d, v + i), hn::LoadU(d, acc + i)), d, acc + i);
+  for (; i < n; ++i) acc[i] += p * v[i];
+}
+
 // Loads L weights starting at column c as floats, whatever the storage type.
 template <gguf::TensorType T, class D>
 HWY_INLINE hn::Vec<D> LoadWeights(D d, const uint8_t* row, size_t c) {
@@ -230,6 +266,9 @@ HWY_AFTER_NAMESPACE();
 namespace specsteer::kernels::simd {
 
 HWY_EXPORT(DotF32);
+HWY_EXPORT(DotF16);
+HWY_EXPORT(AxpyF16);
+HWY_EXPORT(AxpyF32);
 HWY_EXPORT(RowsFloat);
 HWY_EXPORT(QuantizeActsQ8);
 HWY_EXPORT(RowsQ8_0);
@@ -237,6 +276,9 @@ HWY_EXPORT(RowsQ4_0);
 HWY_EXPORT(TargetName);
 
 float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
+float dot_f16(const float* a, const uint16_t* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF16)(a, b, n); }
+void axpy_f16(float p, const uint16_t* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF16)(p, v, acc, n); }
+void axpy_f32(float p, const float* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF32)(p, v, acc, n); }
 void rows_float(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   HWY_DYNAMIC_DISPATCH(RowsFloat)(w, x, n, y, r0, r1);
 }

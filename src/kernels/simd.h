@@ -19,6 +19,10 @@ struct QuantizedActs {
 void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 
 float dot_f32(const float* a, const float* b, size_t n);
+// Attention over a KV cache: q . k with k in F16 bits, and acc += p * v.
+float dot_f16(const float* a, const uint16_t* b, size_t n);
+void axpy_f16(float p, const uint16_t* v, float* acc, size_t n);
+void axpy_f32(float p, const float* v, float* acc, size_t n);
 
 // y[i][r] for rows [r0, r1) and all n positions; each weight row is loaded
 // once and multiplied against up to 4 positions held in registers.

@@ -86,7 +86,6 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, std::span<
   const ModelConfig& c = m.cfg;
   const int hd = c.head_dim, group = c.n_head / c.n_head_kv, qd = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const float* f16 = kernels::simd::fp16_table();
   m.pool->parallel_for(static_cast<int64_t>(rows.size()) * c.n_head, 1, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> scores;
     thread_local std::vector<float> acc;
@@ -100,12 +99,8 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, std::span<
       float mx = -INFINITY;
       for (int t = 0; t < len; ++t) {
         const size_t base = s.kv_index(layer, t) + kvh * hd;
-        float sc = 0;
-        if (s.kv_type == KvType::F32) {
-          sc = kernels::simd::dot_f32(qv, &s.k32[base], static_cast<size_t>(hd));
-        } else {
-          for (int d = 0; d < hd; ++d) sc += qv[d] * f16[s.k16[base + d]];
-        }
+        float sc = s.kv_type == KvType::F32 ? kernels::simd::dot_f32(qv, &s.k32[base], static_cast<size_t>(hd))
+                                            : kernels::simd::dot_f16(qv, &s.k16[base], static_cast<size_t>(hd));
         sc *= scale;
         scores[t] = sc;
         mx = std::max(mx, sc);
@@ -120,12 +115,10 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, std::span<
       for (int t = 0; t < len; ++t) {
         const size_t base = s.kv_index(layer, t) + kvh * hd;
         const float p = scores[t] * inv;
-        if (s.kv_type == KvType::F32) {
-          const float* vv = &s.v32[base];
-          for (int d = 0; d < hd; ++d) acc[d] += p * vv[d];
-        } else {
-          for (int d = 0; d < hd; ++d) acc[d] += p * f16[s.v16[base + d]];
-        }
+        if (s.kv_type == KvType::F32)
+          kernels::simd::axpy_f32(p, &s.v32[base], acc.data(), static_cast<size_t>(hd));
+        else
+          kernels::simd::axpy_f16(p, &s.v16[base], acc.data(), static_cast<size_t>(hd));
       }
       std::copy(acc.begin(), acc.begin() + hd, &w.att[static_cast<size_t>(i) * qd + h * hd]);
     }

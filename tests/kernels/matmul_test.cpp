@@ -2,6 +2,7 @@
 // weight type and batch sizes around the 4-position register blocking.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
 
@@ -75,6 +76,9 @@ TEST(PackedQ8, MatchesTheRowMajorKernelExactlyEnough) {
     for (auto& v : row) v = nd(rng) * (1.f + static_cast<float>(r));  // a different scale per row
     quantize_row(TensorType::Q8_0, row.data(), &wq[r * rb], cols);
   }
+  // A -128 weight (never written by the quantizer, legal in a file) must
+  // survive the packed layout's +128 offset.
+  wq[rb + 2] = 0x80;
   Matrix plain{TensorType::Q8_0, wq.data(), rows, cols, rb};
   ASSERT_EQ(packed_q8_bytes(plain), static_cast<size_t>(rows / 16 * cols / 32 * kPackedBlockBytes));
   std::vector<uint8_t> packed(packed_q8_bytes(plain));
@@ -93,6 +97,79 @@ TEST(PackedQ8, MatchesTheRowMajorKernelExactlyEnough) {
   Matrix odd = plain;
   odd.rows = 40;
   EXPECT_EQ(packed_q8_bytes(odd), 0u);
+}
+
+TEST(SharedInputMatmul, EqualsOneProductPerMatrix) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int64_t cols = 64;
+  auto make = [&](TensorType t, int64_t rows, std::vector<uint8_t>& store) {
+    const size_t rb = gguf::row_bytes(t, cols);
+    store.resize(rows * rb);
+    std::vector<float> row(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = nd(rng);
+      quantize_row(t, row.data(), &store[r * rb], cols);
+    }
+    return Matrix{t, store.data(), rows, cols, rb};
+  };
+  std::vector<uint8_t> sa, sb, sc, pa, pb;
+  Matrix a = make(TensorType::Q8_0, 48, sa), b = make(TensorType::Q8_0, 32, sb), f = make(TensorType::F32, 19, sc);
+  ThreadPool pool(2);
+  auto check = [&](std::vector<Matrix> ms) {
+    for (int64_t n : {1, 4, 9}) {
+      std::vector<float> x(n * cols);
+      for (auto& v : x) v = nd(rng);
+      std::vector<std::vector<float>> want(ms.size()), got(ms.size());
+      std::vector<MatmulOut> outs;
+      for (size_t i = 0; i < ms.size(); ++i) {
+        want[i].resize(n * ms[i].rows);
+        got[i].assign(n * ms[i].rows, NAN);
+        matmul(ms[i], x.data(), n, want[i].data(), pool);
+      }
+      for (size_t i = 0; i < ms.size(); ++i) outs.push_back({&ms[i], got[i].data()});
+      matmul_shared_input(outs, x.data(), n, pool);
+      for (size_t i = 0; i < ms.size(); ++i) ASSERT_EQ(got[i], want[i]) << "matrix " << i << " n=" << n;
+    }
+  };
+  check({a, b});     // one loop over both
+  check({a, f, b});  // mixed types: one product each
+  if (packed_q8_available()) {
+    pa.resize(packed_q8_bytes(a));
+    pb.resize(packed_q8_bytes(b));
+    pack_q8_0(a, pa.data());
+    pack_q8_0(b, pb.data());
+    Matrix ap = a, bp = b;
+    ap.packed = pa.data();
+    bp.packed = pb.data();
+    check({ap, bp});
+  }
+}
+
+TEST(Attention, F16AndF32HelpersMatchScalar) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (size_t n : {1u, 15u, 16u, 17u, 128u}) {
+    std::vector<float> q(n), v32(n), acc(n), want(n);
+    std::vector<uint16_t> k16(n), v16(n);
+    for (size_t i = 0; i < n; ++i) {
+      q[i] = nd(rng);
+      k16[i] = fp32_to_fp16(nd(rng));
+      v16[i] = fp32_to_fp16(nd(rng));
+      v32[i] = nd(rng);
+      acc[i] = want[i] = nd(rng);
+    }
+    double dot = 0;
+    for (size_t i = 0; i < n; ++i) dot += static_cast<double>(q[i]) * fp16_to_fp32(k16[i]);
+    EXPECT_NEAR(simd::dot_f16(q.data(), k16.data(), n), dot, 1e-4 * (1 + std::fabs(dot))) << n;
+    simd::axpy_f16(0.5f, v16.data(), acc.data(), n);
+    simd::axpy_f32(-2.f, v32.data(), acc.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      want[i] += 0.5f * fp16_to_fp32(v16[i]);
+      want[i] += -2.f * v32[i];
+      EXPECT_NEAR(acc[i], want[i], 1e-5f * (1 + std::fabs(want[i]))) << n << " " << i;
+    }
+  }
 }
 
 TEST(QuantizedActs, FollowLlamaCppRounding) {
