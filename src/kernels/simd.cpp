@@ -71,6 +71,52 @@ void AxpyF32(float p, const float* v, float* acc, size_t n) {
   for (; i < n; ++i) acc[i] += p * v[i];
 }
 
+// One query head against len cached positions (rows `stride` elements apart):
+// out = softmax(scale * q.K) . V, scores as scratch. One dispatched call per
+// head, so the per-position work stays inlined.
+template <typename KV>
+HWY_INLINE float LoadDot(const float* q, const KV* k, size_t n) {
+  if constexpr (sizeof(KV) == 4) {
+    return DotF32(q, reinterpret_cast<const float*>(k), n);
+  } else {
+    return DotF16(q, reinterpret_cast<const uint16_t*>(k), n);
+  }
+}
+
+template <typename KV>
+void AttendHeadT(const float* q, const KV* k, const KV* v, size_t stride, int len, int hd, float scale,
+                 float* scores, float* out) {
+  float mx = -INFINITY;
+  for (int t = 0; t < len; ++t) {
+    scores[t] = LoadDot(q, k + static_cast<size_t>(t) * stride, static_cast<size_t>(hd)) * scale;
+    mx = std::max(mx, scores[t]);
+  }
+  double sum = 0;
+  for (int t = 0; t < len; ++t) {
+    scores[t] = std::exp(scores[t] - mx);
+    sum += scores[t];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  std::fill(out, out + hd, 0.0f);
+  for (int t = 0; t < len; ++t) {
+    const KV* vt = v + static_cast<size_t>(t) * stride;
+    if constexpr (sizeof(KV) == 4) {
+      AxpyF32(scores[t] * inv, reinterpret_cast<const float*>(vt), out, static_cast<size_t>(hd));
+    } else {
+      AxpyF16(scores[t] * inv, reinterpret_cast<const uint16_t*>(vt), out, static_cast<size_t>(hd));
+    }
+  }
+}
+
+void AttendHeadF32(const float* q, const float* k, const float* v, size_t stride, int len, int hd, float scale,
+                   float* scores, float* out) {
+  AttendHeadT(q, k, v, stride, len, hd, scale, scores, out);
+}
+void AttendHeadF16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, int len, int hd, float scale,
+                   float* scores, float* out) {
+  AttendHeadT(q, k, v, stride, len, hd, scale, scores, out);
+}
+
 // Loads L weights starting at column c as floats, whatever the storage type.
 template <gguf::TensorType T, class D>
 HWY_INLINE hn::Vec<D> LoadWeights(D d, const uint8_t* row, size_t c) {
@@ -269,6 +315,8 @@ HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(AxpyF16);
 HWY_EXPORT(AxpyF32);
+HWY_EXPORT(AttendHeadF32);
+HWY_EXPORT(AttendHeadF16);
 HWY_EXPORT(RowsFloat);
 HWY_EXPORT(QuantizeActsQ8);
 HWY_EXPORT(RowsQ8_0);
@@ -279,6 +327,14 @@ float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DIS
 float dot_f16(const float* a, const uint16_t* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF16)(a, b, n); }
 void axpy_f16(float p, const uint16_t* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF16)(p, v, acc, n); }
 void axpy_f32(float p, const float* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF32)(p, v, acc, n); }
+void attend_head(const float* q, const float* k, const float* v, size_t stride, int len, int hd, float scale,
+                 float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttendHeadF32)(q, k, v, stride, len, hd, scale, scores, out);
+}
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, int len, int hd, float scale,
+                 float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttendHeadF16)(q, k, v, stride, len, hd, scale, scores, out);
+}
 void rows_float(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   HWY_DYNAMIC_DISPATCH(RowsFloat)(w, x, n, y, r0, r1);
 }

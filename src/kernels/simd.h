@@ -23,6 +23,12 @@ float dot_f32(const float* a, const float* b, size_t n);
 float dot_f16(const float* a, const uint16_t* b, size_t n);
 void axpy_f16(float p, const uint16_t* v, float* acc, size_t n);
 void axpy_f32(float p, const float* v, float* acc, size_t n);
+// One query head over len cached positions whose K/V rows are `stride`
+// elements apart: out[hd] = softmax(scale * q.k_t) . v_t (scores: len scratch).
+void attend_head(const float* q, const float* k, const float* v, size_t stride, int len, int hd, float scale,
+                 float* scores, float* out);
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, int len, int hd, float scale,
+                 float* scores, float* out);
 
 // y[i][r] for rows [r0, r1) and all n positions; each weight row is loaded
 // once and multiplied against up to 4 positions held in registers.

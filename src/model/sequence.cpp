@@ -88,39 +88,18 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, std::span<
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   m.pool->parallel_for(static_cast<int64_t>(rows.size()) * c.n_head, 1, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> scores;
-    thread_local std::vector<float> acc;
-    if (static_cast<int>(acc.size()) < hd) acc.resize(hd);
     for (int64_t job = b; job < e; ++job) {
       const int i = static_cast<int>(job / c.n_head), h = static_cast<int>(job % c.n_head);
       const State& s = *rows[i].s;
       const int kvh = h / group, len = rows[i].pos + 1;  // causal: positions 0..pos
       if (static_cast<int>(scores.size()) < len) scores.resize(s.n_ctx);
       const float* qv = &w.q[static_cast<size_t>(i) * qd + h * hd];
-      float mx = -INFINITY;
-      for (int t = 0; t < len; ++t) {
-        const size_t base = s.kv_index(layer, t) + kvh * hd;
-        float sc = s.kv_type == KvType::F32 ? kernels::simd::dot_f32(qv, &s.k32[base], static_cast<size_t>(hd))
-                                            : kernels::simd::dot_f16(qv, &s.k16[base], static_cast<size_t>(hd));
-        sc *= scale;
-        scores[t] = sc;
-        mx = std::max(mx, sc);
-      }
-      double sum = 0;
-      for (int t = 0; t < len; ++t) {
-        scores[t] = std::exp(scores[t] - mx);
-        sum += scores[t];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      std::fill(acc.begin(), acc.begin() + hd, 0.0f);
-      for (int t = 0; t < len; ++t) {
-        const size_t base = s.kv_index(layer, t) + kvh * hd;
-        const float p = scores[t] * inv;
-        if (s.kv_type == KvType::F32)
-          kernels::simd::axpy_f32(p, &s.v32[base], acc.data(), static_cast<size_t>(hd));
-        else
-          kernels::simd::axpy_f16(p, &s.v16[base], acc.data(), static_cast<size_t>(hd));
-      }
-      std::copy(acc.begin(), acc.begin() + hd, &w.att[static_cast<size_t>(i) * qd + h * hd]);
+      float* out = &w.att[static_cast<size_t>(i) * qd + h * hd];
+      const size_t base = s.kv_index(layer, 0) + kvh * hd, stride = static_cast<size_t>(c.kv_dim());
+      if (s.kv_type == KvType::F32)
+        kernels::simd::attend_head(qv, &s.k32[base], &s.v32[base], stride, len, hd, scale, scores.data(), out);
+      else
+        kernels::simd::attend_head(qv, &s.k16[base], &s.v16[base], stride, len, hd, scale, scores.data(), out);
     }
   });
 }
