@@ -106,7 +106,7 @@ void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const in
                     int64_t g0, int64_t g1) {
 #if defined(__x86_64__)
   const int64_t nb = w.cols / 32;
-  float tmp[8 * kPackRows];
+  float tmp[16 * kPackRows];
   for (int64_t g = g0; g < g1; ++g) {
     const uint8_t* gdata = w.packed + static_cast<size_t>(g * nb) * kPackedBlockBytes;
     const int64_t r0 = g * kPackRows;
@@ -115,8 +115,15 @@ void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const in
       for (int p = 0; p < P; ++p)
         std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
     };
-    // Up to 8 positions share each loaded weight vector (8 accumulators + 8
+    // Up to 16 positions share each loaded weight vector (16 accumulators + 8
     // weight vectors + temporaries fit the 32 vector registers).
+    for (; i + 16 <= n; i += 16) {
+      if (i == 0)
+        group_kernel<16, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
+      else
+        group_kernel<16, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
+      scatter(16);
+    }
     for (; i + 8 <= n; i += 8) {
       if (i == 0)
         group_kernel<8, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);

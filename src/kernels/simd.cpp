@@ -8,6 +8,7 @@
 #define HWY_TARGET_INCLUDE "kernels/simd.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
 #include "kernels/quant.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -115,6 +116,21 @@ void AttendHeadF32(const float* q, const float* k, const float* v, size_t stride
 void AttendHeadF16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, int len, int hd, float scale,
                    float* scores, float* out) {
   AttendHeadT(q, k, v, stride, len, hd, scale, scores, out);
+}
+
+// gate[i] = silu(gate[i]) * up[i]. exp(-x) is clamped at e^88, where silu(x)
+// is already -0 to float precision (and Highway's Exp is valid up to 104).
+void SiluMul(float* gate, const float* up, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  const auto one = hn::Set(d, 1.0f), cap = hn::Set(d, 88.0f);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto x = hn::LoadU(d, gate + i);
+    const auto e = hn::Exp(d, hn::Min(hn::Neg(x), cap));
+    hn::StoreU(hn::Mul(hn::Div(x, hn::Add(one, e)), hn::LoadU(d, up + i)), d, gate + i);
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(std::min(-gate[i], 88.0f))) * up[i];
 }
 
 // Loads L weights starting at column c as floats, whatever the storage type.
@@ -312,6 +328,7 @@ HWY_AFTER_NAMESPACE();
 namespace specsteer::kernels::simd {
 
 HWY_EXPORT(DotF32);
+HWY_EXPORT(SiluMul);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(AxpyF16);
 HWY_EXPORT(AxpyF32);
@@ -324,6 +341,7 @@ HWY_EXPORT(RowsQ4_0);
 HWY_EXPORT(TargetName);
 
 float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
+void silu_mul(float* gate, const float* up, size_t n) { HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n); }
 float dot_f16(const float* a, const uint16_t* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF16)(a, b, n); }
 void axpy_f16(float p, const uint16_t* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF16)(p, v, acc, n); }
 void axpy_f32(float p, const float* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF32)(p, v, acc, n); }

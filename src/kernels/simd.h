@@ -19,6 +19,8 @@ struct QuantizedActs {
 void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 
 float dot_f32(const float* a, const float* b, size_t n);
+// gate[i] = silu(gate[i]) * up[i] (the SwiGLU feed-forward's elementwise step).
+void silu_mul(float* gate, const float* up, size_t n);
 // Attention over a KV cache: q . k with k in F16 bits, and acc += p * v.
 float dot_f16(const float* a, const uint16_t* b, size_t n);
 void axpy_f16(float p, const uint16_t* v, float* acc, size_t n);

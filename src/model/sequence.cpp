@@ -35,8 +35,6 @@ void rope(float* v, int rope_dim, RopeType type, const float* cs) {
   }
 }
 
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
 }  // namespace
 
 struct Sequence::State {
@@ -177,7 +175,9 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
     for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.ffn_norm, &xn[i * e], e, c.rms_eps);
     const kernels::MatmulOut gate_up[] = {{&L.gate, w.gate.data()}, {&L.up, w.up.data()}};
     kernels::matmul_shared_input(gate_up, xn, n, pool);
-    for (size_t j = 0; j < static_cast<size_t>(n) * ff; ++j) w.gate[j] = silu(w.gate[j]) * w.up[j];
+    pool.parallel_for(static_cast<int64_t>(n) * ff, 1024, [&](int64_t b, int64_t e) {
+      kernels::simd::silu_mul(&w.gate[b], &w.up[b], static_cast<size_t>(e - b));
+    });
     kernels::matmul(L.down, w.gate.data(), n, xn, pool);
     for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
   }
