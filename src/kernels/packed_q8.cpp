@@ -115,36 +115,23 @@ void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const in
       for (int p = 0; p < P; ++p)
         std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
     };
-    // Up to 16 positions share each loaded weight vector (16 accumulators + 8
-    // weight vectors + temporaries fit the 32 vector registers).
-    for (; i + 16 <= n; i += 16) {
-      if (i == 0)
-        group_kernel<16, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      else
-        group_kernel<16, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      scatter(16);
-    }
-    for (; i + 8 <= n; i += 8) {
-      if (i == 0)
-        group_kernel<8, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      else
-        group_kernel<8, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      scatter(8);
-    }
-    for (; i + 4 <= n; i += 4) {
-      if (i == 0)
-        group_kernel<4, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      else
-        group_kernel<4, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      scatter(4);
-    }
-    for (; i < n; ++i) {
-      if (i == 0)
-        group_kernel<1, true>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      else
-        group_kernel<1, false>(gdata, nb, xq + i * w.cols, xd + i * nb, xsum + i * nb, w.cols, tmp);
-      scatter(1);
-    }
+    // Blocks of up to 16 positions share each loaded weight vector (16
+    // accumulators + 8 weight vectors + temporaries fit the 32 vector
+    // registers); only the group's first pass prefetches.
+    auto pass = [&]<int P>() {
+      for (; i + P <= n; i += P) {
+        const int8_t* q = xq + i * w.cols;
+        if (i == 0)
+          group_kernel<P, true>(gdata, nb, q, xd + i * nb, xsum + i * nb, w.cols, tmp);
+        else
+          group_kernel<P, false>(gdata, nb, q, xd + i * nb, xsum + i * nb, w.cols, tmp);
+        scatter(P);
+      }
+    };
+    pass.template operator()<16>();
+    pass.template operator()<8>();
+    pass.template operator()<4>();
+    pass.template operator()<1>();
   }
 #else
   (void)w, (void)xq, (void)xd, (void)xsum, (void)n, (void)y, (void)g0, (void)g1;
