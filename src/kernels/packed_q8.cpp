@@ -62,7 +62,7 @@ namespace {
 // Blocks ahead to prefetch: a block is 544 bytes of weights, and at a few
 // positions the arithmetic per block is short enough that, without explicit
 // prefetch, load latency and compute add up instead of overlapping.
-constexpr int64_t kPrefetchBlocks = 6;
+constexpr int64_t kPrefetchBlocks = 12;
 
 // P positions against one 16-row group. Only the first pass over a group
 // prefetches; later passes (more positions) find it in cache.
