@@ -38,13 +38,31 @@ ActBuffers& act_buffers() {
   return buf;
 }
 
-simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols) {
+// Quantizes x into this thread's buffers (rows spread over the pool when a
+// pool is given); with `with_int8`, also the int8 copy and block sums.
+simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols, ThreadPool* pool = nullptr,
+                             bool with_int8 = false) {
   ActBuffers& buf = act_buffers();
   const size_t nq = static_cast<size_t>(n * cols), nd = static_cast<size_t>(n * cols / 32);
   if (buf.q.size() < nq) buf.q.resize(nq);
   if (buf.d.size() < nd) buf.d.resize(nd);
   simd::QuantizedActs a{buf.q.data(), buf.d.data(), cols};
-  simd::quantize_acts_q8(x, n, cols, a);
+  if (with_int8) {
+    if (buf.q8.size() < nq) buf.q8.resize(nq);
+    if (buf.sums.size() < nd) buf.sums.resize(nd);
+    a.q8 = buf.q8.data();
+    a.sums = buf.sums.data();
+  }
+  auto rows = [&](int64_t r0, int64_t r1) {
+    const int64_t nb = cols / 32;
+    simd::QuantizedActs part{a.q + r0 * cols, a.d + r0 * nb, cols, a.q8 ? a.q8 + r0 * cols : nullptr,
+                             a.sums ? a.sums + r0 * nb : nullptr};
+    simd::quantize_acts_q8(x + r0 * cols, r1 - r0, cols, part);
+  };
+  if (pool && n > 1)
+    pool->parallel_for(n, 1, rows);
+  else
+    rows(0, n);
   return a;
 }
 
@@ -89,30 +107,12 @@ Kind kind_of(const Matrix& w) {
 struct PreparedInput {
   const float* x = nullptr;
   simd::QuantizedActs a;
-  const int8_t* q8 = nullptr;
-  const int32_t* sums = nullptr;
 };
 
-PreparedInput prepare(Kind kind, const float* x, int64_t n, int64_t cols) {
+PreparedInput prepare(Kind kind, const float* x, int64_t n, int64_t cols, ThreadPool& pool) {
   PreparedInput in;
   in.x = x;
-  if (kind == Kind::Q8Family || kind == Kind::Packed) in.a = quantize(x, n, cols);
-  if (kind == Kind::Packed) {
-    ActBuffers& buf = act_buffers();
-    const size_t nq = static_cast<size_t>(n * cols), nblk = nq / 32;
-    if (buf.q8.size() < nq) buf.q8.resize(nq);
-    if (buf.sums.size() < nblk) buf.sums.resize(nblk);
-    for (size_t blk = 0; blk < nblk; ++blk) {
-      int32_t sum = 0;
-      for (size_t k = blk * 32; k < blk * 32 + 32; ++k) {
-        buf.q8[k] = static_cast<int8_t>(in.a.q[k]);
-        sum += in.a.q[k];
-      }
-      buf.sums[blk] = sum;
-    }
-    in.q8 = buf.q8.data();
-    in.sums = buf.sums.data();
-  }
+  if (kind == Kind::Q8Family || kind == Kind::Packed) in.a = quantize(x, n, cols, &pool, kind == Kind::Packed);
   return in;
 }
 
@@ -122,7 +122,7 @@ void run_rows(Kind kind, const Matrix& w, const PreparedInput& in, int64_t n, fl
     case Kind::Float:
       return simd::rows_float(w, in.x, n, y, r0, r1);
     case Kind::Packed:
-      return rows_packed_q8(w, in.q8, in.a.d, in.sums, n, y, r0 / kPackRows, r1 / kPackRows);
+      return rows_packed_q8(w, in.a.q8, in.a.d, in.a.sums, n, y, r0 / kPackRows, r1 / kPackRows);
     case Kind::Q8Family:
       return w.type == gguf::TensorType::Q8_0 ? simd::rows_q8_0(w, in.a, n, y, r0, r1)
                                               : simd::rows_q4_0(w, in.a, n, y, r0, r1);
@@ -152,7 +152,7 @@ void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_
   int64_t units = 0;
   for (const MatmulOut& o : outs) units += o.w->rows / unit;
   // Quantize the activations once; every thread then reads them.
-  const PreparedInput in = prepare(kind, x, n, outs[0].w->cols);
+  const PreparedInput in = prepare(kind, x, n, outs[0].w->cols, pool);
   pool.parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
     int64_t base = 0;  // first unit of the current product
     for (const MatmulOut& o : outs) {

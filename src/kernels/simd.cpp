@@ -227,16 +227,23 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
   const hn::Rebind<int32_t, decltype(df)> di;
   const size_t L = hn::Lanes(df);
   const int64_t nb = cols / 32;
+  const bool simd = L <= 32 && 32 % L == 0;
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t b = 0; b < nb; ++b) {
       const float* xb = x + i * cols + b * 32;
       int16_t* qb = out.q + i * cols + b * 32;
       float amax = 0;
-      for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(xb[k]));
+      if (simd) {
+        auto m = hn::Zero(df);
+        for (size_t k = 0; k < 32; k += L) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + k)));
+        amax = hn::GetLane(hn::MaxOfLanes(df, m));
+      } else {
+        for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(xb[k]));
+      }
       const float dd = amax / 127.0f;
       const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
       out.d[i * nb + b] = fp16_to_fp32(fp32_to_fp16(dd));
-      if (L <= 32 && 32 % L == 0) {
+      if (simd) {
         const auto vid = hn::Set(df, id);
         for (size_t k = 0; k < 32; k += L) {
           // NearestInt rounds half to even, as llama.cpp's x86 quantizer does.
@@ -247,6 +254,15 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
         }
       } else {
         for (int k = 0; k < 32; ++k) qb[k] = static_cast<int16_t>(std::nearbyint(xb[k] * id));
+      }
+      if (out.q8) {
+        int8_t* q8 = out.q8 + i * cols + b * 32;
+        int32_t sum = 0;
+        for (int k = 0; k < 32; ++k) {
+          q8[k] = static_cast<int8_t>(qb[k]);
+          sum += qb[k];
+        }
+        out.sums[i * nb + b] = sum;
       }
     }
   }

@@ -15,6 +15,8 @@ struct QuantizedActs {
   int16_t* q = nullptr;   // [n][cols]
   float* d = nullptr;     // [n][cols/32], the fp16-rounded scales
   int64_t cols = 0;
+  int8_t* q8 = nullptr;   // optional: q as int8 [n][cols] (packed VNNI kernel)
+  int32_t* sums = nullptr;  // with q8: per-block sums of q [n][cols/32]
 };
 void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 
