@@ -143,12 +143,22 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
     }
   }
 
+  // Row-wise steps run over the pool too (a row per chunk): with a batch of
+  // drafts or a prompt they would otherwise leave the other threads idle.
+  auto each_row = [&](auto&& fn) {
+    pool.parallel_for(n, 1, [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) fn(static_cast<int>(i));
+    });
+  };
+  auto add_rows = [&](int i) {
+    for (int j = 0; j < e; ++j) x[i * e + j] += xn[i * e + j];
+  };
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = m.layers[il];
-    for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.attn_norm, &xn[i * e], e, c.rms_eps);
+    each_row([&](int i) { rms_norm(&x[i * e], L.attn_norm, &xn[i * e], e, c.rms_eps); });
     const kernels::MatmulOut qkv[] = {{&L.wq, w.q.data()}, {&L.wk, w.k.data()}, {&L.wv, w.v.data()}};
     kernels::matmul_shared_input(qkv, xn, n, pool);
-    for (int i = 0; i < n; ++i) {
+    each_row([&](int i) {
       float* qi = &w.q[static_cast<size_t>(i) * qd];
       float* ki = &w.k[static_cast<size_t>(i) * kvd];
       float* vi = &w.v[static_cast<size_t>(i) * kvd];
@@ -167,19 +177,20 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
         rope(ki + h * hd, c.rope_dim, c.rope_type, cs);
       }
       rows[i].s->store_kv(il, rows[i].pos, ki, vi);
-    }
+    });
     attend(m, w, rows, il);
     kernels::matmul(L.wo, w.att.data(), n, xn, pool);
-    for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
-
-    for (int i = 0; i < n; ++i) rms_norm(&x[i * e], L.ffn_norm, &xn[i * e], e, c.rms_eps);
+    each_row([&](int i) {
+      add_rows(i);
+      rms_norm(&x[i * e], L.ffn_norm, &xn[i * e], e, c.rms_eps);
+    });
     const kernels::MatmulOut gate_up[] = {{&L.gate, w.gate.data()}, {&L.up, w.up.data()}};
     kernels::matmul_shared_input(gate_up, xn, n, pool);
-    pool.parallel_for(static_cast<int64_t>(n) * ff, 1024, [&](int64_t b, int64_t e) {
-      kernels::simd::silu_mul(&w.gate[b], &w.up[b], static_cast<size_t>(e - b));
+    pool.parallel_for(static_cast<int64_t>(n) * ff, 1024, [&](int64_t b0, int64_t b1) {
+      kernels::simd::silu_mul(&w.gate[b0], &w.up[b0], static_cast<size_t>(b1 - b0));
     });
     kernels::matmul(L.down, w.gate.data(), n, xn, pool);
-    for (size_t j = 0; j < static_cast<size_t>(n) * e; ++j) x[j] += xn[j];
+    each_row(add_rows);
   }
 
   // Output head over the rows whose logits are wanted, all items at once.
