@@ -186,7 +186,7 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
     });
     const kernels::MatmulOut gate_up[] = {{&L.gate, w.gate.data()}, {&L.up, w.up.data()}};
     kernels::matmul_shared_input(gate_up, xn, n, pool);
-    pool.parallel_for(static_cast<int64_t>(n) * ff, 1024, [&](int64_t b0, int64_t b1) {
+    pool.parallel_for(static_cast<int64_t>(n) * ff, 4096, [&](int64_t b0, int64_t b1) {  // one decode row: inline
       kernels::simd::silu_mul(&w.gate[b0], &w.up[b0], static_cast<size_t>(b1 - b0));
     });
     kernels::matmul(L.down, w.gate.data(), n, xn, pool);
