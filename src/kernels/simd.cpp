@@ -118,6 +118,32 @@ void AttendHeadF16(const float* q, const uint16_t* k, const uint16_t* v, size_t 
   AttendHeadT(q, k, v, stride, len, hd, scale, scores, out);
 }
 
+// RMS norm with the sum of squares in double (as ggml does), vectorized:
+// float x float is exact in double, so only the summation order differs from
+// a scalar loop.
+void RmsNorm(const float* x, const float* w, float* out, size_t n, float eps) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  const size_t L = hn::Lanes(dd);
+  auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
+  size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const auto a = hn::PromoteTo(dd, hn::LoadU(dh, x + i));
+    const auto b = hn::PromoteTo(dd, hn::LoadU(dh, x + i + L));
+    s0 = hn::MulAdd(a, a, s0);
+    s1 = hn::MulAdd(b, b, s1);
+  }
+  double ss = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(n)) + eps);
+  const hn::ScalableTag<float> df;
+  const size_t Lf = hn::Lanes(df);
+  const auto vs = hn::Set(df, scale);
+  size_t j = 0;
+  for (; j + Lf <= n; j += Lf) hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, x + j), vs), hn::LoadU(df, w + j)), df, out + j);
+  for (; j < n; ++j) out[j] = x[j] * scale * w[j];
+}
+
 // gate[i] = silu(gate[i]) * up[i]. exp(-x) is clamped at e^88, where silu(x)
 // is already -0 to float precision (and Highway's Exp is valid up to 104).
 void SiluMul(float* gate, const float* up, size_t n) {
@@ -345,6 +371,7 @@ namespace specsteer::kernels::simd {
 
 HWY_EXPORT(DotF32);
 HWY_EXPORT(SiluMul);
+HWY_EXPORT(RmsNorm);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(AxpyF16);
 HWY_EXPORT(AxpyF32);
@@ -357,6 +384,9 @@ HWY_EXPORT(RowsQ4_0);
 HWY_EXPORT(TargetName);
 
 float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
+void rms_norm(const float* x, const float* w, float* out, size_t n, float eps) {
+  HWY_DYNAMIC_DISPATCH(RmsNorm)(x, w, out, n, eps);
+}
 void silu_mul(float* gate, const float* up, size_t n) { HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n); }
 float dot_f16(const float* a, const uint16_t* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF16)(a, b, n); }
 void axpy_f16(float p, const uint16_t* v, float* acc, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF16)(p, v, acc, n); }

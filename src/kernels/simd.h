@@ -21,6 +21,8 @@ struct QuantizedActs {
 void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 
 float dot_f32(const float* a, const float* b, size_t n);
+// out = x / rms(x) * w (sum of squares in double; out may alias x).
+void rms_norm(const float* x, const float* w, float* out, size_t n, float eps);
 // gate[i] = silu(gate[i]) * up[i] (the SwiGLU feed-forward's elementwise step).
 void silu_mul(float* gate, const float* up, size_t n);
 // Attention over a KV cache: q . k with k in F16 bits, and acc += p * v.

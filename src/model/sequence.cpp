@@ -14,10 +14,7 @@ namespace specsteer {
 namespace {
 
 void rms_norm(const float* x, const float* w, float* out, int n, float eps) {
-  double ss = 0;
-  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
-  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+  kernels::simd::rms_norm(x, w, out, static_cast<size_t>(n), eps);
 }
 
 // Rotates one head in place by the angles whose cos/sin are in cs

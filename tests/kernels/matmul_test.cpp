@@ -172,6 +172,26 @@ TEST(Attention, F16AndF32HelpersMatchScalar) {
   }
 }
 
+TEST(RowOps, RmsNormAndSiluMulMatchScalar) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 2.f);
+  for (size_t n : {1u, 7u, 16u, 33u, 1024u}) {
+    std::vector<float> x(n), w(n), out(n), gate(n), up(n);
+    for (size_t i = 0; i < n; ++i) x[i] = nd(rng), w[i] = nd(rng), gate[i] = 20 * nd(rng), up[i] = nd(rng);
+    double ss = 0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + 1e-6f);
+    simd::rms_norm(x.data(), w.data(), out.data(), n, 1e-6f);
+    for (size_t i = 0; i < n; ++i) EXPECT_NEAR(out[i], x[i] * scale * w[i], 1e-6f * (1 + std::fabs(out[i]))) << n;
+    simd::rms_norm(x.data(), w.data(), x.data(), n, 1e-6f);  // in place
+    EXPECT_EQ(x, out);
+    std::vector<float> want(n);
+    for (size_t i = 0; i < n; ++i) want[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    simd::silu_mul(gate.data(), up.data(), n);
+    for (size_t i = 0; i < n; ++i) EXPECT_NEAR(gate[i], want[i], 1e-5f * (1 + std::fabs(want[i]))) << n;
+  }
+}
+
 TEST(QuantizedActs, FollowLlamaCppRounding) {
   // 32 values whose scale is exactly 1: q must be round-half-even of x.
   std::vector<float> x(32, 0.f);
