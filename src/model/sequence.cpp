@@ -66,27 +66,23 @@ struct Sequence::State {
   }
   void check(std::span<const int32_t> ids) const;
 
-  // One batch row: the Sequence it extends and its position there.
-  struct Row {
-    State* s;
-    int pos;
-  };
-  // Runs the rows of one or more Sequences (of the same model) through the
-  // decoder in one pass; `rows` in item order, each item's rows consecutive.
+  // Runs the tokens of one or more Sequences (of the same model) through the
+  // decoder in one pass; batch rows are the items' tokens in item order.
   static void forward(const Model::Impl& m, std::span<const BatchItem> items);
-  static void attend(const Model::Impl& m, ForwardScratch& w, std::span<const Row> rows, int layer);
+  // Attention of the n batch rows described in w.row_seq / w.row_pos.
+  static void attend(const Model::Impl& m, ForwardScratch& w, int n, int layer);
 };
 
-void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, std::span<const Row> rows, int layer) {
+void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, int n, int layer) {
   const ModelConfig& c = m.cfg;
   const int hd = c.head_dim, group = c.n_head / c.n_head_kv, qd = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  m.pool->parallel_for(static_cast<int64_t>(rows.size()) * c.n_head, 1, [&](int64_t b, int64_t e) {
+  m.pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> scores;
     for (int64_t job = b; job < e; ++job) {
       const int i = static_cast<int>(job / c.n_head), h = static_cast<int>(job % c.n_head);
-      const State& s = *rows[i].s;
-      const int kvh = h / group, len = rows[i].pos + 1;  // causal: positions 0..pos
+      const State& s = *w.row_seq[i]->s_;
+      const int kvh = h / group, len = w.row_pos[i] + 1;  // causal: positions 0..pos
       if (static_cast<int>(scores.size()) < len) scores.resize(s.n_ctx);
       const float* qv = &w.q[static_cast<size_t>(i) * qd + h * hd];
       float* out = &w.att[static_cast<size_t>(i) * qd + h * hd];
@@ -103,16 +99,17 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
   const ModelConfig& c = m.cfg;
   const int e = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.n_ff, hd = c.head_dim;
   ForwardScratch& w = const_cast<ForwardScratch&>(m.scratch);  // guarded by pool_mu
-  std::vector<Row> rows;  // per pass, not per layer: small next to the pass itself
-  std::vector<int32_t> ids;
-  for (const BatchItem& it : items) {
-    State& s = *it.seq->s_;
+  // Row tables live in the scratch, so a decode step allocates nothing.
+  w.ids.clear();
+  w.row_seq.clear();
+  w.row_pos.clear();
+  for (const BatchItem& it : items)
     for (size_t i = 0; i < it.tokens.size(); ++i) {
-      rows.push_back({&s, static_cast<int>(s.tokens.size() + i)});
-      ids.push_back(it.tokens[i]);
+      w.ids.push_back(it.tokens[i]);
+      w.row_seq.push_back(it.seq);
+      w.row_pos.push_back(static_cast<int>(it.seq->s_->tokens.size() + i));
     }
-  }
-  const int n = static_cast<int>(rows.size());
+  const int n = static_cast<int>(w.ids.size());
   auto grow = [](std::vector<float>& b, size_t len) {
     if (b.size() < len) b.resize(len);
   };
@@ -127,12 +124,12 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
   kernels::ThreadPool& pool = *m.pool;
   float *x = w.x.data(), *xn = w.xn.data();
 
-  for (int i = 0; i < n; ++i) kernels::get_row(m.token_embd, ids[i], &x[static_cast<size_t>(i) * e]);
+  for (int i = 0; i < n; ++i) kernels::get_row(m.token_embd, w.ids[i], &x[static_cast<size_t>(i) * e]);
   // Rope angles depend only on the position: once per row, not per head and layer.
   const int half = c.rope_dim / 2;
   grow(w.rope_cs, static_cast<size_t>(n) * half * 2);
   for (int i = 0; i < n; ++i) {
-    const float pos = static_cast<float>(rows[i].pos) * m.rope_pos_scale;
+    const float pos = static_cast<float>(w.row_pos[i]) * m.rope_pos_scale;
     for (int j = 0; j < half; ++j) {
       const float theta = pos * m.rope_inv_freq[j];
       w.rope_cs[(static_cast<size_t>(i) * half + j) * 2] = std::cos(theta);
@@ -173,9 +170,9 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
         if (L.k_norm) rms_norm(ki + h * hd, L.k_norm, ki + h * hd, hd, c.rms_eps);
         rope(ki + h * hd, c.rope_dim, c.rope_type, cs);
       }
-      rows[i].s->store_kv(il, rows[i].pos, ki, vi);
+      w.row_seq[i]->s_->store_kv(il, w.row_pos[i], ki, vi);
     });
-    attend(m, w, rows, il);
+    attend(m, w, n, il);
     kernels::matmul(L.wo, w.att.data(), n, xn, pool);
     each_row([&](int i) {
       add_rows(i);
@@ -271,16 +268,19 @@ void Sequence::eval_batch(std::span<const BatchItem> items) {
   const Model::Impl* m = nullptr;
   for (size_t i = 0; i < items.size(); ++i) {
     const BatchItem& it = items[i];
-    const std::string where = items.size() > 1 ? "batch item " + std::to_string(i) + ": " : "";
-    if (!it.seq) throw Error(where + "no Sequence");
+    // Named by index only in a real batch; built only when there is an error.
+    auto fail = [&](const std::string& what) {
+      throw Error(items.size() > 1 ? "batch item " + std::to_string(i) + ": " + what : what);
+    };
+    if (!it.seq) fail("no Sequence");
     if (!m) m = it.seq->s_->m;
-    if (it.seq->s_->m != m) throw Error(where + "Sequences of different models cannot share a forward pass");
+    if (it.seq->s_->m != m) fail("Sequences of different models cannot share a forward pass");
     for (size_t j = 0; j < i; ++j)
-      if (items[j].seq == it.seq) throw Error(where + "the same Sequence appears twice in one batch");
+      if (items[j].seq == it.seq) fail("the same Sequence appears twice in one batch");
     try {
       it.seq->s_->check(it.tokens);
     } catch (const Error& e) {
-      throw Error(where + e.what());
+      fail(e.what());
     }
   }
   std::lock_guard<std::mutex> lock(const_cast<Model::Impl*>(m)->pool_mu);
