@@ -74,9 +74,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kerne
   for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = gdata + static_cast<size_t>(b) * kPackedBlockBytes;
-    [[maybe_unused]] const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks * kPackedBlockBytes);
-    if (kPrefetch)
+    if constexpr (kPrefetch) {
+      const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks * kPackedBlockBytes);
       for (size_t line = 0; line < kPackedBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+    }
     // maskz forms: the plain ones use _mm512_undefined_ps, which GCC 12
     // misreports as uninitialized.
     const __m512 dw = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));

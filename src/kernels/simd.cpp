@@ -74,22 +74,20 @@ void AxpyF32(float p, const float* v, float* acc, size_t n) {
 
 // One query head against len cached positions (rows `stride` elements apart):
 // out = softmax(scale * q.K) . V, scores as scratch. One dispatched call per
-// head, so the per-position work stays inlined.
-template <typename KV>
-HWY_INLINE float LoadDot(const float* q, const KV* k, size_t n) {
-  if constexpr (sizeof(KV) == 4) {
-    return DotF32(q, reinterpret_cast<const float*>(k), n);
-  } else {
-    return DotF16(q, reinterpret_cast<const uint16_t*>(k), n);
-  }
-}
+// head, so the per-position work stays inlined. KvDot/KvAxpy pick the F32 or
+// F16 cache form by overload.
+HWY_INLINE float KvDot(const float* q, const float* k, size_t n) { return DotF32(q, k, n); }
+HWY_INLINE float KvDot(const float* q, const uint16_t* k, size_t n) { return DotF16(q, k, n); }
+HWY_INLINE void KvAxpy(float p, const float* v, float* acc, size_t n) { AxpyF32(p, v, acc, n); }
+HWY_INLINE void KvAxpy(float p, const uint16_t* v, float* acc, size_t n) { AxpyF16(p, v, acc, n); }
 
 template <typename KV>
 void AttendHeadT(const float* q, const KV* k, const KV* v, size_t stride, int len, int hd, float scale,
                  float* scores, float* out) {
+  const size_t d = static_cast<size_t>(hd);
   float mx = -INFINITY;
   for (int t = 0; t < len; ++t) {
-    scores[t] = LoadDot(q, k + static_cast<size_t>(t) * stride, static_cast<size_t>(hd)) * scale;
+    scores[t] = KvDot(q, k + static_cast<size_t>(t) * stride, d) * scale;
     mx = std::max(mx, scores[t]);
   }
   double sum = 0;
@@ -99,14 +97,7 @@ void AttendHeadT(const float* q, const KV* k, const KV* v, size_t stride, int le
   }
   const float inv = static_cast<float>(1.0 / sum);
   std::fill(out, out + hd, 0.0f);
-  for (int t = 0; t < len; ++t) {
-    const KV* vt = v + static_cast<size_t>(t) * stride;
-    if constexpr (sizeof(KV) == 4) {
-      AxpyF32(scores[t] * inv, reinterpret_cast<const float*>(vt), out, static_cast<size_t>(hd));
-    } else {
-      AxpyF16(scores[t] * inv, reinterpret_cast<const uint16_t*>(vt), out, static_cast<size_t>(hd));
-    }
-  }
+  for (int t = 0; t < len; ++t) KvAxpy(scores[t] * inv, v + static_cast<size_t>(t) * stride, out, d);
 }
 
 void AttendHeadF32(const float* q, const float* k, const float* v, size_t stride, int len, int hd, float scale,

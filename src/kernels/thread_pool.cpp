@@ -43,7 +43,7 @@ constexpr int kChunksPerThread = 4;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -56,7 +56,7 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::run_share(int /*index*/) {
+void ThreadPool::run_share() {
   // Dynamic partition: threads take chunks (about kChunksPerThread each) from a
   // shared counter, so a thread that the VM or another process slows down
   // simply takes fewer chunks instead of holding everyone at the join.
@@ -71,7 +71,7 @@ void ThreadPool::run_share(int /*index*/) {
   }
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::worker() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -88,7 +88,7 @@ void ThreadPool::worker(int index) {
     }
     seen = gen;
     if (stop_) return;
-    run_share(index);
+    run_share();
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
       done_cv_.notify_one();
@@ -113,7 +113,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load() > 0) start_cv_.notify_all();
-  run_share(0);
+  run_share();
   for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < kSpinIterations; ++spin) cpu_relax();
   if (pending_.load(std::memory_order_acquire) != 0) {
     std::unique_lock<std::mutex> lock(mu_);

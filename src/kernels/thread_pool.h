@@ -30,8 +30,8 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void worker(int index);
-  void run_share(int index);
+  void worker();
+  void run_share();  // takes chunks until none are left
 
   int n_threads_;
   std::vector<std::thread> threads_;
