@@ -350,9 +350,9 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   m.ctx_llm = ctx_of(*m.llm, m.o.n_ctx);
   m.ctx_slm = ctx_of(*m.slm, m.o.n_ctx);
   m.kv_per_session = kv_bytes(*m.llm, m.o.n_ctx) + kv_bytes(*m.slm, m.o.n_ctx);
-  if (m.o.memory_budget_bytes && m.o.memory_budget_bytes < session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1))
-    throw Error("--memory-budget-mb: one session needs at least " +
-                mib(session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1)) +
+  const uint64_t smallest_session = session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1);
+  if (m.o.memory_budget_bytes && m.o.memory_budget_bytes < smallest_session)
+    throw Error("--memory-budget-mb: one session needs at least " + mib(smallest_session) +
                 " of KV caches and logits, more than the budget (lower --ctx or raise the budget)");
   if (m.o.max_batch_rows < 1) throw Error("--max-batch-rows must be >= 1");
   if (m.o.batching) {
