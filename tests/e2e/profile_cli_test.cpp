@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "profile/util.h"
 
 namespace {
 
@@ -24,14 +25,11 @@ CliResult run(const std::string& args) { return specsteer::testing::run_cli(args
 class ProfileCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / "specsteer_profile_cli";
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    // One directory per test: ctest runs this suite's tests in parallel processes.
+    dir_ = specsteer::profile::test::fresh_dir();
     db_ = q((dir_ / "p.db").string());
   }
-  std::string sample(const char* task) {
-    return q(std::string(SPECSTEER_SOURCE_DIR) + "/data/longlamp-sample/" + task + ".jsonl");
-  }
+  std::string sample(const char* task) { return q(specsteer::profile::test::sample(task)); }
   fs::path dir_;
   std::string db_;
 };
