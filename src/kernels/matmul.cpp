@@ -29,8 +29,7 @@ void rows_dequant(const Matrix& w, const float* x, int64_t n, float* y, int64_t 
 struct ActBuffers {
   std::vector<int16_t> q;
   std::vector<float> d;
-  std::vector<int8_t> q8;     // q as int8, for the packed VNNI kernel
-  std::vector<int32_t> sums;  // per-block sums of q, for the packed VNNI kernel
+  std::vector<simd::ActBlockQ8> blocks;  // for the packed VNNI kernel
 };
 
 ActBuffers& act_buffers() {
@@ -39,24 +38,32 @@ ActBuffers& act_buffers() {
 }
 
 // Quantizes x into this thread's buffers (rows spread over the pool when a
-// pool is given); with `with_int8`, also the int8 copy and block sums.
+// pool is given): the row-major int16 form, or with `packed_form` the
+// block-major form the packed VNNI kernel reads.
 simd::QuantizedActs quantize(const float* x, int64_t n, int64_t cols, ThreadPool* pool = nullptr,
-                             bool with_int8 = false) {
+                             bool packed_form = false) {
   ActBuffers& buf = act_buffers();
   const size_t nq = static_cast<size_t>(n * cols), nd = static_cast<size_t>(n * cols / 32);
-  if (buf.q.size() < nq) buf.q.resize(nq);
-  if (buf.d.size() < nd) buf.d.resize(nd);
-  simd::QuantizedActs a{buf.q.data(), buf.d.data(), cols};
-  if (with_int8) {
-    if (buf.q8.size() < nq) buf.q8.resize(nq);
-    if (buf.sums.size() < nd) buf.sums.resize(nd);
-    a.q8 = buf.q8.data();
-    a.sums = buf.sums.data();
+  simd::QuantizedActs a;
+  a.cols = cols;
+  if (packed_form) {
+    if (buf.blocks.size() < nd) buf.blocks.resize(nd);
+    a.blocks = buf.blocks.data();
+    a.block_stride = n;
+  } else {
+    if (buf.q.size() < nq) buf.q.resize(nq);
+    if (buf.d.size() < nd) buf.d.resize(nd);
+    a.q = buf.q.data();
+    a.d = buf.d.data();
   }
   auto rows = [&](int64_t r0, int64_t r1) {
     const int64_t nb = cols / 32;
-    simd::QuantizedActs part{a.q + r0 * cols, a.d + r0 * nb, cols, a.q8 ? a.q8 + r0 * cols : nullptr,
-                             a.sums ? a.sums + r0 * nb : nullptr};
+    simd::QuantizedActs part = a;
+    if (a.q) {
+      part.q = a.q + r0 * cols;
+      part.d = a.d + r0 * nb;
+    }
+    if (a.blocks) part.blocks = a.blocks + r0;  // block_stride stays n
     simd::quantize_acts_q8(x + r0 * cols, r1 - r0, cols, part);
   };
   if (pool && n > 1)
@@ -122,7 +129,7 @@ void run_rows(Kind kind, const Matrix& w, const PreparedInput& in, int64_t n, fl
     case Kind::Float:
       return simd::rows_float(w, in.x, n, y, r0, r1);
     case Kind::Packed:
-      return rows_packed_q8(w, in.a.q8, in.a.d, in.a.sums, n, y, r0 / kPackRows, r1 / kPackRows);
+      return rows_packed_q8(w, in.a.blocks, n, y, r0 / kPackRows, r1 / kPackRows);
     case Kind::Q8Family:
       return w.type == gguf::TensorType::Q8_0 ? simd::rows_q8_0(w, in.a, n, y, r0, r1)
                                               : simd::rows_q4_0(w, in.a, n, y, r0, r1);

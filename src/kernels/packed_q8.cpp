@@ -64,47 +64,60 @@ namespace {
 // prefetch, load latency and compute add up instead of overlapping.
 constexpr int64_t kPrefetchBlocks = 12;
 
-// P positions against one 16-row group. Only the first pass over a group
-// prefetches; later passes (more positions) find it in cache.
+// acc += 4 unsigned weight bytes per lane x the 4 signed activation bytes at
+// x4, broadcast by the instruction itself ({1to16}): no separate broadcast
+// uop, which would otherwise compete with vpdpbusd for issue slots.
+__attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i dpbusd_bcast(__m512i acc, __m512i w,
+                                                                                     const int8_t* x4) {
+  using AliasedI32 = int32_t __attribute__((may_alias));
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const AliasedI32*>(x4)));
+  return acc;
+}
+
+// P (<= 16) positions against one 16-row group, in one pass over its blocks
+// so that arithmetic overlaps the weights' arrival from memory. Per block the
+// positions are the inner loop: P independent vpdpbusd chains are in flight,
+// which hides its 4-cycle latency (one chain per position ran at half the
+// core's vpdpbusd throughput, and 8 at a time still left it idle). The P
+// integer sums take the registers; the float accumulators live in `out` (L1),
+// touched once per block. xb: the block of the first position; the others
+// follow it, so every activation address is xb plus a constant. Only the
+// first pass over a group prefetches; later passes find it in cache.
 template <int P, bool kPrefetch>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kernel(
-    const uint8_t* gdata, int64_t nb, const int8_t* xq, const float* xd, const int32_t* xsum, int64_t cols,
-    float* out) {
-  __m512 acc[P];
-  for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kernel(const uint8_t* gdata, int64_t nb,
+                                                                                   const simd::ActBlockQ8* x,
+                                                                                   int64_t n, float* out) {
+  static_assert(P >= 1 && P <= 16);
+  for (int p = 0; p < P; ++p) _mm512_storeu_ps(out + p * kPackRows, _mm512_setzero_ps());
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = gdata + static_cast<size_t>(b) * kPackedBlockBytes;
     if constexpr (kPrefetch) {
       const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks * kPackedBlockBytes);
       for (size_t line = 0; line < kPackedBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
     }
+    const simd::ActBlockQ8* xb = x + b * n;
+    __m512i isum[P];
+    // Start from -128 * sum(x) to cancel the weights' offset.
+    for (int p = 0; p < P; ++p) isum[p] = _mm512_set1_epi32(xb[p].offset);
+    for (int j = 0; j < 8; ++j) {
+      const __m512i wv = _mm512_loadu_si512(blk + 2 * kPackRows + j * 64);
+      for (int p = 0; p < P; ++p) isum[p] = dpbusd_bcast(isum[p], wv, xb[p].q + 4 * j);
+    }
     // maskz forms: the plain ones use _mm512_undefined_ps, which GCC 12
     // misreports as uninitialized.
     const __m512 dw = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-    __m512i wv[8];
-    for (int j = 0; j < 8; ++j) wv[j] = _mm512_loadu_si512(blk + 2 * kPackRows + j * 64);
     for (int p = 0; p < P; ++p) {
-      const int8_t* xb = xq + p * cols + b * 32;
-      const int64_t pb = p * (cols / 32) + b;
-      // Start from -128 * sum(x) to cancel the weights' offset.
-      __m512i isum = _mm512_set1_epi32(-128 * xsum[pb]);
-      for (int j = 0; j < 8; ++j) {
-        int32_t four;
-        std::memcpy(&four, xb + 4 * j, 4);
-        isum = _mm512_dpbusd_epi32(isum, wv[j], _mm512_set1_epi32(four));
-      }
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[pb]));
-      acc[p] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), scale, acc[p]);
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xb[p].d));
+      float* acc = out + p * kPackRows;
+      _mm512_storeu_ps(acc, _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum[p]), scale, _mm512_loadu_ps(acc)));
     }
   }
-  for (int p = 0; p < P; ++p) _mm512_storeu_ps(out + p * kPackRows, acc[p]);
 }
 
 }  // namespace
 #endif
 
-void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const int32_t* xsum, int64_t n, float* y,
-                    int64_t g0, int64_t g1) {
+void rows_packed_q8(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, float* y, int64_t g0, int64_t g1) {
 #if defined(__x86_64__)
   const int64_t nb = w.cols / 32;
   float tmp[16 * kPackRows];
@@ -116,16 +129,13 @@ void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const in
       for (int p = 0; p < P; ++p)
         std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
     };
-    // Blocks of up to 16 positions share each loaded weight vector (16
-    // accumulators + 8 weight vectors + temporaries fit the 32 vector
-    // registers); only the group's first pass prefetches.
+    // Up to 16 positions share each pass over the group's weights.
     auto pass = [&]<int P>() {
       for (; i + P <= n; i += P) {
-        const int8_t* q = xq + i * w.cols;
         if (i == 0)
-          group_kernel<P, true>(gdata, nb, q, xd + i * nb, xsum + i * nb, w.cols, tmp);
+          group_kernel<P, true>(gdata, nb, x + i, n, tmp);
         else
-          group_kernel<P, false>(gdata, nb, q, xd + i * nb, xsum + i * nb, w.cols, tmp);
+          group_kernel<P, false>(gdata, nb, x + i, n, tmp);
         scatter(P);
       }
     };
@@ -135,7 +145,7 @@ void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const in
     pass.template operator()<1>();
   }
 #else
-  (void)w, (void)xq, (void)xd, (void)xsum, (void)n, (void)y, (void)g0, (void)g1;
+  (void)w, (void)x, (void)n, (void)y, (void)g0, (void)g1;
   throw Error("packed Q8_0 kernel needs x86-64 with AVX512-VNNI");
 #endif
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/matmul.h"
+#include "kernels/simd.h"
 
 namespace specsteer::kernels {
 
@@ -23,9 +24,8 @@ size_t packed_q8_bytes(const Matrix& w);
 // Writes the packed copy of w (Q8_0, rows % 16 == 0) to dst.
 void pack_q8_0(const Matrix& w, uint8_t* dst);
 // y[i][r] for the rows of groups [g0, g1) (16 rows each), all n positions.
-// xq: activations quantized to int8 ([n][cols]); xd: their per-block scales
-// and xsum: per-block sums of xq ([n][cols/32] each).
-void rows_packed_q8(const Matrix& w, const int8_t* xq, const float* xd, const int32_t* xsum, int64_t n, float* y,
-                    int64_t g0, int64_t g1);
+// x: the quantized activations block-major, block b of position i at
+// x[b * n + i] (simd::QuantizedActs::blocks with block_stride n).
+void rows_packed_q8(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, float* y, int64_t g0, int64_t g1);
 
 }  // namespace specsteer::kernels

@@ -72,32 +72,88 @@ void AxpyF32(float p, const float* v, float* acc, size_t n) {
   for (; i < n; ++i) acc[i] += p * v[i];
 }
 
-// One query head against len cached positions (rows `stride` elements apart):
-// out = softmax(scale * q.K) . V, scores as scratch. One dispatched call per
-// head, so the per-position work stays inlined. KvDot/KvAxpy pick the F32 or
-// F16 cache form by overload.
-HWY_INLINE float KvDot(const float* q, const float* k, size_t n) { return DotF32(q, k, n); }
-HWY_INLINE float KvDot(const float* q, const uint16_t* k, size_t n) { return DotF16(q, k, n); }
-HWY_INLINE void KvAxpy(float p, const float* v, float* acc, size_t n) { AxpyF32(p, v, acc, n); }
-HWY_INLINE void KvAxpy(float p, const uint16_t* v, float* acc, size_t n) { AxpyF16(p, v, acc, n); }
+// Loads L cache values from an F32 or F16 row as floats.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadKv(D d, const float* p) {
+  return hn::LoadU(d, p);
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadKv(D d, const uint16_t* p) {
+  const hn::Rebind<hwy::float16_t, D> dh;
+  return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+HWY_INLINE float KvScalar(const float* p) { return *p; }
+HWY_INLINE float KvScalar(const uint16_t* p) { return fp16_to_fp32(*p); }
 
+// q . k_t for positions [t, t + P): the query chunk is loaded once for P
+// keys, and the P sums (and their horizontal reductions) are independent,
+// so they overlap instead of forming one latency chain per position.
+template <int P, typename KV>
+HWY_INLINE void KeyScores(const float* q, const KV* k, size_t stride, int t, size_t hd, float scale, float* scores) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  hn::Vec<decltype(d)> acc[P];
+  for (int p = 0; p < P; ++p) acc[p] = hn::Zero(d);
+  size_t c = 0;
+  for (; c + L <= hd; c += L) {
+    const auto qv = hn::LoadU(d, q + c);
+    for (int p = 0; p < P; ++p) acc[p] = hn::MulAdd(qv, LoadKv(d, k + static_cast<size_t>(t + p) * stride + c), acc[p]);
+  }
+  for (int p = 0; p < P; ++p) {
+    float s = SumLanes(d, acc[p]);
+    for (size_t r = c; r < hd; ++r) s += q[r] * KvScalar(k + static_cast<size_t>(t + p) * stride + r);
+    scores[t + p] = s * scale;
+  }
+}
+
+// out[c0 .. c0 + V*L) = sum_t p_t * v_t over all len positions, the V output
+// vectors held in registers while the cache rows stream past.
+template <int V, typename KV>
+HWY_INLINE void WeightedValues(const float* p, const KV* v, size_t stride, int len, size_t c0, float* out) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  hn::Vec<decltype(d)> acc[V];
+  for (int j = 0; j < V; ++j) acc[j] = hn::Zero(d);
+  for (int t = 0; t < len; ++t) {
+    const auto pv = hn::Set(d, p[t]);
+    const KV* row = v + static_cast<size_t>(t) * stride + c0;
+    for (int j = 0; j < V; ++j) acc[j] = hn::MulAdd(pv, LoadKv(d, row + j * L), acc[j]);
+  }
+  for (int j = 0; j < V; ++j) hn::StoreU(acc[j], d, out + c0 + j * L);
+}
+
+// One query head against len cached positions (rows `stride` elements apart):
+// out = softmax(scale * q.K) . V, scores as scratch (len floats).
 template <typename KV>
 void AttendHeadT(const float* q, const KV* k, const KV* v, size_t stride, int len, int hd, float scale,
                  float* scores, float* out) {
-  const size_t d = static_cast<size_t>(hd);
-  float mx = -INFINITY;
-  for (int t = 0; t < len; ++t) {
-    scores[t] = KvDot(q, k + static_cast<size_t>(t) * stride, d) * scale;
-    mx = std::max(mx, scores[t]);
-  }
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d), dim = static_cast<size_t>(hd);
+  int t = 0;
+  for (; t + 4 <= len; t += 4) KeyScores<4>(q, k, stride, t, dim, scale, scores);
+  for (; t < len; ++t) KeyScores<1>(q, k, stride, t, dim, scale, scores);
+  // Softmax: max, exp (vectorized), sum in double, normalized probabilities.
+  auto vmax = hn::Set(d, -INFINITY);
+  size_t i = 0;
+  const size_t n = static_cast<size_t>(len);
+  for (; i + L <= n; i += L) vmax = hn::Max(vmax, hn::LoadU(d, scores + i));
+  float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  for (; i < n; ++i) mx = std::max(mx, scores[i]);
+  const auto vmx = hn::Set(d, mx);
+  for (i = 0; i + L <= n; i += L) hn::StoreU(hn::Exp(d, hn::Sub(hn::LoadU(d, scores + i), vmx)), d, scores + i);
+  for (; i < n; ++i) scores[i] = std::exp(scores[i] - mx);
   double sum = 0;
-  for (int t = 0; t < len; ++t) {
-    scores[t] = std::exp(scores[t] - mx);
-    sum += scores[t];
-  }
+  for (i = 0; i < n; ++i) sum += scores[i];
   const float inv = static_cast<float>(1.0 / sum);
-  std::fill(out, out + hd, 0.0f);
-  for (int t = 0; t < len; ++t) KvAxpy(scores[t] * inv, v + static_cast<size_t>(t) * stride, out, d);
+  for (i = 0; i < n; ++i) scores[i] *= inv;
+  size_t c = 0;
+  for (; c + 4 * L <= dim; c += 4 * L) WeightedValues<4>(scores, v, stride, len, c, out);
+  for (; c + L <= dim; c += L) WeightedValues<1>(scores, v, stride, len, c, out);
+  for (; c < dim; ++c) {
+    float s = 0;
+    for (int u = 0; u < len; ++u) s += scores[u] * KvScalar(v + static_cast<size_t>(u) * stride + c);
+    out[c] = s;
+  }
 }
 
 void AttendHeadF32(const float* q, const float* k, const float* v, size_t stride, int len, int hd, float scale,
@@ -245,10 +301,10 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
   const size_t L = hn::Lanes(df);
   const int64_t nb = cols / 32;
   const bool simd = L <= 32 && 32 % L == 0;
+  HWY_ALIGN int32_t q[32];
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t b = 0; b < nb; ++b) {
       const float* xb = x + i * cols + b * 32;
-      int16_t* qb = out.q + i * cols + b * 32;
       float amax = 0;
       if (simd) {
         auto m = hn::Zero(df);
@@ -259,27 +315,28 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
       }
       const float dd = amax / 127.0f;
       const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
-      out.d[i * nb + b] = fp16_to_fp32(fp32_to_fp16(dd));
+      const float d_rounded = fp16_to_fp32(fp32_to_fp16(dd));
       if (simd) {
         const auto vid = hn::Set(df, id);
-        for (size_t k = 0; k < 32; k += L) {
-          // NearestInt rounds half to even, as llama.cpp's x86 quantizer does.
-          const auto q = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + k), vid));
-          HWY_ALIGN int32_t tmp[64];
-          hn::Store(q, di, tmp);
-          for (size_t j = 0; j < L; ++j) qb[k + j] = static_cast<int16_t>(tmp[j]);
-        }
+        // NearestInt rounds half to even, as llama.cpp's x86 quantizer does.
+        for (size_t k = 0; k < 32; k += L) hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + k), vid)), di, q + k);
       } else {
-        for (int k = 0; k < 32; ++k) qb[k] = static_cast<int16_t>(std::nearbyint(xb[k] * id));
+        for (int k = 0; k < 32; ++k) q[k] = static_cast<int32_t>(std::nearbyint(xb[k] * id));
       }
-      if (out.q8) {
-        int8_t* q8 = out.q8 + i * cols + b * 32;
+      if (out.q) {
+        int16_t* qb = out.q + i * cols + b * 32;
+        for (int k = 0; k < 32; ++k) qb[k] = static_cast<int16_t>(q[k]);
+        out.d[i * nb + b] = d_rounded;
+      }
+      if (out.blocks) {
+        ActBlockQ8& blk = out.blocks[b * out.block_stride + i];
         int32_t sum = 0;
         for (int k = 0; k < 32; ++k) {
-          q8[k] = static_cast<int8_t>(qb[k]);
-          sum += qb[k];
+          blk.q[k] = static_cast<int8_t>(q[k]);
+          sum += q[k];
         }
-        out.sums[i * nb + b] = sum;
+        blk.d = d_rounded;
+        blk.offset = -128 * sum;
       }
     }
   }

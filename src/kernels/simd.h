@@ -8,15 +8,26 @@
 
 namespace specsteer::kernels::simd {
 
+// One block of 32 activations in the form the packed VNNI kernel reads.
+struct ActBlockQ8 {
+  int8_t q[32];
+  float d;         // fp16-rounded scale
+  int32_t offset;  // -128 * sum(q): cancels the packed weights' +128 offset
+};
+
 // Activations quantized like llama.cpp's Q8_0 path: per block of 32,
-// d = amax/127 (stored rounded to fp16), q = round-half-even(x / d). Values
-// are kept widened to int16 so every weight row reuses them without work.
+// d = amax/127 (stored rounded to fp16), q = round-half-even(x / d).
 struct QuantizedActs {
+  // Row-major form for the Highway kernels, widened to int16 so every
+  // weight row reuses them without work (both may be null).
   int16_t* q = nullptr;   // [n][cols]
   float* d = nullptr;     // [n][cols/32], the fp16-rounded scales
   int64_t cols = 0;
-  int8_t* q8 = nullptr;   // optional: q as int8 [n][cols] (packed VNNI kernel)
-  int32_t* sums = nullptr;  // with q8: per-block sums of q [n][cols/32]
+  // Optional block-major form for the packed VNNI kernel: block b of
+  // position i at blocks[b * block_stride + i], so the positions of one
+  // block lie side by side and the kernel addresses them from one pointer.
+  ActBlockQ8* blocks = nullptr;
+  int64_t block_stride = 0;
 };
 void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 
