@@ -130,6 +130,7 @@ void AttendHeadT(const float* q, const KV* k, const KV* v, size_t stride, int le
   const hn::ScalableTag<float> d;
   const size_t L = hn::Lanes(d), dim = static_cast<size_t>(hd);
   int t = 0;
+  for (; t + 8 <= len; t += 8) KeyScores<8>(q, k, stride, t, dim, scale, scores);
   for (; t + 4 <= len; t += 4) KeyScores<4>(q, k, stride, t, dim, scale, scores);
   for (; t < len; ++t) KeyScores<1>(q, k, stride, t, dim, scale, scores);
   // Softmax: max, exp (vectorized), sum in double, normalized probabilities.
@@ -147,6 +148,9 @@ void AttendHeadT(const float* q, const KV* k, const KV* v, size_t stride, int le
   const float inv = static_cast<float>(1.0 / sum);
   for (i = 0; i < n; ++i) scores[i] *= inv;
   size_t c = 0;
+  // 8 independent FMA chains keep both FMA pipes busy (4 left them waiting
+  // on latency).
+  for (; c + 8 * L <= dim; c += 8 * L) WeightedValues<8>(scores, v, stride, len, c, out);
   for (; c + 4 * L <= dim; c += 4 * L) WeightedValues<4>(scores, v, stride, len, c, out);
   for (; c + L <= dim; c += L) WeightedValues<1>(scores, v, stride, len, c, out);
   for (; c < dim; ++c) {

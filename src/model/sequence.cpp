@@ -40,7 +40,9 @@ struct Sequence::State {
   int n_ctx = 0;
   KvType kv_type = KvType::F32;
   std::vector<int32_t> tokens;
-  // KV cache, [layer][position][kv_dim], F32 or F16 bits.
+  // KV cache, [layer][kv_head][position][head_dim], F32 or F16 bits: one
+  // head's positions are contiguous, so attention streams them (rows
+  // kv_dim apart put every position of a head in the same cache sets).
   std::vector<float> k32, v32;
   std::vector<uint16_t> k16, v16;
   std::vector<float> logits;  // rows of the last eval, [logit_rows][n_vocab]
@@ -48,19 +50,25 @@ struct Sequence::State {
   uint64_t positions = 0;
   uint64_t attention = 0;
 
-  size_t kv_index(int layer, int pos) const {
-    return (static_cast<size_t>(layer) * n_ctx + pos) * m->cfg.kv_dim();
+  size_t kv_index(int layer, int kv_head, int pos) const {
+    const ModelConfig& c = m->cfg;
+    return ((static_cast<size_t>(layer) * c.n_head_kv + kv_head) * n_ctx + pos) * c.head_dim;
   }
+  // kk, vv: the position's K and V rows, [kv_dim] each.
   void store_kv(int layer, int pos, const float* kk, const float* vv) {
-    const int d = m->cfg.kv_dim();
-    const size_t at = kv_index(layer, pos);
-    if (kv_type == KvType::F32) {
-      std::memcpy(&k32[at], kk, d * sizeof(float));
-      std::memcpy(&v32[at], vv, d * sizeof(float));
-    } else {
-      for (int i = 0; i < d; ++i) {
-        k16[at + i] = kernels::fp32_to_fp16(kk[i]);
-        v16[at + i] = kernels::fp32_to_fp16(vv[i]);
+    const int hd = m->cfg.head_dim;
+    for (int h = 0; h < m->cfg.n_head_kv; ++h) {
+      const size_t at = kv_index(layer, h, pos);
+      const float* kh = kk + h * hd;
+      const float* vh = vv + h * hd;
+      if (kv_type == KvType::F32) {
+        std::memcpy(&k32[at], kh, hd * sizeof(float));
+        std::memcpy(&v32[at], vh, hd * sizeof(float));
+      } else {
+        for (int i = 0; i < hd; ++i) {
+          k16[at + i] = kernels::fp32_to_fp16(kh[i]);
+          v16[at + i] = kernels::fp32_to_fp16(vh[i]);
+        }
       }
     }
   }
@@ -86,7 +94,7 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, int n, int
       if (static_cast<int>(scores.size()) < len) scores.resize(s.n_ctx);
       const float* qv = &w.q[static_cast<size_t>(i) * qd + h * hd];
       float* out = &w.att[static_cast<size_t>(i) * qd + h * hd];
-      const size_t base = s.kv_index(layer, 0) + kvh * hd, stride = static_cast<size_t>(c.kv_dim());
+      const size_t base = s.kv_index(layer, kvh, 0), stride = static_cast<size_t>(hd);
       if (s.kv_type == KvType::F32)
         kernels::simd::attend_head(qv, &s.k32[base], &s.v32[base], stride, len, hd, scale, scores.data(), out);
       else
