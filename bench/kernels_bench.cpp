@@ -6,7 +6,7 @@
 #include <random>
 
 #include "kernels/matmul.h"
-#include "kernels/packed_q8.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 
 namespace specsteer::kernels {
@@ -33,12 +33,12 @@ void BM_Matmul(benchmark::State& state, TensorType type, bool pack = false, int6
   Matrix m{type, w.data(), rows, cols, rb};
   std::vector<uint8_t> packed;
   if (pack) {
-    if (!packed_q8_available()) {
+    if (!packed_available()) {
       state.SkipWithError("CPU without AVX512-VNNI");
       return;
     }
-    packed.resize(packed_q8_bytes(m));
-    pack_q8_0(m, packed.data());
+    packed.resize(packed_bytes(m));
+    pack_weights(m, packed.data());
     m.packed = packed.data();
   }
   ThreadPool pool(static_cast<int>(threads));
@@ -65,6 +65,8 @@ BENCHMARK_CAPTURE(BM_Matmul, q8_0_packed_vnni, TensorType::Q8_0, true)->Apply(Ar
 BENCHMARK_CAPTURE(BM_Matmul, q8_0_dram, TensorType::Q8_0, false, 65536)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q8_0_packed_vnni_dram, TensorType::Q8_0, true, 65536)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q4_0, TensorType::Q4_0)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Matmul, q4_0_packed_vnni, TensorType::Q4_0, true)->Apply(Args);
+BENCHMARK_CAPTURE(BM_Matmul, q4_0_packed_vnni_dram, TensorType::Q4_0, true, 65536)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q4_k, TensorType::Q4_K)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q5_k, TensorType::Q5_K)->Apply(Args);
 BENCHMARK_CAPTURE(BM_Matmul, q6_k, TensorType::Q6_K)->Apply(Args);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/packed_q8.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 #include "kernels/simd.h"
 
@@ -129,7 +129,7 @@ void run_rows(Kind kind, const Matrix& w, const PreparedInput& in, int64_t n, fl
     case Kind::Float:
       return simd::rows_float(w, in.x, n, y, r0, r1);
     case Kind::Packed:
-      return rows_packed_q8(w, in.a.blocks, n, y, r0 / kPackRows, r1 / kPackRows);
+      return rows_packed(w, in.a.blocks, n, y, r0 / kPackRows, r1 / kPackRows);
     case Kind::Q8Family:
       return w.type == gguf::TensorType::Q8_0 ? simd::rows_q8_0(w, in.a, n, y, r0, r1)
                                               : simd::rows_q4_0(w, in.a, n, y, r0, r1);

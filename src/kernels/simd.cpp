@@ -340,7 +340,8 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
           sum += q[k];
         }
         blk.d = d_rounded;
-        blk.offset = -128 * sum;
+        blk.offset_q8 = -128 * sum;
+        blk.offset_q4 = -8 * sum;
       }
     }
   }

@@ -11,8 +11,9 @@ namespace specsteer::kernels::simd {
 // One block of 32 activations in the form the packed VNNI kernel reads.
 struct ActBlockQ8 {
   int8_t q[32];
-  float d;         // fp16-rounded scale
-  int32_t offset;  // -128 * sum(q): cancels the packed weights' +128 offset
+  float d;            // fp16-rounded scale
+  int32_t offset_q8;  // -128 * sum(q): cancels packed Q8_0 codes' +128 offset
+  int32_t offset_q4;  // -8 * sum(q): cancels packed Q4_0 codes' +8 offset
 };
 
 // Activations quantized like llama.cpp's Q8_0 path: per block of 32,

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "common/error.h"
-#include "kernels/packed_q8.h"
+#include "kernels/packed.h"
 #include "model/model_impl.h"
 
 namespace specsteer {
@@ -196,12 +196,12 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     impl->rope_pos_scale = static_cast<float>(1.0 / factor);
   }
 
-  if (kernels::packed_q8_available()) {
+  if (kernels::packed_available()) {
     auto pack = [&](kernels::Matrix& m) {
-      const size_t bytes = kernels::packed_q8_bytes(m);
+      const size_t bytes = kernels::packed_bytes(m);
       if (bytes == 0) return;
       impl->packed.emplace_back(new uint8_t[bytes]);
-      kernels::pack_q8_0(m, impl->packed.back().get());
+      kernels::pack_weights(m, impl->packed.back().get());
       m.packed = impl->packed.back().get();
     };
     for (auto& l : impl->layers)

@@ -44,7 +44,7 @@ struct Model::Impl {
   std::vector<LayerWeights> layers;
   std::vector<float> rope_inv_freq;  // [rope_dim/2], freq factors and scaling folded in
   float rope_pos_scale = 1.f;        // linear rope scaling
-  // VNNI-friendly copies of Q8_0 matrices (kernels/packed_q8.h); the mmap'd
+  // VNNI-friendly copies of Q8_0/Q4_0 matrices (kernels/packed.h); the mmap'd
   // originals then serve only embedding lookups.
   std::vector<std::unique_ptr<uint8_t[]>> packed;
   std::unique_ptr<kernels::ThreadPool> pool;

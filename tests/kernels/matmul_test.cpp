@@ -7,7 +7,7 @@
 #include <random>
 
 #include "kernels/matmul.h"
-#include "kernels/packed_q8.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 #include "kernels/simd.h"
 
@@ -64,29 +64,35 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                            return std::string(gguf::type_name(info.param.type)) + "_" + std::to_string(info.param.cols);
                          });
 
-TEST(PackedQ8, MatchesTheRowMajorKernelExactlyEnough) {
-  if (!packed_q8_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
+class Packed : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(Packed, MatchesTheRowMajorKernelExactlyEnough) {
+  if (!packed_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
+  const TensorType type = GetParam();
   const int64_t rows = 48, cols = 256;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.f, 1.f);
-  const size_t rb = gguf::row_bytes(TensorType::Q8_0, cols);
+  const size_t rb = gguf::row_bytes(type, cols);
   std::vector<uint8_t> wq(rows * rb);
   std::vector<float> row(cols);
   for (int64_t r = 0; r < rows; ++r) {
     for (auto& v : row) v = nd(rng) * (1.f + static_cast<float>(r));  // a different scale per row
-    quantize_row(TensorType::Q8_0, row.data(), &wq[r * rb], cols);
+    quantize_row(type, row.data(), &wq[r * rb], cols);
   }
-  // A -128 weight (never written by the quantizer, legal in a file) must
-  // survive the packed layout's +128 offset.
-  wq[rb + 2] = 0x80;
-  Matrix plain{TensorType::Q8_0, wq.data(), rows, cols, rb};
-  ASSERT_EQ(packed_q8_bytes(plain), static_cast<size_t>(rows / 16 * cols / 32 * kPackedBlockBytes));
-  std::vector<uint8_t> packed(packed_q8_bytes(plain));
-  pack_q8_0(plain, packed.data());
+  // Extreme codes must survive the packed layout's offset: a -128 Q8_0
+  // weight (never written by the quantizer, legal in a file), Q4_0 nibbles
+  // 0 and 15 in both halves of a byte.
+  if (type == TensorType::Q8_0) wq[rb + 2] = 0x80;
+  if (type == TensorType::Q4_0) wq[rb + 2] = 0xF0, wq[rb + 3] = 0x0F;
+  Matrix plain{type, wq.data(), rows, cols, rb};
+  ASSERT_EQ(packed_bytes(plain), static_cast<size_t>(rows / 16 * cols / 32 * packed_block_bytes(type)));
+  ASSERT_EQ(packed_bytes(plain), wq.size());  // same bytes as the GGUF layout
+  std::vector<uint8_t> packed(packed_bytes(plain));
+  pack_weights(plain, packed.data());
   Matrix fast = plain;
   fast.packed = packed.data();
   ThreadPool pool(2);
-  for (int64_t n : {1, 3, 4, 5, 16, 17}) {
+  for (int64_t n : {1, 3, 4, 5, 16, 17, 29}) {
     std::vector<float> x(n * cols), ya(n * rows), yb(n * rows);
     for (auto& v : x) v = nd(rng);
     matmul(plain, x.data(), n, ya.data(), pool);
@@ -96,7 +102,15 @@ TEST(PackedQ8, MatchesTheRowMajorKernelExactlyEnough) {
   }
   Matrix odd = plain;
   odd.rows = 40;
-  EXPECT_EQ(packed_q8_bytes(odd), 0u);
+  EXPECT_EQ(packed_bytes(odd), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, Packed, ::testing::Values(TensorType::Q8_0, TensorType::Q4_0),
+                         [](const auto& info) { return std::string(gguf::type_name(info.param)); });
+
+TEST(PackedLayout, OnlyQ8_0AndQ4_0HaveAPackedForm) {
+  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q4_K, TensorType::Q6_K})
+    EXPECT_EQ(packed_block_bytes(t), 0u) << gguf::type_name(t);
 }
 
 TEST(SharedInputMatmul, EqualsOneProductPerMatrix) {
@@ -134,11 +148,11 @@ TEST(SharedInputMatmul, EqualsOneProductPerMatrix) {
   };
   check({a, b});     // one loop over both
   check({a, f, b});  // mixed types: one product each
-  if (packed_q8_available()) {
-    pa.resize(packed_q8_bytes(a));
-    pb.resize(packed_q8_bytes(b));
-    pack_q8_0(a, pa.data());
-    pack_q8_0(b, pb.data());
+  if (packed_available()) {
+    pa.resize(packed_bytes(a));
+    pb.resize(packed_bytes(b));
+    pack_weights(a, pa.data());
+    pack_weights(b, pb.data());
     Matrix ap = a, bp = b;
     ap.packed = pa.data();
     bp.packed = pb.data();
