@@ -181,6 +181,7 @@ void rows_packed_typed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, fl
     pass.template operator()<16>();
     pass.template operator()<8>();
     pass.template operator()<4>();
+    pass.template operator()<2>();
     pass.template operator()<1>();
   }
 }

@@ -3,9 +3,14 @@
 // generation, verification of K drafts relative to one decode step, and the
 // memory-bandwidth roofline.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/model.h"
+
+namespace specsteer::kernels {
+class ThreadPool;
+}
 
 namespace specsteer {
 
@@ -35,6 +40,26 @@ struct BenchResult {
 
 BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const BenchOptions& opts);
 
+// Memory-bandwidth probes over arrays far larger than the caches (three of
+// 128 MiB), allocated once so probes can be interleaved with other timings.
+// Each call is one timed pass on `threads` threads.
+class BandwidthProbe {
+ public:
+  explicit BandwidthProbe(int threads);
+  ~BandwidthProbe();
+  // STREAM-like triad a[i] = b[i] + s*c[i]; GB/s counting 3 arrays of traffic.
+  double triad_gbs();
+  // Streaming read (sum of one array): the access pattern of a decode step,
+  // which only reads weights. GB/s.
+  double read_gbs();
+
+ private:
+  static constexpr size_t kFloats = size_t{1} << 25;
+  std::vector<float> a_, b_, c_;
+  std::unique_ptr<kernels::ThreadPool> pool_;
+};
+
+// Best of five probe passes.
 // Triad a[i] = b[i] + s*c[i] over arrays far larger than the caches, on
 // `threads` threads; returns GB/s counting 3 arrays of traffic.
 double measure_bandwidth_gbs(int threads);

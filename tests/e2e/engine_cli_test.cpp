@@ -99,6 +99,8 @@ TEST(EngineCli, BenchJson) {
   EXPECT_GT(j["pp_tok_per_s"].get<double>(), 0.0);
   EXPECT_GT(j["tg_tok_per_s"].get<double>(), 0.0);
   EXPECT_GT(j["read_bandwidth_gb_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["bandwidth_gb_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["roofline_fraction"].get<double>(), 0.0);
   ASSERT_EQ(j["verify"].size(), 5u);
   EXPECT_DOUBLE_EQ(j["verify"][0]["ratio_to_decode"].get<double>(), 1.0);
 }
