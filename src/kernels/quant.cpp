@@ -221,16 +221,21 @@ void dequant_q6_k(const BlockQ6_K& b, float* y) {
     const uint8_t* qh = b.qh + 32 * n;
     const int8_t* sc = b.scales + 8 * n;
     float* yy = y + 128 * n;
-    for (int l = 0; l < 32; ++l) {
-      const int is = l / 16;
-      const int q1 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
-      const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
-      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-      yy[l] = d * static_cast<float>(sc[is + 0]) * static_cast<float>(q1);
-      yy[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
-      yy[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
-      yy[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+    // Two halves of 16 with their scales fixed, so the compiler vectorizes
+    // the loop (a per-element scale index kept it scalar, 4x slower).
+    for (int is = 0; is < 2; ++is) {
+      const float s1 = d * static_cast<float>(sc[is + 0]), s2 = d * static_cast<float>(sc[is + 2]);
+      const float s3 = d * static_cast<float>(sc[is + 4]), s4 = d * static_cast<float>(sc[is + 6]);
+      for (int l = 16 * is; l < 16 * is + 16; ++l) {
+        const int q1 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        yy[l] = s1 * static_cast<float>(q1);
+        yy[l + 32] = s2 * static_cast<float>(q2);
+        yy[l + 64] = s3 * static_cast<float>(q3);
+        yy[l + 96] = s4 * static_cast<float>(q4);
+      }
     }
   }
 }
