@@ -15,14 +15,20 @@ bool is_float_type(gguf::TensorType t) {
 }
 bool is_q8_family(gguf::TensorType t) { return t == gguf::TensorType::Q8_0 || t == gguf::TensorType::Q4_0; }
 
-// K-quants: dequantize each row once into a per-thread buffer, then float
-// dot products against all n positions.
+// K-quants: dequantize each row once, a piece at a time into a stack buffer
+// (no lazily grown per-thread buffer), then float dot products of the piece
+// against all n positions.
 void rows_dequant(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
-  thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < w.cols) buf.resize(static_cast<size_t>(w.cols));
+  constexpr int64_t kPiece = 4096;  // a multiple of every block size (256 at most): 16 KB
+  float buf[kPiece];
   for (int64_t r = r0; r < r1; ++r) {
-    get_row(w, r, buf.data());
-    for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = simd::dot_f32(buf.data(), x + i * w.cols, w.cols);
+    for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = 0.0f;
+    for (int64_t c0 = 0; c0 < w.cols; c0 += kPiece) {
+      const int64_t len = std::min(kPiece, w.cols - c0);
+      dequantize_row(w.type, w.row(r) + gguf::row_bytes(w.type, static_cast<size_t>(c0)), buf, static_cast<size_t>(len));
+      for (int64_t i = 0; i < n; ++i)
+        y[i * w.rows + r] += simd::dot_f32(buf, x + i * w.cols + c0, static_cast<size_t>(len));
+    }
   }
 }
 

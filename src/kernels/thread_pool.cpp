@@ -42,8 +42,18 @@ constexpr int kSpinIterations = 4000;
 constexpr int kChunksPerThread = 4;
 }  // namespace
 
+namespace {
+thread_local int t_thread_index = 0;  // set once by each worker; 0 elsewhere
+}  // namespace
+
+int ThreadPool::thread_index() { return t_thread_index; }
+
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this] { worker(); });
+  for (int i = 1; i < n_threads_; ++i)
+    threads_.emplace_back([this, i] {
+      t_thread_index = i;
+      worker();
+    });
 }
 
 ThreadPool::~ThreadPool() {
@@ -96,7 +106,7 @@ void ThreadPool::worker() {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   if (n_threads_ == 1 || n <= grain) {

@@ -7,14 +7,33 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace specsteer::kernels {
 
 int physical_cores();
+
+// A non-owning reference to a callable fn(begin, end). Passing a lambda costs
+// no allocation, where std::function copies captures beyond two pointers to
+// the heap (about ten allocations per decode step). Valid while the callable
+// lives, which for parallel_for is the call itself.
+class RangeFn {
+ public:
+  template <class F>
+    requires(std::is_invocable_v<F&, int64_t, int64_t> && !std::is_same_v<std::remove_cvref_t<F>, RangeFn>)
+  RangeFn(F&& f)  // NOLINT(google-explicit-constructor): lambdas convert implicitly
+      : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* obj, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<F>*>(obj))(b, e); }) {}
+  void operator()(int64_t b, int64_t e) const { call_(obj_, b, e); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, int64_t, int64_t);
+};
 
 class ThreadPool {
  public:
@@ -24,10 +43,14 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+  // Inside a parallel_for chunk: 1..size()-1 on this pool's workers, 0 on the
+  // calling thread. Lets a loop give each thread its own slice of a buffer
+  // sized before the loop, instead of lazily grown thread_local buffers.
+  static int thread_index();
   // Calls fn(begin, end) on disjoint chunks covering [0, n), chunk boundaries
   // multiples of `grain`; threads take chunks as they finish the last one.
   // Blocks until all chunks are done. Not reentrant.
-  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  void parallel_for(int64_t n, int64_t grain, RangeFn fn);
 
  private:
   void worker();
@@ -42,7 +65,7 @@ class ThreadPool {
   std::atomic<int64_t> next_chunk_{0};
   std::atomic<int> sleepers_{0};
   bool stop_ = false;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  const RangeFn* job_ = nullptr;
   int64_t job_n_ = 0, job_grain_ = 1;
 };
 

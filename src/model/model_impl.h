@@ -29,6 +29,7 @@ struct LayerWeights {
 struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, att, gate, up, head;
   std::vector<float> rope_cs;  // [row][rope_dim/2][cos, sin]
+  std::vector<float> scores;   // attention scores, [pool thread][longest n_ctx in the batch]
   // Per batch row: its token, the Sequence it extends and its position there.
   std::vector<int32_t> ids;
   std::vector<Sequence*> row_seq;

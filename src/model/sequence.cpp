@@ -85,20 +85,25 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, int n, int
   const ModelConfig& c = m.cfg;
   const int hd = c.head_dim, group = c.n_head / c.n_head_kv, qd = c.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // One scores slice per pool thread, sized here (by the sequences' context
+  // sizes, so it stops growing after the first pass) rather than lazily in
+  // whichever thread runs a job.
+  size_t slice = 0;
+  for (int i = 0; i < n; ++i) slice = std::max(slice, static_cast<size_t>(w.row_seq[i]->s_->n_ctx));
+  if (w.scores.size() < slice * m.pool->size()) w.scores.resize(slice * m.pool->size());
   m.pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, [&](int64_t b, int64_t e) {
-    thread_local std::vector<float> scores;
+    float* scores = &w.scores[slice * static_cast<size_t>(kernels::ThreadPool::thread_index())];
     for (int64_t job = b; job < e; ++job) {
       const int i = static_cast<int>(job / c.n_head), h = static_cast<int>(job % c.n_head);
       const State& s = *w.row_seq[i]->s_;
       const int kvh = h / group, len = w.row_pos[i] + 1;  // causal: positions 0..pos
-      if (static_cast<int>(scores.size()) < len) scores.resize(s.n_ctx);
       const float* qv = &w.q[static_cast<size_t>(i) * qd + h * hd];
       float* out = &w.att[static_cast<size_t>(i) * qd + h * hd];
       const size_t base = s.kv_index(layer, kvh, 0), stride = static_cast<size_t>(hd);
       if (s.kv_type == KvType::F32)
-        kernels::simd::attend_head(qv, &s.k32[base], &s.v32[base], stride, len, hd, scale, scores.data(), out);
+        kernels::simd::attend_head(qv, &s.k32[base], &s.v32[base], stride, len, hd, scale, scores, out);
       else
-        kernels::simd::attend_head(qv, &s.k16[base], &s.v16[base], stride, len, hd, scale, scores.data(), out);
+        kernels::simd::attend_head(qv, &s.k16[base], &s.v16[base], stride, len, hd, scale, scores, out);
     }
   });
 }
@@ -251,6 +256,7 @@ Sequence::Sequence(std::shared_ptr<const Model> model, SequenceOptions opts) : s
   if (opts.n_ctx < 0) throw Error("context size must not be negative");
   s_->n_ctx = opts.n_ctx > 0 ? opts.n_ctx : c.n_ctx_train;
   s_->kv_type = opts.kv_type;
+  s_->tokens.reserve(static_cast<size_t>(s_->n_ctx));  // decode steps then never reallocate it
   const size_t cells = static_cast<size_t>(c.n_layer) * s_->n_ctx * c.kv_dim();
   if (s_->kv_type == KvType::F32) {
     s_->k32.resize(cells);

@@ -59,7 +59,9 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                                            Case{TensorType::F16, 77, 1e-6}, Case{TensorType::BF16, 64, 1e-6},
                                            Case{TensorType::Q8_0, 256, 1e-2}, Case{TensorType::Q4_0, 96, 1e-2},
                                            Case{TensorType::Q4_K, 512, 1e-6}, Case{TensorType::Q5_K, 256, 1e-6},
-                                           Case{TensorType::Q6_K, 256, 1e-6}),
+                                           Case{TensorType::Q6_K, 256, 1e-6},
+                                           // wider than the K-quant path's 4096-column dequantization piece
+                                           Case{TensorType::Q4_K, 4352, 1e-6}),
                          [](const auto& info) {
                            return std::string(gguf::type_name(info.param.type)) + "_" + std::to_string(info.param.cols);
                          });
