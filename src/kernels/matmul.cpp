@@ -25,7 +25,8 @@ void rows_dequant(const Matrix& w, const float* x, int64_t n, float* y, int64_t 
     for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = 0.0f;
     for (int64_t c0 = 0; c0 < w.cols; c0 += kPiece) {
       const int64_t len = std::min(kPiece, w.cols - c0);
-      dequantize_row(w.type, w.row(r) + gguf::row_bytes(w.type, static_cast<size_t>(c0)), buf, static_cast<size_t>(len));
+      simd::dequantize_blocks(w.type, w.row(r) + gguf::row_bytes(w.type, static_cast<size_t>(c0)), buf,
+                              static_cast<size_t>(len));
       for (int64_t i = 0; i < n; ++i)
         y[i * w.rows + r] += simd::dot_f32(buf, x + i * w.cols + c0, static_cast<size_t>(len));
     }

@@ -163,83 +163,7 @@ size_t block_bytes(TensorType t) {
 // ---------------------------------------------------------------- dequantize
 
 namespace {
-
-void dequant_q8_0(const BlockQ8_0& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  for (size_t i = 0; i < kQK8_0; ++i) y[i] = static_cast<float>(b.qs[i]) * d;
-}
-
-void dequant_q4_0(const BlockQ4_0& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  for (size_t j = 0; j < kQK4_0 / 2; ++j) {
-    y[j] = static_cast<float>((b.qs[j] & 0x0F) - 8) * d;
-    y[j + kQK4_0 / 2] = static_cast<float>((b.qs[j] >> 4) - 8) * d;
-  }
-}
-
-void dequant_q4_k(const BlockQ4_K& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  const float dmin = fp16_to_fp32(b.dmin);
-  for (int g = 0; g < 4; ++g) {
-    uint8_t sc, m;
-    get_scale_min_k4(2 * g, b.scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    get_scale_min_k4(2 * g + 1, b.scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
-    const uint8_t* q = b.qs + 32 * g;
-    for (int l = 0; l < 32; ++l) y[64 * g + l] = d1 * static_cast<float>(q[l] & 0x0F) - m1;
-    for (int l = 0; l < 32; ++l) y[64 * g + 32 + l] = d2 * static_cast<float>(q[l] >> 4) - m2;
-  }
-}
-
-void dequant_q5_k(const BlockQ5_K& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  const float dmin = fp16_to_fp32(b.dmin);
-  for (int g = 0; g < 4; ++g) {
-    uint8_t sc, m;
-    get_scale_min_k4(2 * g, b.scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    get_scale_min_k4(2 * g + 1, b.scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
-    const uint8_t* q = b.qs + 32 * g;
-    const uint8_t u1 = static_cast<uint8_t>(1u << (2 * g)), u2 = static_cast<uint8_t>(2u << (2 * g));
-    for (int l = 0; l < 32; ++l) {
-      const int v = (q[l] & 0x0F) + ((b.qh[l] & u1) ? 16 : 0);
-      y[64 * g + l] = d1 * static_cast<float>(v) - m1;
-    }
-    for (int l = 0; l < 32; ++l) {
-      const int v = (q[l] >> 4) + ((b.qh[l] & u2) ? 16 : 0);
-      y[64 * g + 32 + l] = d2 * static_cast<float>(v) - m2;
-    }
-  }
-}
-
-void dequant_q6_k(const BlockQ6_K& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  for (int n = 0; n < 2; ++n) {
-    const uint8_t* ql = b.ql + 64 * n;
-    const uint8_t* qh = b.qh + 32 * n;
-    const int8_t* sc = b.scales + 8 * n;
-    float* yy = y + 128 * n;
-    // Two halves of 16 with their scales fixed, so the compiler vectorizes
-    // the loop (a per-element scale index kept it scalar, 4x slower).
-    for (int is = 0; is < 2; ++is) {
-      const float s1 = d * static_cast<float>(sc[is + 0]), s2 = d * static_cast<float>(sc[is + 2]);
-      const float s3 = d * static_cast<float>(sc[is + 4]), s4 = d * static_cast<float>(sc[is + 6]);
-      for (int l = 16 * is; l < 16 * is + 16; ++l) {
-        const int q1 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        yy[l] = s1 * static_cast<float>(q1);
-        yy[l + 32] = s2 * static_cast<float>(q2);
-        yy[l + 64] = s3 * static_cast<float>(q3);
-        yy[l + 96] = s4 * static_cast<float>(q4);
-      }
-    }
-  }
-}
-
+#include "kernels/dequant-inl.h"
 }  // namespace
 
 void dequantize_row(TensorType t, const void* src, float* dst, size_t n) {
@@ -264,17 +188,7 @@ void dequantize_row(TensorType t, const void* src, float* dst, size_t n) {
       return;
     default: break;
   }
-  const size_t be = block_elems(t), bb = block_bytes(t);
-  for (size_t b = 0; b < n / be; ++b, p += bb, dst += be) {
-    switch (t) {
-      case TensorType::Q8_0: dequant_q8_0(load_block<BlockQ8_0>(p), dst); break;
-      case TensorType::Q4_0: dequant_q4_0(load_block<BlockQ4_0>(p), dst); break;
-      case TensorType::Q4_K: dequant_q4_k(load_block<BlockQ4_K>(p), dst); break;
-      case TensorType::Q5_K: dequant_q5_k(load_block<BlockQ5_K>(p), dst); break;
-      case TensorType::Q6_K: dequant_q6_k(load_block<BlockQ6_K>(p), dst); break;
-      default: unsupported("dequantize_row", t);
-    }
-  }
+  if (!DequantizeBlocks(t, p, dst, n)) unsupported("dequantize_row", t);
 }
 
 // ---------------------------------------------------------------- quantize

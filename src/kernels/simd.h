@@ -54,6 +54,10 @@ void rows_float(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0
 void rows_q8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1);
 void rows_q4_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1);
 
+// Dequantizes n elements (whole blocks) of a Q8_0/Q4_0/K-quant row with the
+// reference arithmetic, vectorized for the machine; false for other types.
+bool dequantize_blocks(gguf::TensorType t, const uint8_t* src, float* dst, size_t n);
+
 // fp16 bits -> float for all 65536 values (built once): one L2 load per block
 // scale instead of a conversion call in the innermost loops.
 const float* fp16_table();
