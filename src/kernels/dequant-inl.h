@@ -20,42 +20,38 @@ inline void dequant_q4_0(const BlockQ4_0& b, float* y) {
   }
 }
 
-inline void dequant_q4_k(const BlockQ4_K& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  const float dmin = fp16_to_fp32(b.dmin);
+// Q4_K and Q5_K share their layout of 6-bit scales/mins and nibbles; Q5_K
+// adds a fifth bit per weight from qh (bit 2g for the low nibbles of group g,
+// 2g+1 for the high ones). kQh is a template flag so each type's loops stay
+// branch-free and vectorize.
+template <bool kQh>
+inline void dequant_k4(uint16_t d_bits, uint16_t dmin_bits, const uint8_t* scales, const uint8_t* qs,
+                       const uint8_t* qh, float* y) {
+  const float d = fp16_to_fp32(d_bits);
+  const float dmin = fp16_to_fp32(dmin_bits);
   for (int g = 0; g < 4; ++g) {
     uint8_t sc, m;
-    get_scale_min_k4(2 * g, b.scales, &sc, &m);
+    get_scale_min_k4(2 * g, scales, &sc, &m);
     const float d1 = d * sc, m1 = dmin * m;
-    get_scale_min_k4(2 * g + 1, b.scales, &sc, &m);
+    get_scale_min_k4(2 * g + 1, scales, &sc, &m);
     const float d2 = d * sc, m2 = dmin * m;
-    const uint8_t* q = b.qs + 32 * g;
-    for (int l = 0; l < 32; ++l) y[64 * g + l] = d1 * static_cast<float>(q[l] & 0x0F) - m1;
-    for (int l = 0; l < 32; ++l) y[64 * g + 32 + l] = d2 * static_cast<float>(q[l] >> 4) - m2;
-  }
-}
-
-inline void dequant_q5_k(const BlockQ5_K& b, float* y) {
-  const float d = fp16_to_fp32(b.d);
-  const float dmin = fp16_to_fp32(b.dmin);
-  for (int g = 0; g < 4; ++g) {
-    uint8_t sc, m;
-    get_scale_min_k4(2 * g, b.scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    get_scale_min_k4(2 * g + 1, b.scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
-    const uint8_t* q = b.qs + 32 * g;
+    const uint8_t* q = qs + 32 * g;
     const uint8_t u1 = static_cast<uint8_t>(1u << (2 * g)), u2 = static_cast<uint8_t>(2u << (2 * g));
     for (int l = 0; l < 32; ++l) {
-      const int v = (q[l] & 0x0F) + ((b.qh[l] & u1) ? 16 : 0);
+      int v = q[l] & 0x0F;
+      if constexpr (kQh) v += (qh[l] & u1) ? 16 : 0;
       y[64 * g + l] = d1 * static_cast<float>(v) - m1;
     }
     for (int l = 0; l < 32; ++l) {
-      const int v = (q[l] >> 4) + ((b.qh[l] & u2) ? 16 : 0);
+      int v = q[l] >> 4;
+      if constexpr (kQh) v += (qh[l] & u2) ? 16 : 0;
       y[64 * g + 32 + l] = d2 * static_cast<float>(v) - m2;
     }
   }
 }
+
+inline void dequant_q4_k(const BlockQ4_K& b, float* y) { dequant_k4<false>(b.d, b.dmin, b.scales, b.qs, nullptr, y); }
+inline void dequant_q5_k(const BlockQ5_K& b, float* y) { dequant_k4<true>(b.d, b.dmin, b.scales, b.qs, b.qh, y); }
 
 inline void dequant_q6_k(const BlockQ6_K& b, float* y) {
   const float d = fp16_to_fp32(b.d);
