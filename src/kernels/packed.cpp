@@ -1,5 +1,6 @@
 #include "kernels/packed.h"
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,6 +12,8 @@
 #endif
 
 namespace specsteer::kernels {
+
+static_assert(offsetof(BlockQ8_0, qs) == 2 && offsetof(BlockQ4_0, qs) == 2);
 
 bool packed_available() {
 #if defined(__x86_64__)
@@ -38,22 +41,6 @@ size_t packed_bytes(const Matrix& w) {
   return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / 32) * block;
 }
 
-namespace {
-
-// Unsigned code (weight + offset) of element c of each type's block.
-uint8_t code_q8_0(const uint8_t* block, int c) {
-  BlockQ8_0 blk;
-  std::memcpy(&blk, block, sizeof(blk));
-  return static_cast<uint8_t>(static_cast<uint8_t>(blk.qs[c]) ^ 0x80u);
-}
-uint8_t code_q4_0(const uint8_t* block, int c) {
-  BlockQ4_0 blk;
-  std::memcpy(&blk, block, sizeof(blk));
-  return c < 16 ? blk.qs[c] & 0x0F : blk.qs[c - 16] >> 4;
-}
-
-}  // namespace
-
 // Layout, per (row group g, block b), packed_block_bytes bytes:
 //   uint16 d[16]        fp16 scale of row g*16+r
 //   then the codes of weight 4j+k of row g*16+r at vector j, lane r, byte k:
@@ -70,15 +57,19 @@ void pack_weights(const Matrix& w, uint8_t* dst) {
       std::memset(out, 0, out_block);
       for (int r = 0; r < kPackRows; ++r) {
         const uint8_t* block = w.row(g * kPackRows + r) + b * in_block;
-        std::memcpy(out + 2 * r, block, 2);  // both block types start with the fp16 scale
+        // Both block types are the fp16 scale, then the codes.
+        std::memcpy(out + 2 * r, block, 2);
+        const uint8_t* qs = block + 2;
         uint8_t* codes = out + 2 * kPackRows;
         for (int j = 0; j < 8; ++j)
           for (int k = 0; k < 4; ++k) {
             const int c = 4 * j + k;
-            if (q4)
-              codes[((j % 4) * kPackRows + r) * 4 + k] |= static_cast<uint8_t>(code_q4_0(block, c) << (4 * (j / 4)));
-            else
-              codes[(j * kPackRows + r) * 4 + k] = code_q8_0(block, c);
+            if (q4) {  // element c: low nibble of byte c (c < 16) or high nibble of byte c - 16
+              const uint8_t code = c < 16 ? qs[c] & 0x0F : qs[c - 16] >> 4;
+              codes[((j % 4) * kPackRows + r) * 4 + k] |= static_cast<uint8_t>(code << (4 * (j / 4)));
+            } else {  // int8 weight + 128
+              codes[(j * kPackRows + r) * 4 + k] = static_cast<uint8_t>(qs[c] ^ 0x80u);
+            }
           }
       }
     }

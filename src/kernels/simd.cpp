@@ -20,10 +20,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 // The block dequantizers, compiled for this target (see dequant-inl.h).
 #include "kernels/dequant-inl.h"
 
-bool DequantBlocks(gguf::TensorType t, const uint8_t* src, float* dst, size_t n) {
-  return DequantizeBlocks(t, src, dst, n);
-}
-
 template <class D, class V>
 HWY_INLINE float SumLanes(D d, V v) {
   return hn::GetLane(hn::SumOfLanes(d, v));
@@ -440,7 +436,7 @@ HWY_EXPORT(AttendHeadF32);
 HWY_EXPORT(AttendHeadF16);
 HWY_EXPORT(RowsFloat);
 HWY_EXPORT(QuantizeActsQ8);
-HWY_EXPORT(DequantBlocks);
+HWY_EXPORT(DequantizeBlocks);
 HWY_EXPORT(RowsQ8_0);
 HWY_EXPORT(RowsQ4_0);
 HWY_EXPORT(TargetName);
@@ -468,7 +464,7 @@ void quantize_acts_q8(const float* x, int64_t n, int64_t cols, QuantizedActs& ou
   HWY_DYNAMIC_DISPATCH(QuantizeActsQ8)(x, n, cols, out);
 }
 bool dequantize_blocks(gguf::TensorType t, const uint8_t* src, float* dst, size_t n) {
-  return HWY_DYNAMIC_DISPATCH(DequantBlocks)(t, src, dst, n);
+  return HWY_DYNAMIC_DISPATCH(DequantizeBlocks)(t, src, dst, n);
 }
 void rows_q8_0(const Matrix& w, const QuantizedActs& x, int64_t n, float* y, int64_t r0, int64_t r1) {
   HWY_DYNAMIC_DISPATCH(RowsQ8_0)(w, x, n, y, r0, r1);

@@ -40,9 +40,6 @@ inline void cpu_relax() {
 // one layer, short enough not to burn a core that another process needs.
 constexpr int kSpinIterations = 4000;
 constexpr int kChunksPerThread = 4;
-}  // namespace
-
-namespace {
 thread_local int t_thread_index = 0;  // set once by each worker; 0 elsewhere
 }  // namespace
 

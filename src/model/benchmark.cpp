@@ -62,20 +62,6 @@ double BandwidthProbe::read_gbs() {
   return static_cast<double>(kFloats) * sizeof(float) / secs / 1e9;
 }
 
-double measure_bandwidth_gbs(int threads) {
-  BandwidthProbe probe(threads);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) best = std::max(best, probe.triad_gbs());
-  return best;
-}
-
-double measure_read_bandwidth_gbs(int threads) {
-  BandwidthProbe probe(threads);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) best = std::max(best, probe.read_gbs());
-  return best;
-}
-
 BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const BenchOptions& o) {
   const ModelConfig& c = model->config();
   if (o.n_prompt < 1 || o.n_gen < 1 || o.repetitions < 1) throw Error("bench needs -p >= 1, -n >= 1 and -r >= 1");

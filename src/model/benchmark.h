@@ -59,12 +59,4 @@ class BandwidthProbe {
   std::unique_ptr<kernels::ThreadPool> pool_;
 };
 
-// Best of five probe passes.
-// Triad a[i] = b[i] + s*c[i] over arrays far larger than the caches, on
-// `threads` threads; returns GB/s counting 3 arrays of traffic.
-double measure_bandwidth_gbs(int threads);
-// Streaming read of an array far larger than the caches: the access pattern
-// of a decode step, which only reads weights. GB/s.
-double measure_read_bandwidth_gbs(int threads);
-
 }  // namespace specsteer
