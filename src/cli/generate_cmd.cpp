@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "eval/schedule_json.h"
 #include "common/error.h"
 #include "profile/profile.h"
 #include "steer/generate.h"
@@ -147,6 +148,8 @@ void run_generate(const GenOpts& o) {
         {"llm", o.llm},
         {"slm", o.slm}}},
       {"cloud", o.cloud.empty() ? "in-process" : o.cloud},
+      {"breakdown", eval::breakdown_json(c)},
+      {"trace", eval::schedule_to_json(r.schedule)},
   };
   if (r.cloud_failed_at) {
     j["cloud_failed_at_token"] = *r.cloud_failed_at;

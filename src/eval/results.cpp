@@ -1,4 +1,5 @@
 #include "eval/results.h"
+#include "eval/schedule_json.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -80,6 +81,8 @@ json to_json(const ResultRow& r) {
         {"llm_attention", c.llm_attention}}},
       {"flops", {{"slm", c.slm_flops}, {"llm", c.llm_flops}, {"total", c.slm_flops + c.llm_flops}}},
   };
+  if (!r.breakdown.is_null()) j["breakdown"] = r.breakdown;
+  if (r.schedule) j["trace"] = schedule_to_json(*r.schedule);
   return j;
 }
 
@@ -129,6 +132,8 @@ ResultRow row_from_json(const json& j, const std::string& where) {
   const json& f = obj("flops");
   r.c.slm_flops = field<uint64_t>(f, "slm", where + " flops");
   r.c.llm_flops = field<uint64_t>(f, "llm", where + " flops");
+  if (auto it = j.find("breakdown"); it != j.end() && it->is_object()) r.breakdown = *it;
+  if (auto it = j.find("trace"); it != j.end() && !it->is_null()) r.schedule = schedule_from_json(*it, where + " trace");
   return r;
 }
 

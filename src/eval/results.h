@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/rouge.h"
+#include "steer/schedule.h"
 
 namespace specsteer::eval {
 
@@ -43,6 +44,10 @@ struct ResultRow {
   bool rouge_stemmer = false;
   RougeResult rouge;
   GenCounters c;
+  // Decode time split by term (schedule_json.h breakdown_json) and the pass
+  // schedule for `specsteer replay`; absent in rows written before they existed.
+  nlohmann::json breakdown;
+  std::optional<steer::Schedule> schedule;
 };
 
 nlohmann::json to_json(const ResultRow& r);

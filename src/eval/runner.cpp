@@ -17,6 +17,7 @@
 #include "eval/results.h"
 #include "profile/profile.h"
 #include "profile/record_reader.h"
+#include "eval/schedule_json.h"
 #include "steer/generate.h"
 
 namespace specsteer::eval {
@@ -309,6 +310,8 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       row.c.slm_attention = slm_w.attention_work;
       row.c.llm_flops = forward_flops(llm_cfg, llm_w);
       row.c.slm_flops = forward_flops(slm_cfg, slm_w);
+      row.breakdown = breakdown_json(c);
+      row.schedule = std::move(g.schedule);
       results.append(row);
       ++outcome.generated;
       progress.step(label, c.n_drafted, c.n_accepted);

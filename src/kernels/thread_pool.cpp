@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -41,9 +42,31 @@ inline void cpu_relax() {
 constexpr int kSpinIterations = 4000;
 constexpr int kChunksPerThread = 4;
 thread_local int t_thread_index = 0;  // set once by each worker; 0 elsewhere
+// The pool whose chunk this thread is running, if any (nested loops run inline).
+thread_local const ThreadPool* t_inside = nullptr;
+
+struct InsideGuard {
+  const ThreadPool* saved;
+  explicit InsideGuard(const ThreadPool* p) : saved(t_inside) { t_inside = p; }
+  ~InsideGuard() { t_inside = saved; }
+};
 }  // namespace
 
 int ThreadPool::thread_index() { return t_thread_index; }
+
+std::shared_ptr<ThreadPool> ThreadPool::shared(int n_threads) {
+  if (n_threads <= 0) n_threads = physical_cores();
+  static std::mutex registry_mu;
+  static std::map<int, std::weak_ptr<ThreadPool>> registry;
+  std::lock_guard<std::mutex> lock(registry_mu);
+  std::weak_ptr<ThreadPool>& slot = registry[n_threads];
+  std::shared_ptr<ThreadPool> pool = slot.lock();
+  if (!pool) {
+    pool = std::make_shared<ThreadPool>(n_threads);
+    slot = pool;
+  }
+  return pool;
+}
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
   for (int i = 1; i < n_threads_; ++i)
@@ -95,7 +118,10 @@ void ThreadPool::worker() {
     }
     seen = gen;
     if (stop_) return;
-    run_share();
+    {
+      InsideGuard inside(this);
+      run_share();
+    }
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
       done_cv_.notify_one();
@@ -106,10 +132,12 @@ void ThreadPool::worker() {
 void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  if (n_threads_ == 1 || n <= grain) {
+  if (n_threads_ == 1 || n <= grain || t_inside == this) {
     fn(0, n);
     return;
   }
+  std::lock_guard<std::mutex> turn(turn_mu_);
+  InsideGuard inside(this);
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;

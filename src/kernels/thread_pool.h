@@ -3,7 +3,8 @@
 // calling thread works too, so n_threads = 2 means one extra thread. Workers
 // are created once and spin briefly between loops before sleeping, so the
 // hundreds of small loops of one decode step cost no thread wake-ups and no
-// allocation.
+// allocation. Every model of a process shares one pool (ThreadPool::shared):
+// two pools would spin against each other on the same cores.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -42,6 +43,11 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
+  // The process-wide pool of `n_threads` (<= 0: physical cores), created on
+  // first use and kept while anyone holds it. Models loaded with the same
+  // thread count share it, so `-t` is the process's total, not per model.
+  static std::shared_ptr<ThreadPool> shared(int n_threads);
+
   int size() const { return n_threads_; }
   // Inside a parallel_for chunk: 1..size()-1 on this pool's workers, 0 on the
   // calling thread. Lets a loop give each thread its own slice of a buffer
@@ -49,7 +55,9 @@ class ThreadPool {
   static int thread_index();
   // Calls fn(begin, end) on disjoint chunks covering [0, n), chunk boundaries
   // multiples of `grain`; threads take chunks as they finish the last one.
-  // Blocks until all chunks are done. Not reentrant.
+  // Blocks until all chunks are done. Loops from different threads take turns
+  // (each gets every thread of the pool); a loop started from inside a chunk
+  // of this pool runs inline on the calling thread, so nesting cannot deadlock.
   void parallel_for(int64_t n, int64_t grain, RangeFn fn);
 
  private:
@@ -58,6 +66,7 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> threads_;
+  std::mutex turn_mu_;  // one parallel loop at a time, whoever calls
   std::mutex mu_;
   std::condition_variable start_cv_, done_cv_;
   std::atomic<uint64_t> generation_{0};

@@ -209,8 +209,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     pack(impl->output);  // a copy of token_embd's view when tied: lookups keep the original layout
   }
 
-  int threads = opts.n_threads > 0 ? opts.n_threads : kernels::physical_cores();
-  impl->pool = std::make_unique<kernels::ThreadPool>(threads);
+  impl->pool = kernels::ThreadPool::shared(opts.n_threads);
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/timer.h"
 #include "steer/formulas.h"
 #include "steer/transport.h"
 
@@ -57,11 +58,27 @@ void Cloud::check_budget(size_t more) const {
 
 void Cloud::append(std::span<const int32_t> tokens, std::vector<float>* llm_rows, std::vector<float>* slm_rows) {
   const size_t n = tokens.size();
+  Stopwatch sw;
   *llm_rows = take_rows(llm_->eval(tokens), n, llm_->n_vocab(), n_vocab_);
-  if (use_slm_) *slm_rows = take_rows(slm_->eval(tokens), n, slm_->n_vocab(), n_vocab_);
+  t_llm_ += sw.seconds();
+  if (use_slm_) {
+    Stopwatch ss;
+    *slm_rows = take_rows(slm_->eval(tokens), n, slm_->n_vocab(), n_vocab_);
+    t_slm_ += ss.seconds();
+  }
 }
 
+namespace {
+// Adds the time from construction to destruction to `total`.
+struct ScopedTime {
+  double& total;
+  Stopwatch sw;
+  ~ScopedTime() { total += sw.seconds(); }
+};
+}  // namespace
+
 Verdict Cloud::verify(const DraftBlock& b) {
+  ScopedTime timed{t_handling_, {}};
   if (s_.method != Method::SpecSteer && s_.method != Method::Sd)
     throw Error("cloud: DraftBlock in a '" + std::string(method_name(s_.method)) + "' session");
   if (b.drafts.empty() || b.drafts.size() > static_cast<size_t>(s_.draft))
@@ -135,6 +152,7 @@ Verdict Cloud::verify(const DraftBlock& b) {
 }
 
 StepReply Cloud::step(const StepRequest& req) {
+  ScopedTime timed{t_handling_, {}};
   if (s_.method != Method::LightCoSteer && s_.method != Method::CoSteer)
     throw Error("cloud: StepRequest in a '" + std::string(method_name(s_.method)) + "' session");
   if (req.committed.size() > static_cast<size_t>(s_.draft) + 1)
@@ -165,8 +183,14 @@ StepReply Cloud::step(const StepRequest& req) {
 }
 
 CloseAck Cloud::stats() const {
-  return CloseAck{llm_->positions_evaluated(), use_slm_ ? slm_->positions_evaluated() : 0, llm_->attention_work(),
-                  use_slm_ ? slm_->attention_work() : 0};
+  auto us = [](double s) { return static_cast<uint64_t>(std::max(0.0, s) * 1e6 + 0.5); };
+  return CloseAck{llm_->positions_evaluated(),
+                  use_slm_ ? slm_->positions_evaluated() : 0,
+                  llm_->attention_work(),
+                  use_slm_ ? slm_->attention_work() : 0,
+                  us(t_llm_),
+                  us(t_slm_),
+                  us(t_handling_ - t_llm_ - t_slm_)};
 }
 
 struct CloudService::Entry {

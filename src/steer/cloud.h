@@ -45,6 +45,9 @@ class Cloud {
   sampling::Rng rng_;
   std::vector<float> llm_next_, slm_next_;
   size_t generated_ = 0;  // agreed generated tokens
+  // Compute time after the open (CloseAck's breakdown): passes per model,
+  // and the whole of verify/step (the rest is steering arithmetic).
+  double t_llm_ = 0, t_slm_ = 0, t_handling_ = 0;
 };
 
 class CloudService {

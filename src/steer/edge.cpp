@@ -13,15 +13,23 @@ namespace specsteer::steer {
 namespace {
 
 // Sends one message, decodes the reply, and turns an ErrorReply into Error.
+// Adds the exchange's wall time to *t_wait and encoding + decoding to
+// *t_codec when given (the decode phase's breakdown).
 template <typename Reply>
-Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c, double* t_cloud) {
+Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c, double* t_wait,
+           double* t_codec = nullptr) {
+  Stopwatch enc;
   const std::vector<uint8_t> req = encode(m);
+  double codec = enc.seconds();
   Stopwatch sw;
   const std::vector<uint8_t> raw = t.exchange(req);
-  if (t_cloud) *t_cloud += sw.seconds();
+  if (t_wait) *t_wait += sw.seconds();
   c.bytes_up += req.size();
   c.bytes_down += raw.size();
+  Stopwatch dec;
   Message reply = decode(raw, lim);
+  codec += dec.seconds();
+  if (t_codec) *t_codec += codec;
   if (auto* e = std::get_if<ErrorReply>(&reply)) throw Error("cloud refused " + std::string(message_name(m)) + ": " + e->message);
   if (auto* r = std::get_if<Reply>(&reply)) return std::move(*r);
   throw Error(std::string("protocol: expected a reply to ") + message_name(m) + ", got " + message_name(reply));
@@ -37,6 +45,7 @@ std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
 void continue_locally(LogitSource& src, std::span<const int32_t> personalized, RunResult& r, const Settings& s,
                       sampling::Rng& rng, const EogFn& is_eog) {
   Counters& c = r.counters;
+  std::vector<EvalSpan>& spans = r.schedule.fallback;
   Stopwatch sw;
   std::vector<int32_t> all(personalized.begin(), personalized.end());
   all.insert(all.end(), r.tokens.begin(), r.tokens.end());
@@ -47,8 +56,11 @@ void continue_locally(LogitSource& src, std::span<const int32_t> personalized, R
   const bool prefill = src.size() == 0;
   src.truncate(keep);
   const int V = src.n_vocab();
+  if (prefill) r.schedule.edge_prompt = static_cast<uint32_t>(all.size());
+  else spans.push_back({static_cast<uint32_t>(keep), static_cast<uint32_t>(all.size() - keep)});
   std::vector<float> next = last_row(src.eval_last(std::span<const int32_t>(all).subspan(keep)), V, V);
   (prefill ? c.t_prefill_s : c.t_draft_s) += sw.seconds();
+  if (!prefill) c.t_edge_forward_s += sw.seconds();
   r.stop_reason = "length";
   const size_t max_new = static_cast<size_t>(s.max_new);
   while (r.tokens.size() < max_new) {
@@ -61,9 +73,18 @@ void continue_locally(LogitSource& src, std::span<const int32_t> personalized, R
     if (r.tokens.size() == max_new) break;
     Stopwatch step;
     const int32_t one[1] = {t};
+    spans.push_back({static_cast<uint32_t>(src.size()), 1});
     next = last_row(src.eval_last(one), V, V);
     c.t_draft_s += step.seconds();
+    c.t_edge_forward_s += step.seconds();
   }
+}
+
+// Whatever of the decode phase the named terms do not cover.
+void finish_breakdown(Counters& c) {
+  const double named = c.t_edge_forward_s + c.t_edge_sample_s + c.t_cloud_llm_s + c.t_cloud_slm_s +
+                       c.t_cloud_steer_s + c.t_codec_s + c.t_transport_s;
+  c.t_other_s = std::max(0.0, c.t_total_s - c.t_prefill_s - named);
 }
 
 }  // namespace
@@ -78,9 +99,12 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
   const int V = src.n_vocab();
   std::vector<float> next = last_row(src.eval_last(prompt), V, V);
   c.t_prefill_s = total.seconds();
+  r.schedule.edge_prompt = static_cast<uint32_t>(prompt.size());
   r.stop_reason = "length";
   while (r.tokens.size() < static_cast<size_t>(s.max_new)) {
+    Stopwatch ss;
     const int32_t t = sampling::sample(next, s.sampler, rng);
+    c.t_edge_sample_s += ss.seconds();
     if (is_eog(t)) {
       r.stop_reason = "eog";
       break;
@@ -89,11 +113,17 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
     if (r.tokens.size() == static_cast<size_t>(s.max_new)) break;
     Stopwatch sw;
     const int32_t one[1] = {t};
+    Round step;
+    step.edge.push_back({static_cast<uint32_t>(src.size()), 1});
+    r.schedule.rounds.push_back(std::move(step));
     next = last_row(src.eval_last(one), V, V);
     c.t_draft_s += sw.seconds();
+    c.t_edge_forward_s += sw.seconds();
   }
   c.n_generated = r.tokens.size();
+  r.schedule.tokens = r.tokens.size();
   c.t_total_s = total.seconds();
+  finish_breakdown(c);
   return r;
 }
 
@@ -117,6 +147,12 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     }
   };
 
+  Schedule& sched = r.schedule;
+  sched.method = std::string(method_name(s.method));
+  sched.edge_prompt = static_cast<uint32_t>(personalized.size());
+  sched.llm_prompt = static_cast<uint32_t>(open.x_llm.size());
+  if (s.method != Method::Sd) sched.slm_prompt = static_cast<uint32_t>(open.x_slm.size());
+  double exchange_s = 0;  // decode-phase exchanges, close included
   bool finished = false;  // all tokens decided; only the close remains
   try {
     DecodeLimits lim;
@@ -132,9 +168,10 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
       Counters& c;
       const DecodeLimits& lim;
       bool done = false;
+      double* wait = nullptr;
       CloseAck close() {
         done = true;
-        return call<CloseAck>(t, Close{id}, lim, c, nullptr);
+        return call<CloseAck>(t, Close{id}, lim, c, wait, &c.t_codec_s);
       }
       ~Closer() {
         if (!done) try {
@@ -142,7 +179,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           } catch (...) {
           }
       }
-    } closer{transport, session, c, lim};
+    } closer{transport, session, c, lim, false, &exchange_s};
 
     const size_t base = personalized.size();
     std::vector<float> next = last_row(src.eval_last(personalized), stride, V);
@@ -153,10 +190,25 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     std::vector<int32_t> unsent;       // decided, not yet known to the cloud
     const size_t max_new = static_cast<size_t>(s.max_new);
     r.stop_reason = "length";
+    // One edge forward pass, timed and recorded in the current round.
+    auto edge_eval = [&](std::span<const int32_t> toks) {
+      sched.rounds.back().edge.push_back({static_cast<uint32_t>(src.size()), static_cast<uint32_t>(toks.size())});
+      Stopwatch sw;
+      std::vector<float> row = last_row(src.eval_last(toks), stride, V);
+      c.t_edge_forward_s += sw.seconds();
+      return row;
+    };
+    // Generated tokens the cloud's caches hold after x (its rollback point).
+    uint32_t cloud_generated = 0;
+    auto cloud_pass = [&](Round& rd, size_t rows) {
+      if (rows == 0) return;
+      rd.llm.push_back({sched.llm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
+      if (sched.slm_prompt) rd.slm.push_back({sched.slm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
+    };
     auto feed = [&] {
       if (unevaluated.empty()) return;
       Stopwatch sw;
-      next = last_row(src.eval_last(unevaluated), stride, V);
+      next = edge_eval(unevaluated);
       unevaluated.clear();
       c.t_draft_s += sw.seconds();
     };
@@ -174,7 +226,14 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
 
     if (s.method == Method::LightCoSteer || s.method == Method::CoSteer) {
       while (gen.size() < max_new) {
-        const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s);
+        sched.rounds.emplace_back();
+        Round& rd = sched.rounds.back();
+        rd.recovery = true;
+        const double waited = c.t_cloud_s;
+        const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s, &c.t_codec_s);
+        exchange_s += c.t_cloud_s - waited;
+        cloud_pass(rd, unsent.size());
+        cloud_generated += static_cast<uint32_t>(unsent.size());
         unsent.clear();
         ++c.round_trips;
         feed();
@@ -193,12 +252,14 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         }
         const int32_t t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
         c.t_recover_s += sw.seconds();
+        c.t_edge_sample_s += sw.seconds();
         if (!commit(t)) break;
       }
     } else {
       const bool sd = s.method == Method::Sd;
       std::vector<std::vector<float>> rows;  // rows[i] predicted draft i
       while (gen.size() < max_new) {
+        sched.rounds.emplace_back();
         feed();
         const size_t budget = max_new - gen.size();
         const size_t D = std::min(static_cast<size_t>(s.draft), budget);
@@ -207,10 +268,11 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         block.committed = unsent;
         rows.clear();
         Stopwatch sw;
+        const double forward_before = c.t_edge_forward_s;
         for (size_t i = 0; i < D; ++i) {
           if (i > 0) {
             const int32_t prev[1] = {block.drafts.back()};
-            rows.push_back(last_row(src.eval_last(prev), stride, V));
+            rows.push_back(edge_eval(prev));
           } else {
             rows.push_back(next);
           }
@@ -222,13 +284,28 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           if (is_eog(d)) break;
         }
         c.t_draft_s += sw.seconds();
-        const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s);
+        c.t_edge_sample_s += sw.seconds() - (c.t_edge_forward_s - forward_before);
+        const double waited = c.t_cloud_s;
+        const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s, &c.t_codec_s);
+        exchange_s += c.t_cloud_s - waited;
         unsent.clear();
         ++c.round_trips;
         const size_t n = block.drafts.size();
         if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
           throw Error("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) + " inconsistent with " +
                       std::to_string(n) + " drafts");
+        {
+          Round& rd = sched.rounds.back();
+          rd.drafted = static_cast<uint32_t>(n);
+          rd.accepted = v.n_accepted;
+          // The cloud sent a steering vector / residual: on rejection, or for a bonus token.
+          rd.recovery = v.rejected;
+          rd.bonus = !v.rejected && s.bonus;
+          const size_t C = block.committed.size();
+          cloud_pass(rd, C + n);
+          // The cloud keeps committed + accepted drafts (all of them when none was rejected).
+          cloud_generated += static_cast<uint32_t>(C + v.n_accepted);
+        }
         c.n_drafted += n;
         c.n_accepted += v.n_accepted;
         bool eog = false;
@@ -269,6 +346,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
             t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
           }
           c.t_recover_s += rs.seconds();
+          c.t_edge_sample_s += rs.seconds();
           if (!commit(t)) break;
         } else {
           unevaluated = {block.drafts.back()};
@@ -295,6 +373,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
             t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
           }
           c.t_recover_s += rs.seconds();
+          c.t_edge_sample_s += rs.seconds();
           ++c.bonus_tokens;
           if (!commit(t)) break;
         }
@@ -306,6 +385,9 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     c.positions_slm_minus = ack.positions_slm;
     c.attention_llm = ack.attention_llm;
     c.attention_slm_minus = ack.attention_slm;
+    c.t_cloud_llm_s = static_cast<double>(ack.us_llm) * 1e-6;
+    c.t_cloud_slm_s = static_cast<double>(ack.us_slm) * 1e-6;
+    c.t_cloud_steer_s = static_cast<double>(ack.us_steer) * 1e-6;
   } catch (const TransportError& e) {
     // The cloud is gone: keep every token decided so far (they are agreed or
     // locally decided), drop the block in flight. A lost CloseAck after the
@@ -323,7 +405,13 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   c.positions_slm_plus = src.positions_evaluated();
   c.attention_slm_plus = src.attention_work();
   c.n_generated = r.tokens.size();
+  sched.tokens = r.tokens.size();
   c.t_total_s = total.seconds();
+  // The cloud's own clock splits the exchanges; what it did not compute was
+  // spent on the wire, in queues or in its codec. Without a CloseAck (cloud
+  // lost) the cloud terms are unknown and the whole wait counts as transport.
+  c.t_transport_s = std::max(0.0, exchange_s - c.t_cloud_llm_s - c.t_cloud_slm_s - c.t_cloud_steer_s);
+  finish_breakdown(c);
   return r;
 }
 

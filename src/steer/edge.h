@@ -9,6 +9,7 @@
 
 #include "steer/logit_source.h"
 #include "steer/messages.h"
+#include "steer/schedule.h"
 #include "steer/settings.h"
 #include "steer/transport.h"
 
@@ -24,6 +25,10 @@ struct RunResult {
   // the edge-cloud protocol, the rest (fallback) from SLM+ alone.
   std::optional<uint64_t> cloud_failed_at;
   std::string cloud_error;
+  // Every forward pass of the run, round by round (replay). Cloud passes are
+  // derived from the protocol (what the cloud must have evaluated for each
+  // message), so a remote cloud's schedule is known too.
+  Schedule schedule;
 };
 
 // Called after each verdict once both sides agree: the edge cache holds the

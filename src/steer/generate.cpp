@@ -1,5 +1,7 @@
 #include "steer/generate.h"
 
+#include <utility>
+
 #include "common/error.h"
 #include "steer/cloud.h"
 #include "steer/edge.h"
@@ -72,14 +74,24 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
     positions = src->positions_evaluated();
     attention = src->attention_work();
   };
+  // run_local records its passes as the edge's; a local baseline on another
+  // model moves them (and their time) to that model.
+  auto move_local_passes = [&](uint32_t& prompt, std::vector<EvalSpan> Round::*spans, double* forward_s) {
+    Schedule& sc = run.schedule;
+    prompt = std::exchange(sc.edge_prompt, 0);
+    for (Round& r : sc.rounds) r.*spans = std::exchange(r.edge, {});
+    if (forward_s) *forward_s = std::exchange(run.counters.t_edge_forward_s, 0.0);
+  };
   switch (s.method) {
     case Method::Llm:
       run_alone(models.llm, lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
+      move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
       out_tok = &lt;
       break;
     case Method::Slm:
       run_alone(models.slm, st, req.x, "prompt x", run.counters.positions_slm_minus,
                 run.counters.attention_slm_minus);
+      move_local_passes(run.schedule.slm_prompt, &Round::slm, nullptr);
       break;
     case Method::SlmPlus:
       run_alone(models.slm, st, req.personalized, "personalized prompt", run.counters.positions_slm_plus,
@@ -120,6 +132,8 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   out.counters = run.counters;
   out.cloud_failed_at = run.cloud_failed_at;
   out.cloud_error = std::move(run.cloud_error);
+  out.schedule = std::move(run.schedule);
+  out.schedule.method = std::string(method_name(s.method));
   return out;
 }
 

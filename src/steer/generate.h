@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "steer/schedule.h"
 #include "steer/settings.h"
 #include "steer/transport.h"
 #include "tokenizer/tokenizer.h"
@@ -41,6 +42,7 @@ struct GenerationResult {
   Counters counters;
   std::optional<uint64_t> cloud_failed_at;  // tokens from here on came from SLM+ alone (or none: Fail)
   std::string cloud_error;
+  Schedule schedule;  // every forward pass, round by round (steer/schedule.h)
 };
 
 // The token ids each role starts from: x for the cloud's LLM and SLM-, the

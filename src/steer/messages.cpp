@@ -304,6 +304,9 @@ struct Encoder {
     w.varint(m.positions_slm);
     w.varint(m.attention_llm);
     w.varint(m.attention_slm);
+    w.varint(m.us_llm);
+    w.varint(m.us_slm);
+    w.varint(m.us_steer);
   }
   void operator()(const ErrorReply& m) {
     w.u8(static_cast<uint8_t>(Tag::ErrorReply));
@@ -411,6 +414,9 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       m.positions_slm = r.varint("positions_slm");
       m.attention_llm = r.varint("attention_llm");
       m.attention_slm = r.varint("attention_slm");
+      m.us_llm = r.varint("us_llm");
+      m.us_slm = r.varint("us_slm");
+      m.us_steer = r.varint("us_steer");
       out = m;
       break;
     }

@@ -80,6 +80,12 @@ struct CloseAck {
   uint64_t positions_slm = 0;
   uint64_t attention_llm = 0;  // sum of attended context lengths over those positions
   uint64_t attention_slm = 0;
+  // The cloud's compute time for this session after the open, in microseconds
+  // (per-round cost breakdown): LLM passes, SLM- passes, everything else
+  // (ratio tests, steering vectors, rollbacks).
+  uint64_t us_llm = 0;
+  uint64_t us_slm = 0;
+  uint64_t us_steer = 0;
 };
 struct ErrorReply {
   std::string message;

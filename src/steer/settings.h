@@ -63,6 +63,17 @@ struct Counters {
   double t_cloud_s = 0;    // waiting on the cloud (in-process: the cloud's compute)
   double t_recover_s = 0;  // edge recovery / fusion arithmetic
   double t_total_s = 0;    // whole generation, prefill included
+  // The decode phase (t_total_s - t_prefill_s) split by where the time went;
+  // the terms add up to it. Cloud terms come from the cloud's own clock
+  // (CloseAck), so over a network t_transport_s is the wire + server queueing.
+  double t_edge_forward_s = 0;  // edge model passes (drafts, decided tokens); slm/slm+: that model's passes
+  double t_edge_sample_s = 0;   // edge sampling of drafts, recovery / fusion arithmetic
+  double t_cloud_llm_s = 0;     // LLM passes (llm: its decode passes)
+  double t_cloud_slm_s = 0;     // SLM- passes
+  double t_cloud_steer_s = 0;   // cloud ratio tests, steering vector / top-k, rollbacks
+  double t_codec_s = 0;         // edge encoding and decoding of messages
+  double t_transport_s = 0;     // exchange time the cloud did not spend computing (network, queueing, cloud codec)
+  double t_other_s = 0;         // the rest (bookkeeping, idle)
   // Forward positions run per model (prompt included), for FLOPs estimates.
   uint64_t positions_llm = 0;
   uint64_t positions_slm_minus = 0;  // cloud copy of the small model (or `slm`)

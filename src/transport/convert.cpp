@@ -155,6 +155,9 @@ v1::CloudMessage to_proto_downlink(const steer::Message& m) {
     p->set_positions_slm(c->positions_slm);
     p->set_attention_llm(c->attention_llm);
     p->set_attention_slm(c->attention_slm);
+    p->set_us_llm(c->us_llm);
+    p->set_us_slm(c->us_slm);
+    p->set_us_steer(c->us_steer);
   } else {
     throw Error(std::string("transport: ") + steer::message_name(m) + " is not a cloud-to-edge message");
   }
@@ -218,7 +221,9 @@ steer::Message from_proto(const v1::CloudMessage& m, const steer::DecodeLimits& 
     }
     case v1::CloudMessage::kCloseAck:
       return steer::CloseAck{m.close_ack().positions_llm(), m.close_ack().positions_slm(),
-                             m.close_ack().attention_llm(), m.close_ack().attention_slm()};
+                             m.close_ack().attention_llm(), m.close_ack().attention_slm(),
+                             m.close_ack().us_llm(),        m.close_ack().us_slm(),
+                             m.close_ack().us_steer()};
     case v1::CloudMessage::MSG_NOT_SET:
       break;
   }

@@ -1,0 +1,369 @@
+#include "eval/replay.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/error.h"
+#include "common/timer.h"
+#include "eval/schedule_json.h"
+#include "sampling/sampling.h"
+#include "steer/formulas.h"
+
+namespace specsteer::eval {
+
+using steer::EvalSpan;
+using steer::Schedule;
+
+ReplayRole parse_replay_role(const std::string& s) {
+  if (s == "both") return ReplayRole::Both;
+  if (s == "edge") return ReplayRole::Edge;
+  if (s == "cloud") return ReplayRole::Cloud;
+  throw Error("--role: '" + s + "' is not a role (both, edge, cloud)");
+}
+
+ReplayTimes& ReplayTimes::operator+=(const ReplayTimes& o) {
+  tokens += o.tokens;
+  rounds += o.rounds;
+  exchanges += o.exchanges;
+  drafted += o.drafted;
+  accepted += o.accepted;
+  edge_prefill_s += o.edge_prefill_s;
+  edge_forward_s += o.edge_forward_s;
+  edge_sample_s += o.edge_sample_s;
+  cloud_prefill_s += o.cloud_prefill_s;
+  cloud_llm_s += o.cloud_llm_s;
+  cloud_slm_s += o.cloud_slm_s;
+  cloud_steer_s += o.cloud_steer_s;
+  return *this;
+}
+
+namespace {
+
+// Seeded token ids in [0, n_vocab).
+class Ids {
+ public:
+  Ids(uint64_t seed, int n_vocab) : rng_(seed, 7), n_vocab_(static_cast<uint64_t>(n_vocab)) {}
+  const std::vector<int32_t>& next(size_t n) {
+    buf_.resize(n);
+    for (auto& id : buf_) id = static_cast<int32_t>(rng_.next_u64() % n_vocab_);
+    return buf_;
+  }
+
+ private:
+  sampling::Rng rng_;
+  uint64_t n_vocab_;
+  std::vector<int32_t> buf_;
+};
+
+// The context a model needs for a prompt and a list of passes.
+int context_needed(uint32_t prompt, const std::vector<const std::vector<EvalSpan>*>& lists) {
+  uint64_t need = prompt;
+  for (const auto* l : lists)
+    for (const EvalSpan& s : *l) need = std::max<uint64_t>(need, uint64_t{s.pos} + s.rows);
+  return static_cast<int>(std::max<uint64_t>(need, 1));
+}
+
+Sequence make_sequence(const std::shared_ptr<const Model>& m, int n_ctx, const ReplayParams& p, const char* what) {
+  if (n_ctx > m->config().n_ctx_train)
+    throw Error(std::string("replay: the schedule needs ") + std::to_string(n_ctx) + " positions on the " + what +
+                " but " + m->path() + " has a context of " + std::to_string(m->config().n_ctx_train));
+  return Sequence(m, {.n_ctx = n_ctx, .kv_type = p.kv_type});
+}
+
+// One pass of a schedule: rollback to span.pos, then append span.rows ids.
+std::span<const float> run_pass(Sequence& seq, const EvalSpan& span, Ids& ids, bool all_logits, const char* what) {
+  if (seq.size() < span.pos)
+    throw Error(std::string("replay: inconsistent schedule: a ") + what + " pass at position " +
+                std::to_string(span.pos) + " but the cache holds " + std::to_string(seq.size()) + " tokens");
+  seq.truncate(span.pos);
+  return seq.eval(ids.next(span.rows), all_logits);
+}
+
+const sampling::SamplerParams kGreedy{};
+
+}  // namespace
+
+void warm_up(const std::shared_ptr<const Model>& m) {
+  ReplayParams p;
+  Sequence seq = make_sequence(m, 8, p, "model");
+  Ids ids(0, m->config().n_vocab);
+  seq.eval(ids.next(4), true);
+  seq.eval(ids.next(1), false);
+}
+
+ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const ReplayParams& p) {
+  const std::string& method = s.method;
+  const bool sd = method == "sd", specsteer = method == "specsteer", light = method == "lightcosteer",
+             costeer = method == "costeer";
+  if (!sd && !specsteer && !light && !costeer)
+    throw Error("replay: method '" + method + "' does not use the cloud (replay sd, specsteer, lightcosteer, costeer)");
+  ReplayTimes t;
+  t.tokens = s.tokens;
+  t.rounds = s.rounds.size();
+  t.exchanges = s.exchanges();
+  for (const auto& r : s.rounds) {
+    t.drafted += r.drafted;
+    t.accepted += r.accepted;
+  }
+
+  if (p.role != ReplayRole::Cloud) {
+    if (!m.edge) throw Error("replay: the edge role needs --edge-model");
+    std::vector<const std::vector<EvalSpan>*> lists{&s.fallback};
+    for (const auto& r : s.rounds) lists.push_back(&r.edge);
+    Sequence seq = make_sequence(m.edge, context_needed(s.edge_prompt, lists), p, "edge model");
+    const int V = m.edge->config().n_vocab;
+    Ids ids(p.seed, V);
+    Stopwatch pre;
+    auto row = seq.eval(ids.next(std::max<uint32_t>(s.edge_prompt, 1)), false);
+    t.edge_prefill_s = pre.seconds();
+    std::vector<float> cloud_logprobs;  // costeer's fusion reads two full-vocabulary vectors
+    auto sample = [&](std::span<const float> logits, bool fuse) {
+      Stopwatch sw;
+      if (costeer && fuse) {
+        if (cloud_logprobs.empty()) {
+          const auto lp = sampling::log_softmax(logits);
+          cloud_logprobs.assign(lp.begin(), lp.end());
+        }
+        (void)steer::costeer_player(cloud_logprobs, cloud_logprobs, logits, p.costeer);
+      } else {
+        (void)sampling::make_distribution(logits, kGreedy);
+      }
+      t.edge_sample_s += sw.seconds();
+    };
+    for (const auto& r : s.rounds) {
+      // Drafting samples once per pass (the first draft from the row already held).
+      for (const EvalSpan& span : r.edge) {
+        Stopwatch sw;
+        row = run_pass(seq, span, ids, false, "edge");
+        t.edge_forward_s += sw.seconds();
+        sample(row, false);
+      }
+      if (r.recovery || r.bonus) sample(row, true);
+    }
+    for (const EvalSpan& span : s.fallback) {
+      Stopwatch sw;
+      row = run_pass(seq, span, ids, false, "edge");
+      t.edge_forward_s += sw.seconds();
+      sample(row, false);
+    }
+  }
+
+  if (p.role != ReplayRole::Edge) {
+    const bool uses_slm = s.slm_prompt > 0;
+    if (!m.llm) throw Error("replay: the cloud role needs --llm");
+    if (uses_slm && !m.cloud_slm) throw Error("replay: the cloud role needs SLM- (--cloud-slm or --edge-model)");
+    std::vector<const std::vector<EvalSpan>*> llm_lists, slm_lists;
+    for (const auto& r : s.rounds) {
+      llm_lists.push_back(&r.llm);
+      slm_lists.push_back(&r.slm);
+    }
+    Sequence llm = make_sequence(m.llm, context_needed(s.llm_prompt, llm_lists), p, "LLM");
+    std::optional<Sequence> slm;
+    if (uses_slm) slm.emplace(make_sequence(m.cloud_slm, context_needed(s.slm_prompt, slm_lists), p, "SLM-"));
+    // Both models share the id range the protocol works in.
+    const int V = uses_slm ? std::min(m.llm->config().n_vocab, m.cloud_slm->config().n_vocab)
+                           : m.llm->config().n_vocab;
+    Ids ids(p.seed + 1, V);
+    Stopwatch pre;
+    llm.eval(ids.next(std::max<uint32_t>(s.llm_prompt, 1)), false);
+    if (slm) slm->eval(ids.next(std::max<uint32_t>(s.slm_prompt, 1)), false);
+    t.cloud_prefill_s = pre.seconds();
+    const size_t lv = static_cast<size_t>(m.llm->config().n_vocab);
+    const size_t sv = slm ? static_cast<size_t>(m.cloud_slm->config().n_vocab) : 0;
+    for (const auto& r : s.rounds) {
+      std::span<const float> lrows, srows;
+      for (const EvalSpan& span : r.llm) {
+        Stopwatch sw;
+        lrows = run_pass(llm, span, ids, true, "LLM");
+        t.cloud_llm_s += sw.seconds();
+      }
+      for (const EvalSpan& span : r.slm) {
+        Stopwatch sw;
+        srows = run_pass(*slm, span, ids, true, "SLM-");
+        t.cloud_slm_s += sw.seconds();
+      }
+      if (lrows.empty()) continue;
+      // The verification arithmetic on the rows just computed.
+      Stopwatch sw;
+      const size_t n_rows = lrows.size() / lv;
+      auto lrow = [&](size_t i) { return lrows.subspan(std::min(i, n_rows - 1) * lv, static_cast<size_t>(V)); };
+      auto srow = [&](size_t i) {
+        return srows.empty() ? lrow(i) : srows.subspan(std::min(i, srows.size() / sv - 1) * sv, static_cast<size_t>(V));
+      };
+      const size_t tested = r.drafted == 0 ? 0 : (r.recovery ? r.accepted + 1 : r.drafted);
+      for (size_t i = 0; i < tested; ++i) {
+        if (sd)
+          (void)sampling::make_distribution(lrow(i), kGreedy);
+        else
+          (void)steer::ratio_accept_prob(lrow(i), srow(i), 0, p.lambda);
+      }
+      if (r.recovery || r.bonus) {
+        const size_t at = r.drafted == 0 ? n_rows - 1 : tested - (r.recovery ? 1 : 0);
+        if (costeer) {
+          (void)sampling::log_softmax(lrow(at));
+          (void)sampling::log_softmax(srow(at));
+        } else if (!sd) {
+          (void)steer::cloud_steer_topk(lrow(at), srow(at), p.beta, p.top_k);
+        }
+      }
+      t.cloud_steer_s += sw.seconds();
+    }
+  }
+  return t;
+}
+
+std::vector<double> time_llm_alone(const std::shared_ptr<const Model>& llm, uint32_t prompt, uint64_t tokens, const ReplayParams& p) {
+  const int ctx = static_cast<int>(std::max<uint64_t>(uint64_t{prompt} + tokens, 1));
+  Sequence seq = make_sequence(llm, ctx, p, "LLM");
+  Ids ids(p.seed + 2, llm->config().n_vocab);
+  std::vector<double> at;
+  at.reserve(tokens + 1);
+  Stopwatch sw;
+  auto row = seq.eval(ids.next(std::max<uint32_t>(prompt, 1)), false);
+  at.push_back(sw.seconds());
+  for (uint64_t n = 1; n <= tokens; ++n) {
+    (void)sampling::make_distribution(row, kGreedy);  // token n
+    if (n < tokens) row = seq.eval(ids.next(1), false);
+    at.push_back(sw.seconds());
+  }
+  return at;
+}
+
+double ReplayRow::decode_speedup() const {
+  const double alone = t_llm_alone_s - t_llm_alone_prefill_s;
+  const double ours = t_total_s - t.edge_prefill_s - t.cloud_prefill_s;
+  return t_llm_alone_s > 0 && ours > 0 ? alone / ours : 0;
+}
+
+std::vector<TraceEntry> read_traces(const std::string& path, const std::vector<std::string>& methods,
+                                    const std::vector<double>& lambdas, size_t limit) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open the trace file");
+  std::vector<TraceEntry> out;
+  std::vector<std::string> records;  // in first-seen order, for --limit
+  size_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(line_no);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where + ": not JSON (" + e.what() + ")");
+    }
+    if (!j.is_object()) throw Error(where + ": expected one JSON object per line");
+    auto tr = j.find("trace");
+    if (tr == j.end()) continue;  // rows written before traces existed
+    TraceEntry e;
+    e.schedule = schedule_from_json(*tr, where + " trace");
+    const std::string& method = e.schedule.method;
+    if (method == "llm" || method == "slm" || method == "slm+") continue;
+    if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) continue;
+    // results.jsonl: "lambda" at the top; generate --json: settings.lambda.
+    // NaN: no lambda (methods other than specsteer, or not recorded).
+    double lambda = std::nan("");
+    if (auto it = j.find("lambda"); it != j.end() && it->is_number()) lambda = it->get<double>();
+    if (auto it = j.find("settings"); std::isnan(lambda) && it != j.end() && it->is_object())
+      if (auto l = it->find("lambda"); l != it->end() && l->is_number()) lambda = l->get<double>();
+    if (method != "specsteer") lambda = std::nan("");
+    if (!std::isnan(lambda) && !lambdas.empty() &&
+        std::none_of(lambdas.begin(), lambdas.end(), [&](double l) { return std::abs(l - lambda) < 1e-9; }))
+      continue;
+    e.record = j.contains("record") && j["record"].is_string() ? j["record"].get<std::string>() : "line " + std::to_string(line_no);
+    if (std::find(records.begin(), records.end(), e.record) == records.end()) {
+      if (limit && records.size() == limit) continue;
+      records.push_back(e.record);
+    }
+    e.label = method;
+    if (!std::isnan(lambda)) {
+      char buf[48];
+      std::snprintf(buf, sizeof buf, " lambda=%g", lambda);
+      e.label += buf;
+    }
+    out.push_back(std::move(e));
+  }
+  if (out.empty())
+    throw Error(path + ": no traces of cloud methods" +
+                std::string(methods.empty() && lambdas.empty() ? "" : " matching --method/--lambda") +
+                " (results.jsonl rows or generate --json objects carry them in \"trace\")");
+  // Group each record's generations together (one LLM-alone run per record).
+  std::stable_sort(out.begin(), out.end(), [&](const TraceEntry& a, const TraceEntry& b) {
+    return std::find(records.begin(), records.end(), a.record) < std::find(records.begin(), records.end(), b.record);
+  });
+  return out;
+}
+
+std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, const ReplayModels& m,
+                                     const ReplayParams& p, const std::vector<double>& rtts_ms,
+                                     const std::function<void(size_t, size_t)>& progress) {
+  for (double r : rtts_ms)
+    if (!std::isfinite(r) || r < 0) throw Error("--rtt-ms: round-trip times must be finite and >= 0");
+  const bool time_alone = p.role != ReplayRole::Edge;
+  if (p.role != ReplayRole::Cloud && m.edge) warm_up(m.edge);
+  if (time_alone && m.llm) warm_up(m.llm);
+  if (time_alone && m.cloud_slm && m.cloud_slm != m.edge) warm_up(m.cloud_slm);
+
+  struct Acc {
+    size_t records = 0;
+    ReplayTimes t;
+    uint64_t exchanges = 0;  // network exchanges: session open + rounds
+    double alone = 0, alone_prefill = 0;
+    size_t alone_runs = 0;
+  };
+  std::map<std::string, Acc> acc;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < entries.size();) {
+    // One record: the LLM alone for its longest generation, then each generation.
+    size_t j = i;
+    uint64_t most = 0;
+    while (j < entries.size() && entries[j].record == entries[i].record) most = std::max(most, entries[j++].schedule.tokens);
+    std::vector<double> alone;
+    if (time_alone) {
+      if (!m.llm) throw Error("replay: timing the LLM alone needs --llm");
+      alone = time_llm_alone(m.llm, entries[i].schedule.llm_prompt, most, p);
+    }
+    for (size_t k = i; k < j; ++k) {
+      const TraceEntry& e = entries[k];
+      const ReplayTimes t = replay_schedule(e.schedule, m, p);
+      if (!acc.count(e.label)) order.push_back(e.label);
+      Acc& a = acc[e.label];
+      ++a.records;
+      a.t += t;
+      a.exchanges += 1 + t.exchanges;
+      if (time_alone) {
+        a.alone += alone[e.schedule.tokens];
+        a.alone_prefill += alone[0];
+        ++a.alone_runs;
+      }
+      if (progress) progress(k + 1, entries.size());
+    }
+    i = j;
+  }
+  std::vector<ReplayRow> rows;
+  for (const std::string& label : order) {
+    const Acc& a = acc[label];
+    for (double rtt : rtts_ms) {
+      ReplayRow r;
+      r.label = label;
+      r.rtt_ms = rtt;
+      r.records = a.records;
+      r.t = a.t;
+      r.t_network_s = rtt * 1e-3 * static_cast<double>(a.exchanges);
+      r.t_total_s = (p.role == ReplayRole::Cloud ? 0 : a.t.edge_s()) + (p.role == ReplayRole::Edge ? 0 : a.t.cloud_s()) +
+                    r.t_network_s;
+      if (time_alone) {
+        r.t_llm_alone_s = a.alone + rtt * 1e-3 * static_cast<double>(a.alone_runs);
+        r.t_llm_alone_prefill_s = a.alone_prefill;
+      }
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+}  // namespace specsteer::eval

@@ -1,0 +1,101 @@
+#pragma once
+// `specsteer replay`: re-executes recorded generation schedules
+// (steer/schedule.h) on any models, to measure what a method costs at
+// deployment sizes on this hardware: the edge model's prompt prefill and
+// draft passes, the cloud's prefill of x and (K+1)-row verification passes
+// on the LLM and SLM-, the KV rollbacks, the cloud's ratio tests and
+// steering vectors, and the LLM decoding the same number of tokens alone.
+// Token ids are drawn from a seeded generator: a dense model's compute does
+// not depend on which ids flow. Network time is modelled, not slept:
+// round-trip time x exchanges.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "steer/schedule.h"
+#include "steer/settings.h"
+
+namespace specsteer::eval {
+
+enum class ReplayRole { Both, Edge, Cloud };
+ReplayRole parse_replay_role(const std::string& s);  // "both" | "edge" | "cloud"
+
+struct ReplayModels {
+  std::shared_ptr<const Model> edge;       // SLM+ (needed unless role is Cloud)
+  std::shared_ptr<const Model> llm;        // Generalist (needed unless role is Edge)
+  std::shared_ptr<const Model> cloud_slm;  // SLM- (needed unless role is Edge, for methods other than sd)
+};
+
+struct ReplayParams {
+  ReplayRole role = ReplayRole::Both;
+  double lambda = 0.5, beta = 1.0;  // only shape the arithmetic, not the schedule
+  int top_k = 32;
+  steer::CoSteerParams costeer{};
+  uint64_t seed = 0;  // token ids
+  KvType kv_type = KvType::F32;
+};
+
+// Measured seconds of one schedule's replay, per side and term.
+struct ReplayTimes {
+  uint64_t tokens = 0, rounds = 0, exchanges = 0, drafted = 0, accepted = 0;
+  double edge_prefill_s = 0, edge_forward_s = 0, edge_sample_s = 0;
+  double cloud_prefill_s = 0, cloud_llm_s = 0, cloud_slm_s = 0, cloud_steer_s = 0;
+  double edge_s() const { return edge_prefill_s + edge_forward_s + edge_sample_s; }
+  double cloud_s() const { return cloud_prefill_s + cloud_llm_s + cloud_slm_s + cloud_steer_s; }
+  ReplayTimes& operator+=(const ReplayTimes& o);
+};
+
+// Replays one schedule of a cloud method (sd, specsteer, lightcosteer,
+// costeer) on the models of the timed role(s). Throws Error when the
+// schedule is inconsistent (a pass past the cache end, a position beyond a
+// model's context) or a model the role needs is missing.
+ReplayTimes replay_schedule(const steer::Schedule& s, const ReplayModels& m, const ReplayParams& p);
+
+// The LLM decoding alone from a prompt of `prompt` tokens, as `llm` runs:
+// prefill, then one pass per further token, sampling each. Returns the
+// elapsed time after n tokens for n = 0..tokens (index 0: the prefill).
+std::vector<double> time_llm_alone(const std::shared_ptr<const Model>& llm, uint32_t prompt, uint64_t tokens, const ReplayParams& p);
+
+// One pass over each model to fault in weights and warm caches before timing.
+void warm_up(const std::shared_ptr<const Model>& m);
+
+// One recorded generation to replay: its record (generations of one record
+// share the LLM-alone run) and its row label ("specsteer lambda=0.5").
+struct TraceEntry {
+  std::string record, label;
+  steer::Schedule schedule;
+};
+
+// Reads results.jsonl rows or `generate --json` objects (one per line) that
+// carry a "trace", keeping cloud methods whose method is in `methods` (empty:
+// all) and, for specsteer, whose lambda is in `lambdas` (empty: all); at most
+// `limit` records (0: all). Throws Error naming path:line on malformed input.
+std::vector<TraceEntry> read_traces(const std::string& path, const std::vector<std::string>& methods,
+                                    const std::vector<double>& lambdas, size_t limit);
+
+// Totals of one label at one round-trip time, summed over its records.
+struct ReplayRow {
+  std::string label;
+  double rtt_ms = 0;
+  size_t records = 0;
+  ReplayTimes t;
+  double t_network_s = 0;      // rtt x (session open + one exchange per round)
+  double t_total_s = 0;        // edge + cloud + network, for the timed role(s)
+  double t_llm_alone_s = -1;   // the LLM alone on the same x and token count, + one rtt; < 0: not timed
+  double t_llm_alone_prefill_s = 0;
+  double speedup() const { return t_llm_alone_s > 0 && t_total_s > 0 ? t_llm_alone_s / t_total_s : 0; }
+  // The same after the prompts: generation time only (paper's tokens/s).
+  double decode_speedup() const;
+};
+
+// Replays every entry once (records in order, each record's LLM-alone run
+// first, then its generations), then forms one row per (label, rtt).
+// `progress` (may be empty) is called after each entry with (done, total).
+std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, const ReplayModels& m,
+                                     const ReplayParams& p, const std::vector<double>& rtts_ms,
+                                     const std::function<void(size_t, size_t)>& progress = {});
+
+}  // namespace specsteer::eval
