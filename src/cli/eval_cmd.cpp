@@ -47,7 +47,10 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
   sub->add_option("--retrieve-k", c.retrieve_k, "Profile entries retrieved (BM25) per record")
       ->capture_default_str();
   sub->add_flag("--rouge-stemmer", c.rouge_stemmer, "Porter-stem tokens longer than 3 characters in ROUGE");
-  sub->add_option("--threads", c.n_threads, "Model threads (0 = physical cores)")->capture_default_str();
+  sub->add_option("-t,--threads", c.n_threads, "Threads of the process (0 = physical cores)")->capture_default_str();
+  sub->add_option("--repeats", c.repeats, "Runs per generation (same tokens); timings are the median run's")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   sub->add_option("--cloud", c.cloud, "HOST:PORT of `specsteer cloud serve` (default: cloud in this process)");
   sub->add_flag("--quiet", o->quiet, "Do not print the summary table at the end");
   sub->callback([o] {

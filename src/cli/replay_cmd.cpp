@@ -14,19 +14,19 @@ namespace specsteer::cli {
 namespace {
 
 struct ReplayOpts {
-  std::string trace, edge_model, llm, cloud_slm, role = "both", kv = "f32";
+  std::string trace, edge_model, llm, cloud_slm, role = "both", kv = "f16";
   std::vector<std::string> methods;
   std::vector<double> lambdas, rtts{0};
   size_t limit = 0;
   int edge_threads = 0, cloud_threads = 0, top_k = 32;
   double beta = 1.0;
   uint64_t seed = 0;
-  bool json = false;
+  bool json = false, same_machine = false;
 };
 
 void print_table(const std::vector<eval::ReplayRow>& rows, eval::ReplayRole role) {
-  std::printf("| method | rtt ms | records | tokens | rounds | accept | edge s | cloud s | network s | total s | llm alone s | speedup | decode speedup |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| method | rtt ms | records | tokens | rounds | accept | edge s | cloud s | prefill s | network s | total s | llm alone s | speedup | decode speedup |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& r : rows) {
     char acc[16] = "-", alone[24] = "-", sp[16] = "-", dsp[16] = "-";
     if (r.t.drafted) std::snprintf(acc, sizeof acc, "%.0f%%", 100.0 * r.t.accepted / r.t.drafted);
@@ -37,10 +37,10 @@ void print_table(const std::vector<eval::ReplayRow>& rows, eval::ReplayRole role
         std::snprintf(dsp, sizeof dsp, "%.2fx", r.decode_speedup());
       }
     }
-    std::printf("| %s | %g | %zu | %llu | %llu | %s | %.3f | %.3f | %.3f | %.3f | %s | %s | %s |\n", r.label.c_str(),
-                r.rtt_ms, r.records, static_cast<unsigned long long>(r.t.tokens),
-                static_cast<unsigned long long>(r.t.rounds), acc, r.t.edge_s(), r.t.cloud_s(), r.t_network_s,
-                r.t_total_s, alone, sp, dsp);
+    std::printf("| %s | %g | %zu | %llu | %llu | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %s | %s |\n",
+                r.label.c_str(), r.rtt_ms, r.records, static_cast<unsigned long long>(r.t.tokens),
+                static_cast<unsigned long long>(r.t.rounds), acc, r.t.edge_s(), r.t.cloud_s(), r.t_prefill_s,
+                r.t_network_s, r.t_total_s, alone, sp, dsp);
   }
   // Where the time goes (RTT-independent terms, once per label).
   std::printf("\n| method | edge prefill s | edge passes s | edge sampling s | cloud prefill s | cloud LLM s | cloud SLM- s | cloud arithmetic s | llm alone prefill s |\n");
@@ -53,8 +53,10 @@ void print_table(const std::vector<eval::ReplayRow>& rows, eval::ReplayRole role
                 r.t.edge_forward_s, r.t.edge_sample_s, r.t.cloud_prefill_s, r.t.cloud_llm_s, r.t.cloud_slm_s,
                 r.t.cloud_steer_s, r.t_llm_alone_prefill_s);
   }
-  std::printf("\nnetwork = rtt x (session open + one exchange per round); llm alone = the LLM decoding the same tokens "
-              "from the same x, + one rtt; speedup = llm alone / total; decode speedup leaves out both prefills.\n");
+  std::printf("\nnetwork = rtt x (session open + one exchange per round); total = prefill (edge and cloud prefills "
+              "overlap unless --same-machine) + edge and cloud decode work + network; llm alone = the LLM decoding the "
+              "same tokens from the same x, + one rtt; speedup = llm alone / total; decode speedup leaves out the "
+              "prefills on both sides.\n");
 }
 
 void run_replay(const ReplayOpts& o) {
@@ -67,6 +69,7 @@ void run_replay(const ReplayOpts& o) {
   p.beta = o.beta;
   p.top_k = o.top_k;
   p.seed = o.seed;
+  p.overlap_prefill = !o.same_machine;
   for (double r : o.rtts)
     if (!(r >= 0) || r > 1e6) throw Error("--rtt-ms: " + std::to_string(r) + " is not a round-trip time in [0, 1e6]");
   const bool edge_role = p.role != eval::ReplayRole::Cloud, cloud_role = p.role != eval::ReplayRole::Edge;
@@ -105,6 +108,7 @@ void run_replay(const ReplayOpts& o) {
                         {"t_edge_s", r.t.edge_s()},
                         {"t_cloud_s", r.t.cloud_s()},
                         {"t_network_s", r.t_network_s},
+                        {"t_prefill_s", r.t_prefill_s},
                         {"t_total_s", r.t_total_s},
                         {"breakdown",
                          {{"edge_prefill_s", r.t.edge_prefill_s},
@@ -158,6 +162,8 @@ Registrar reg("replay", [](CLI::App& root) {
   sub->add_option("--beta", o->beta, "steering strength for the cloud arithmetic")->capture_default_str();
   sub->add_option("--topk", o->top_k, "steering-vector entries")->capture_default_str();
   sub->add_option("--seed", o->seed, "seed of the replayed token ids")->capture_default_str();
+  sub->add_flag("--same-machine", o->same_machine,
+                "edge and cloud share one machine: their prefills add up instead of overlapping");
   sub->add_flag("--json", o->json, "print a JSON array, one object per method and rtt");
   sub->callback([o] { run_replay(*o); });
 });

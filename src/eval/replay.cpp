@@ -235,7 +235,7 @@ std::vector<double> time_llm_alone(const std::shared_ptr<const Model>& llm, uint
 
 double ReplayRow::decode_speedup() const {
   const double alone = t_llm_alone_s - t_llm_alone_prefill_s;
-  const double ours = t_total_s - t.edge_prefill_s - t.cloud_prefill_s;
+  const double ours = t_total_s - t_prefill_s;
   return t_llm_alone_s > 0 && ours > 0 ? alone / ours : 0;
 }
 
@@ -314,6 +314,7 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
     uint64_t exchanges = 0;  // network exchanges: session open + rounds
     double alone = 0, alone_prefill = 0;
     size_t alone_runs = 0;
+    double prefill = 0;  // critical-path prefill, summed over records
   };
   std::map<std::string, Acc> acc;
   std::vector<std::string> order;
@@ -335,6 +336,14 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
       ++a.records;
       a.t += t;
       a.exchanges += 1 + t.exchanges;
+      switch (p.role) {
+        case ReplayRole::Edge: a.prefill += t.edge_prefill_s; break;
+        case ReplayRole::Cloud: a.prefill += t.cloud_prefill_s; break;
+        case ReplayRole::Both:
+          a.prefill += p.overlap_prefill ? std::max(t.edge_prefill_s, t.cloud_prefill_s)
+                                         : t.edge_prefill_s + t.cloud_prefill_s;
+          break;
+      }
       if (time_alone) {
         a.alone += alone[e.schedule.tokens];
         a.alone_prefill += alone[0];
@@ -354,8 +363,10 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
       r.records = a.records;
       r.t = a.t;
       r.t_network_s = rtt * 1e-3 * static_cast<double>(a.exchanges);
-      r.t_total_s = (p.role == ReplayRole::Cloud ? 0 : a.t.edge_s()) + (p.role == ReplayRole::Edge ? 0 : a.t.cloud_s()) +
-                    r.t_network_s;
+      r.t_prefill_s = a.prefill;
+      const double edge_decode = a.t.edge_s() - a.t.edge_prefill_s, cloud_decode = a.t.cloud_s() - a.t.cloud_prefill_s;
+      r.t_total_s = a.prefill + (p.role == ReplayRole::Cloud ? 0 : edge_decode) +
+                    (p.role == ReplayRole::Edge ? 0 : cloud_decode) + r.t_network_s;
       if (time_alone) {
         r.t_llm_alone_s = a.alone + rtt * 1e-3 * static_cast<double>(a.alone_runs);
         r.t_llm_alone_prefill_s = a.alone_prefill;

@@ -35,7 +35,11 @@ struct ReplayParams {
   int top_k = 32;
   steer::CoSteerParams costeer{};
   uint64_t seed = 0;  // token ids
-  KvType kv_type = KvType::F32;
+  KvType kv_type = KvType::F16;  // what deployments run (and llama.cpp's default)
+  // Edge and cloud on different machines (the deployment): the edge's prompt
+  // prefill overlaps the cloud's prefill of x, as run_edge does; false sums
+  // them (both on one machine, as an in-process run on shared cores).
+  bool overlap_prefill = true;
 };
 
 // Measured seconds of one schedule's replay, per side and term.
@@ -83,7 +87,8 @@ struct ReplayRow {
   size_t records = 0;
   ReplayTimes t;
   double t_network_s = 0;      // rtt x (session open + one exchange per round)
-  double t_total_s = 0;        // edge + cloud + network, for the timed role(s)
+  double t_prefill_s = 0;      // the prefills on the critical path (overlapped or summed, see ReplayParams)
+  double t_total_s = 0;        // prefill + edge and cloud decode work + network, for the timed role(s)
   double t_llm_alone_s = -1;   // the LLM alone on the same x and token count, + one rtt; < 0: not timed
   double t_llm_alone_prefill_s = 0;
   double speedup() const { return t_llm_alone_s > 0 && t_total_s > 0 ? t_llm_alone_s / t_total_s : 0; }

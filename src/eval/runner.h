@@ -26,6 +26,7 @@ struct EvalConfig {
   int retrieve_k = 4;
   bool rouge_stemmer = false;
   int n_threads = 0;
+  int repeats = 1;  // runs per generation; the row keeps the one with the median decode time
   std::string cloud;  // HOST:PORT, recorded in the manifest
   // Creates the link for one generation of a cloud method; empty: the cloud
   // runs in this process (in-process transport, real encoded bytes).

@@ -167,14 +167,20 @@ void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_
   for (const MatmulOut& o : outs) units += o.w->rows / unit;
   // Quantize the activations once; every thread then reads them.
   const PreparedInput in = prepare(kind, x, n, outs[0].w->cols, pool);
-  pool.parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
+  auto rows = [&](int64_t u0, int64_t u1) {
     int64_t base = 0;  // first unit of the current product
     for (const MatmulOut& o : outs) {
       const int64_t count = o.w->rows / unit, lo = std::max(u0, base), hi = std::min(u1, base + count);
       if (lo < hi) run_rows(kind, *o.w, in, n, o.y, (lo - base) * unit, (hi - base) * unit);
       base += count;
     }
-  });
+  };
+  uint64_t work = 0;
+  for (const MatmulOut& o : outs) work += static_cast<uint64_t>(o.w->rows) * static_cast<uint64_t>(o.w->cols);
+  if (work * static_cast<uint64_t>(n) < kMinParallelWork)
+    rows(0, units);
+  else
+    pool.parallel_for(units, grain, rows);
 }
 
 }  // namespace specsteer::kernels

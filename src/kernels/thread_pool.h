@@ -18,6 +18,11 @@ namespace specsteer::kernels {
 
 int physical_cores();
 
+// Loops with less work than this (multiply-adds, roughly) run on the calling
+// thread alone: waking and joining the other threads costs a few
+// microseconds, more than they would save (tiny models, short contexts).
+inline constexpr uint64_t kMinParallelWork = uint64_t{1} << 16;
+
 // A non-owning reference to a callable fn(begin, end). Passing a lambda costs
 // no allocation, where std::function copies captures beyond two pointers to
 // the heap (about ten allocations per decode step). Valid while the callable

@@ -91,7 +91,7 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, int n, int
   size_t slice = 0;
   for (int i = 0; i < n; ++i) slice = std::max(slice, static_cast<size_t>(w.row_seq[i]->s_->n_ctx));
   if (w.scores.size() < slice * m.pool->size()) w.scores.resize(slice * m.pool->size());
-  m.pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, [&](int64_t b, int64_t e) {
+  auto heads = [&](int64_t b, int64_t e) {
     float* scores = &w.scores[slice * static_cast<size_t>(kernels::ThreadPool::thread_index())];
     for (int64_t job = b; job < e; ++job) {
       const int i = static_cast<int>(job / c.n_head), h = static_cast<int>(job % c.n_head);
@@ -105,7 +105,13 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, int n, int
       else
         kernels::simd::attend_head(qv, &s.k16[base], &s.v16[base], stride, len, hd, scale, scores, out);
     }
-  });
+  };
+  uint64_t work = 0;  // scores and value sums: 2 x positions x head width per head
+  for (int i = 0; i < n; ++i) work += 2ull * static_cast<uint64_t>(w.row_pos[i] + 1) * static_cast<uint64_t>(hd * c.n_head);
+  if (work < kernels::kMinParallelWork)
+    heads(0, static_cast<int64_t>(n) * c.n_head);
+  else
+    m.pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, heads);
 }
 
 void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> items) {
@@ -152,7 +158,13 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
 
   // Row-wise steps run over the pool too (a row per chunk): with a batch of
   // drafts or a prompt they would otherwise leave the other threads idle.
+  // (A few short rows, e.g. a draft block of a small model, stay on this thread.)
+  const bool rows_inline = static_cast<uint64_t>(n) * static_cast<uint64_t>(e) < kernels::kMinParallelWork / 4;
   auto each_row = [&](auto&& fn) {
+    if (rows_inline) {
+      for (int i = 0; i < n; ++i) fn(i);
+      return;
+    }
     pool.parallel_for(n, 1, [&](int64_t r0, int64_t r1) {
       for (int64_t i = r0; i < r1; ++i) fn(static_cast<int>(i));
     });

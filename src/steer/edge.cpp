@@ -1,6 +1,8 @@
 #include "steer/edge.h"
 
 #include <algorithm>
+#include <exception>
+#include <future>
 #include <limits>
 #include <string>
 
@@ -156,7 +158,19 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   bool finished = false;  // all tokens decided; only the close remains
   try {
     DecodeLimits lim;
-    const auto accept_msg = call<SessionAccept>(transport, open, lim, c, nullptr);
+    // The cloud prefills x while the edge prefills its personalized prompt: on
+    // two machines the prefills overlap (in one process they take turns on the
+    // shared pool). std::async's future waits for the open on every exit path.
+    std::future<SessionAccept> opening =
+        std::async(std::launch::async, [&] { return call<SessionAccept>(transport, open, lim, c, nullptr); });
+    std::vector<float> prefill_row;
+    std::exception_ptr prefill_error;  // raised once the session exists, so the Closer ends it
+    try {
+      prefill_row = last_row(src.eval_last(personalized), stride, stride);
+    } catch (...) {
+      prefill_error = std::current_exception();
+    }
+    const auto accept_msg = opening.get();
     const uint64_t session = accept_msg.session;
     const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
     lim.n_vocab = static_cast<uint32_t>(V);
@@ -181,8 +195,9 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
       }
     } closer{transport, session, c, lim, false, &exchange_s};
 
+    if (prefill_error) std::rethrow_exception(prefill_error);
     const size_t base = personalized.size();
-    std::vector<float> next = last_row(src.eval_last(personalized), stride, V);
+    std::vector<float> next(prefill_row.begin(), prefill_row.begin() + V);
     c.t_prefill_s = total.seconds();
 
     std::vector<int32_t>& gen = r.tokens;
