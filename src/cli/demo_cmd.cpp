@@ -177,9 +177,10 @@ void run_demo(const DemoOpts& o) {
     const auto& t = totals[mi];
     const double gen = std::max<double>(1.0, static_cast<double>(t.generated));
     std::string acc = t.drafted ? std::to_string(static_cast<int>(100.0 * t.accepted / t.drafted + 0.5)) + "%" : "-";
-    std::string speed = llm_tok_s > 0 ? fmt_g(tok_s(t) / llm_tok_s, 3) + "x" : "-";
+    char speed[16] = "-";
+    if (llm_tok_s > 0) std::snprintf(speed, sizeof speed, "%.2fx", tok_s(t) / llm_tok_s);
     std::printf("| %s | %.1f | %s | %.0f | %s | %.2f | %.1f |\n", methods[mi].c_str(), 100.0 * t.rougeL / t.runs,
-                acc.c_str(), tok_s(t), speed.c_str(), t.round_trips / gen, t.bytes / gen);
+                acc.c_str(), tok_s(t), speed, t.round_trips / gen, t.bytes / gen);
   }
   std::printf("\nROUGE-L F1 x100 against the reference, averaged over %zu records; tok/s = tokens / decode time "
               "(prefill excluded, median of %d runs, after a warm-up pass).\n",
