@@ -1,9 +1,11 @@
 // Engine commands: run, logits, bench.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/command.h"
 #include "common/error.h"
@@ -22,8 +24,20 @@ KvType parse_kv(const std::string& s) {
   throw Error("--kv-type must be f32 or f16, not '" + s + "'");
 }
 
+// llama.cpp's default context: enough for chat, and a model's training
+// context (40,960 for Qwen3) is not reserved unless asked for.
+constexpr int kDefaultContext = 4096;
+
+// Resident memory of this process (VmRSS), or 0 when /proc cannot tell.
+uint64_t resident_bytes() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
 struct RunOpts {
-  std::string model, prompt, kv = "f32";
+  std::string model, prompt, kv = "f16";
   int n = 64, threads = 0, ctx = 0, top_k = 0;
   double temp = 0.0, top_p = 1.0, min_p = 0.0;
   uint64_t seed = 42;
@@ -31,6 +45,7 @@ struct RunOpts {
 };
 
 void run(const RunOpts& o) {
+  Stopwatch since_start;
   auto model = Model::load(o.model, {.n_threads = o.threads});
   auto tok = Tokenizer::from_gguf(model->file());
   sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
@@ -38,7 +53,8 @@ void run(const RunOpts& o) {
   if (o.n < 0) throw Error("-n must not be negative");
   const bool chat = !o.no_chat && tok->chat_format() != ChatFormat::None;
   const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt) : o.prompt, true, chat);
-  const int n_ctx = o.ctx > 0 ? o.ctx : model->config().n_ctx_train;
+  if (o.ctx < 0) throw Error("-c must not be negative");
+  const int n_ctx = o.ctx > 0 ? o.ctx : std::min(model->config().n_ctx_train, kDefaultContext);
   if (prompt.empty()) throw Error("the prompt tokenized to nothing and the model adds no BOS; give a prompt");
   if (prompt.size() + static_cast<size_t>(o.n) > static_cast<size_t>(n_ctx))
     throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) + -n " + std::to_string(o.n) +
@@ -52,9 +68,11 @@ void run(const RunOpts& o) {
   Stopwatch sw;
   auto logits = seq.eval(prompt, false);
   const double t_prompt = sw.seconds();
+  double t_first = -1;  // since the process started (load included)
   sw.reset();
   for (int i = 0; i < o.n; ++i) {
     int32_t next = sampling::sample(logits, sp, rng);
+    if (i == 0) t_first = since_start.seconds();
     if (tok->is_eog(next)) break;
     out.push_back(next);
     std::string piece = stream.push(tok->token_bytes(next));
@@ -68,9 +86,17 @@ void run(const RunOpts& o) {
   const double t_gen = sw.seconds();
   std::string tail = stream.finish();
   text += tail;
+  const uint64_t kv_used = seq.size() * seq.kv_bytes_per_position();
+  const uint64_t kv_reserved = seq.capacity() * seq.kv_bytes_per_position();
   if (!o.json) {
     std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::printf("\n");
+    std::fprintf(stderr,
+                 "memory: model %.1f MiB mapped + %.1f MiB repacked; KV cache (%s) %.1f MiB used of %.1f MiB "
+                 "for %d positions; peak resident %.1f MiB. load %.2f s, first token %.2f s\n",
+                 model->file_bytes() / 1048576.0, model->packed_bytes() / 1048576.0, o.kv.c_str(),
+                 kv_used / 1048576.0, kv_reserved / 1048576.0, n_ctx, resident_bytes() / 1048576.0,
+                 model->load_seconds(), t_first);
     return;
   }
   nlohmann::json j = {{"text", text},
@@ -80,7 +106,17 @@ void run(const RunOpts& o) {
                       {"prompt_tok_per_s", prompt.size() / std::max(t_prompt, 1e-9)},
                       {"gen_tok_per_s", out.empty() ? 0.0 : out.size() / std::max(t_gen, 1e-9)},
                       {"seed", o.seed},
-                      {"temperature", o.temp}};
+                      {"temperature", o.temp},
+                      {"n_ctx", n_ctx},
+                      {"kv_type", o.kv},
+                      {"load_s", model->load_seconds()},
+                      {"time_to_first_token_s", t_first >= 0 ? nlohmann::json(t_first) : nlohmann::json(nullptr)},
+                      {"memory",
+                       {{"model_file_bytes", model->file_bytes()},
+                        {"model_repacked_bytes", model->packed_bytes()},
+                        {"kv_bytes_used", kv_used},
+                        {"kv_bytes_reserved", kv_reserved},
+                        {"resident_bytes", resident_bytes()}}}};
   std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
@@ -96,15 +132,16 @@ Registrar run_cmd("run", [](CLI::App& root) {
   sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)");
   sub->add_option("--seed", o->seed, "RNG seed");
   sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
-  sub->add_option("-c,--ctx-size", o->ctx, "Context size (default: the model's)");
-  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16");
+  sub->add_option("-c,--ctx-size", o->ctx, "Context size (0 = min(the model's, 4096)); the KV cache commits memory as it fills")
+      ->capture_default_str();
+  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16")->capture_default_str();
   sub->add_flag("--no-chat", o->no_chat, "Raw prompt: do not apply the model's chat format");
   sub->add_flag("--json", o->json, "Print one JSON object instead of streaming text");
   sub->callback([o] { run(*o); });
 });
 
 struct LogitsOpts {
-  std::string model, prompt, out, kv = "f32";
+  std::string model, prompt, out, kv = "f16";
   int threads = 0;
 };
 
@@ -114,15 +151,15 @@ Registrar logits_cmd("logits", [](CLI::App& root) {
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
   sub->add_option("-p,--prompt", o->prompt, "Prompt text (raw, no chat format)")->required();
   sub->add_option("--out", o->out, "Output file")->required();
-  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16");
+  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16 (f32 to compare against reference logits)")
+      ->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
   sub->callback([o] {
     auto model = Model::load(o->model, {.n_threads = o->threads});
     auto tok = Tokenizer::from_gguf(model->file());
     const auto ids = tok->encode(o->prompt, true, false);
     if (ids.empty()) throw Error("the prompt tokenized to nothing");
-    Sequence seq(model, {.n_ctx = std::max<int>(model->config().n_ctx_train, static_cast<int>(ids.size())),
-                         .kv_type = parse_kv(o->kv)});
+    Sequence seq(model, {.n_ctx = static_cast<int>(ids.size()), .kv_type = parse_kv(o->kv)});
     auto logits = seq.eval(ids, false);
     std::ofstream f(o->out, std::ios::binary | std::ios::trunc);
     if (!f) throw Error(o->out + ": cannot open for writing");
@@ -132,7 +169,7 @@ Registrar logits_cmd("logits", [](CLI::App& root) {
 });
 
 struct BenchOpts {
-  std::string model, kv = "f32";
+  std::string model, kv = "f16";
   int threads = 0, n_prompt = 128, n_gen = 32, reps = 3;
   bool json = false;
 };
@@ -145,7 +182,7 @@ Registrar bench_cmd("bench", [](CLI::App& root) {
   sub->add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens");
   sub->add_option("-n,--n-gen", o->n_gen, "Generated tokens");
   sub->add_option("-r,--repetitions", o->reps, "Repetitions (best is reported)");
-  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16");
+  sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16")->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object");
   sub->callback([o] {
     auto model = Model::load(o->model, {.n_threads = o->threads});
@@ -161,7 +198,9 @@ Registrar bench_cmd("bench", [](CLI::App& root) {
                           {"bandwidth_gb_per_s", r.bandwidth_gb_per_s},
                           {"read_bandwidth_gb_per_s", r.read_bandwidth_gb_per_s},
                           {"weight_bytes_per_token", r.weight_bytes_per_token},
-                          {"roofline_fraction", r.roofline_fraction}, {"verify", v}};
+                          {"roofline_fraction", r.roofline_fraction}, {"verify", v},
+                          {"kv_type", o->kv}, {"load_s", model->load_seconds()},
+                          {"model_file_bytes", model->file_bytes()}, {"model_repacked_bytes", model->packed_bytes()}};
       std::cout << j.dump() << "\n";
       return;
     }
@@ -178,7 +217,8 @@ Registrar bench_cmd("bench", [](CLI::App& root) {
                 r.read_bandwidth_gb_per_s * 1e9 / r.weight_bytes_per_token, 100.0 * r.roofline_fraction);
     std::printf("verify K / decode 1:");
     for (const auto& x : r.verify) std::printf("  K=%d %.2f", x.k, x.ratio_to_decode);
-    std::printf("\n");
+    std::printf("\nload %.2f s (%.1f MiB mapped, %.1f MiB repacked); KV cache %s\n", model->load_seconds(),
+                model->file_bytes() / 1048576.0, model->packed_bytes() / 1048576.0, o->kv.c_str());
   });
 });
 

@@ -19,7 +19,7 @@ struct BenchOptions {
   int n_gen = 32;
   int repetitions = 3;  // best-of, to damp noise from other processes
   std::vector<int> verify_k = {1, 2, 4, 8, 16};
-  KvType kv_type = KvType::F32;
+  KvType kv_type = KvType::F16;
   uint64_t seed = 1;
 };
 

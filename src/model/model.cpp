@@ -1,9 +1,14 @@
 #include "model/model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "common/timer.h"
 #include "kernels/packed.h"
 #include "model/model_impl.h"
 
@@ -94,6 +99,9 @@ const ModelConfig& Model::config() const { return impl_->cfg; }
 const gguf::File& Model::file() const { return *impl_->file; }
 const std::string& Model::path() const { return impl_->file->path(); }
 int Model::n_threads() const { return impl_->pool->size(); }
+uint64_t Model::file_bytes() const { return impl_->file->size(); }
+uint64_t Model::packed_bytes() const { return impl_->packed_total; }
+double Model::load_seconds() const { return impl_->load_s; }
 
 uint64_t Model::weight_bytes_per_token() const {
   const Impl& m = *impl_;
@@ -105,6 +113,7 @@ uint64_t Model::weight_bytes_per_token() const {
 }
 
 std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& opts) {
+  Stopwatch load_clock;
   auto impl = std::make_unique<Impl>();
   impl->file = gguf::File::open(path);
   const gguf::File& f = *impl->file;
@@ -196,20 +205,34 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     impl->rope_pos_scale = static_cast<float>(1.0 / factor);
   }
 
+  impl->pool = kernels::ThreadPool::shared(opts.n_threads);
   if (kernels::packed_available()) {
-    auto pack = [&](kernels::Matrix& m) {
-      const size_t bytes = kernels::packed_bytes(m);
-      if (bytes == 0) return;
-      impl->packed.emplace_back(new uint8_t[bytes]);
-      kernels::pack_weights(m, impl->packed.back().get());
-      m.packed = impl->packed.back().get();
-    };
+    std::vector<kernels::Matrix*> todo;
     for (auto& l : impl->layers)
-      for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) pack(*m);
-    pack(impl->output);  // a copy of token_embd's view when tied: lookups keep the original layout
+      for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+        if (kernels::packed_bytes(*m) > 0) todo.push_back(m);
+    // A copy of token_embd's view when tied: lookups keep the original layout.
+    if (kernels::packed_bytes(impl->output) > 0) todo.push_back(&impl->output);
+    for (kernels::Matrix* m : todo) {
+      impl->packed.emplace_back(new uint8_t[kernels::packed_bytes(*m)]);
+      impl->packed_total += kernels::packed_bytes(*m);
+    }
+    impl->pool->parallel_for(static_cast<int64_t>(todo.size()), 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) kernels::pack_weights(*todo[i], impl->packed[i].get());
+    });
+    for (size_t i = 0; i < todo.size(); ++i) {
+      kernels::Matrix& m = *todo[i];
+      m.packed = impl->packed[i].get();
+      // The kernels now read only the packed copy: drop the mapped original's
+      // pages from memory (whole pages inside the tensor; the file stays
+      // mapped, so an embedding lookup of a tied table faults its row back).
+      const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+      const uintptr_t begin = (reinterpret_cast<uintptr_t>(m.data) + page - 1) & ~(page - 1);
+      const uintptr_t end = (reinterpret_cast<uintptr_t>(m.data) + static_cast<uintptr_t>(m.rows) * m.row_bytes) & ~(page - 1);
+      if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
   }
 
-  impl->pool = kernels::ThreadPool::shared(opts.n_threads);
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 

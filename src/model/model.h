@@ -62,6 +62,10 @@ class Model {
   const std::string& path() const;
   // Total bytes of weights read by one decode step (all matrices once).
   uint64_t weight_bytes_per_token() const;
+  uint64_t file_bytes() const;    // the mapped GGUF file
+  uint64_t packed_bytes() const;  // repacked copies of weights made at load (kernels/packed.h)
+  // Seconds spent loading (mapping, validating, repacking).
+  double load_seconds() const;
   int n_threads() const;
 
   struct Impl;
@@ -73,8 +77,10 @@ class Model {
 };
 
 struct SequenceOptions {
-  int n_ctx = 0;  // 0 = the model's training context
-  KvType kv_type = KvType::F32;
+  // 0 = the model's training context. The cache reserves address space for
+  // n_ctx positions but commits memory only as positions are written.
+  int n_ctx = 0;
+  KvType kv_type = KvType::F16;  // F32 for exact comparisons (golden tests)
 };
 
 class Sequence;
@@ -113,6 +119,7 @@ class Sequence {
 
   size_t size() const;                           // tokens held in the cache
   size_t capacity() const;                       // n_ctx
+  size_t kv_bytes_per_position() const;          // K and V of every layer for one position
   void truncate(size_t n);                       // keep the first n tokens (rollback)
   const std::vector<int32_t>& tokens() const;    // the cached token ids
   const Model& model() const;

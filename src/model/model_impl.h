@@ -48,6 +48,8 @@ struct Model::Impl {
   // VNNI-friendly copies of Q8_0/Q4_0 matrices (kernels/packed.h); the mmap'd
   // originals then serve only embedding lookups.
   std::vector<std::unique_ptr<uint8_t[]>> packed;
+  uint64_t packed_total = 0;  // bytes in `packed`
+  double load_s = 0;          // Model::load's wall time
   std::shared_ptr<kernels::ThreadPool> pool;  // the process's shared pool (ThreadPool::shared)
   std::mutex pool_mu;  // one forward pass at a time per model (the scratch)
   ForwardScratch scratch;

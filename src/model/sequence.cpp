@@ -1,8 +1,12 @@
 // The forward pass of llama / qwen2 / qwen3 decoders over one KV cache.
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "common/error.h"
 #include "kernels/quant.h"
@@ -32,19 +36,58 @@ void rope(float* v, int rope_dim, RopeType type, const float* cs) {
   }
 }
 
+// An anonymous mapping whose pages are committed when first written: a cache
+// reserved for a long context costs memory only for the positions used
+// (head-major layout fills each head's region from its start), and nothing
+// is zero-filled up front. Positions past the cached length are never read.
+template <typename T>
+class LazyBuffer {
+ public:
+  LazyBuffer() = default;
+  explicit LazyBuffer(size_t n) : n_(n) {
+    if (n == 0) return;
+    void* p = mmap(nullptr, n * sizeof(T), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+      throw Error("cannot reserve " + std::to_string(n * sizeof(T) >> 20) + " MiB of address space for the KV cache: " +
+                  std::strerror(errno) + " (set a smaller context with -c)");
+    data_ = static_cast<T*>(p);
+  }
+  LazyBuffer(LazyBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  LazyBuffer& operator=(LazyBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      data_ = std::exchange(o.data_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  ~LazyBuffer() { release(); }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  size_t size() const { return n_; }
+
+ private:
+  void release() {
+    if (data_) munmap(data_, n_ * sizeof(T));
+    data_ = nullptr;
+  }
+  T* data_ = nullptr;
+  size_t n_ = 0;
+};
+
 }  // namespace
 
 struct Sequence::State {
   std::shared_ptr<const Model> model;
   const Model::Impl* m = nullptr;
   int n_ctx = 0;
-  KvType kv_type = KvType::F32;
+  KvType kv_type = KvType::F16;
   std::vector<int32_t> tokens;
   // KV cache, [layer][kv_head][position][head_dim], F32 or F16 bits: one
   // head's positions are contiguous, so attention streams them (rows
   // kv_dim apart put every position of a head in the same cache sets).
-  std::vector<float> k32, v32;
-  std::vector<uint16_t> k16, v16;
+  LazyBuffer<float> k32, v32;
+  LazyBuffer<uint16_t> k16, v16;
   std::vector<float> logits;  // rows of the last eval, [logit_rows][n_vocab]
   size_t logit_rows = 0;
   uint64_t positions = 0;
@@ -271,11 +314,11 @@ Sequence::Sequence(std::shared_ptr<const Model> model, SequenceOptions opts) : s
   s_->tokens.reserve(static_cast<size_t>(s_->n_ctx));  // decode steps then never reallocate it
   const size_t cells = static_cast<size_t>(c.n_layer) * s_->n_ctx * c.kv_dim();
   if (s_->kv_type == KvType::F32) {
-    s_->k32.resize(cells);
-    s_->v32.resize(cells);
+    s_->k32 = LazyBuffer<float>(cells);
+    s_->v32 = LazyBuffer<float>(cells);
   } else {
-    s_->k16.resize(cells);
-    s_->v16.resize(cells);
+    s_->k16 = LazyBuffer<uint16_t>(cells);
+    s_->v16 = LazyBuffer<uint16_t>(cells);
   }
 }
 
@@ -321,6 +364,11 @@ std::span<const float> Sequence::logits() const {
 
 size_t Sequence::size() const { return s_->tokens.size(); }
 size_t Sequence::capacity() const { return static_cast<size_t>(s_->n_ctx); }
+size_t Sequence::kv_bytes_per_position() const {
+  const ModelConfig& c = s_->m->cfg;
+  return 2u * static_cast<size_t>(c.n_layer) * static_cast<size_t>(c.kv_dim()) *
+         (s_->kv_type == KvType::F32 ? sizeof(float) : sizeof(uint16_t));
+}
 void Sequence::truncate(size_t n) {
   // Cached K/V past n are simply overwritten by later evals.
   if (n < s_->tokens.size()) s_->tokens.resize(n);

@@ -36,7 +36,7 @@ TEST(EngineCli, LogitsMatchGolden) {
   for (int i = 0; i < 3; ++i) {
     const std::string prompt = meta["prompts"][i]["text"];
     const auto out = (fs::path(::testing::TempDir()) / ("logits" + std::to_string(i) + ".f32")).string();
-    auto r = run_cli("logits -m " + q(golden(name, ".gguf")) + " -p " + q(prompt) + " --out " + q(out));
+    auto r = run_cli("logits --kv-type f32 -m " + q(golden(name, ".gguf")) + " -p " + q(prompt) + " --out " + q(out));
     ASSERT_EQ(r.rc, 0) << r.out;
     ASSERT_EQ(fs::file_size(out), static_cast<uintmax_t>(n_vocab) * 4);
     std::ifstream f(out, std::ios::binary);

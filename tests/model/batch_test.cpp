@@ -3,6 +3,8 @@
 // touching any cache, and really share passes under concurrent load.
 #include <gtest/gtest.h>
 
+#include <barrier>
+
 #include <cmath>
 #include <filesystem>
 #include <thread>
@@ -117,26 +119,34 @@ TEST_F(BatchTest, ConcurrentCallersShareForwardPassesAndGetTheirOwnRows) {
     }
   }
 
-  EvalBatcher batcher(model_, 64);
-  std::vector<std::vector<float>> got(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&, t] {
-      Sequence s(model_);
-      for (int step = 0; step < kSteps; ++step) {
-        const int32_t tok[2] = {stream(t, step), stream(t + 1, step)};
-        auto rows = batcher.eval(s, tok, true);
-        got[t].insert(got[t].end(), rows.begin(), rows.end());
-      }
-    });
-  for (auto& th : threads) th.join();
+  // A tiny model's pass takes microseconds, so threads may not overlap in a
+  // given attempt; every attempt must give the right rows, and passes must be
+  // shared in at least one of several.
+  bool shared = false;
+  for (int attempt = 0; attempt < 8 && !shared; ++attempt) {
+    EvalBatcher batcher(model_, 64);
+    std::vector<std::vector<float>> got(kThreads);
+    std::vector<std::thread> threads;
+    std::barrier step_start(kThreads);  // all threads submit each step together
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        Sequence s(model_);
+        for (int step = 0; step < kSteps; ++step) {
+          step_start.arrive_and_wait();
+          const int32_t tok[2] = {stream(t, step), stream(t + 1, step)};
+          auto rows = batcher.eval(s, tok, true);
+          got[t].insert(got[t].end(), rows.begin(), rows.end());
+        }
+      });
+    for (auto& th : threads) th.join();
 
-  for (int t = 0; t < kThreads; ++t) EXPECT_LT(max_diff(got[t], want[t]), 1e-5f) << "thread " << t;
-  const BatcherStats st = batcher.stats();
-  EXPECT_EQ(st.requests, static_cast<uint64_t>(kThreads * kSteps));
-  EXPECT_EQ(st.rows, static_cast<uint64_t>(2 * kThreads * kSteps));
-  // Eight threads hammering one model: passes must have been shared.
-  EXPECT_LT(st.passes, st.requests);
+    for (int t = 0; t < kThreads; ++t) EXPECT_LT(max_diff(got[t], want[t]), 1e-5f) << "thread " << t;
+    const BatcherStats st = batcher.stats();
+    EXPECT_EQ(st.requests, static_cast<uint64_t>(kThreads * kSteps));
+    EXPECT_EQ(st.rows, static_cast<uint64_t>(2 * kThreads * kSteps));
+    shared = st.passes < st.requests;
+  }
+  EXPECT_TRUE(shared) << "eight threads hammering one model never shared a pass";
 }
 
 TEST_F(BatchTest, BatcherRejectsBadRequestsInTheCallersThread) {
