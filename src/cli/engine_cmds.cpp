@@ -28,11 +28,12 @@ KvType parse_kv(const std::string& s) {
 // context (40,960 for Qwen3) is not reserved unless asked for.
 constexpr int kDefaultContext = 4096;
 
-// Resident memory of this process (VmRSS), or 0 when /proc cannot tell.
-uint64_t resident_bytes() {
+// Memory of this process from /proc/self/status: "VmRSS" (resident now) or
+// "VmHWM" (peak resident); 0 when /proc cannot tell.
+uint64_t status_bytes(const std::string& key) {
   std::ifstream f("/proc/self/status");
   for (std::string line; std::getline(f, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1)) * 1024;
   return 0;
 }
 
@@ -93,9 +94,10 @@ void run(const RunOpts& o) {
     std::printf("\n");
     std::fprintf(stderr,
                  "memory: model %.1f MiB mapped + %.1f MiB repacked; KV cache (%s) %.1f MiB used of %.1f MiB "
-                 "for %d positions; peak resident %.1f MiB. load %.2f s, first token %.2f s\n",
+                 "for %d positions; resident %.1f MiB (peak %.1f MiB). load %.2f s, first token %.2f s\n",
                  model->file_bytes() / 1048576.0, model->packed_bytes() / 1048576.0, o.kv.c_str(),
-                 kv_used / 1048576.0, kv_reserved / 1048576.0, n_ctx, resident_bytes() / 1048576.0,
+                 kv_used / 1048576.0, kv_reserved / 1048576.0, n_ctx, status_bytes("VmRSS") / 1048576.0,
+                 status_bytes("VmHWM") / 1048576.0,
                  model->load_seconds(), t_first);
     return;
   }
@@ -116,7 +118,8 @@ void run(const RunOpts& o) {
                         {"model_repacked_bytes", model->packed_bytes()},
                         {"kv_bytes_used", kv_used},
                         {"kv_bytes_reserved", kv_reserved},
-                        {"resident_bytes", resident_bytes()}}}};
+                        {"resident_bytes", status_bytes("VmRSS")},
+                        {"peak_resident_bytes", status_bytes("VmHWM")}}}};
   std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 

@@ -217,22 +217,25 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
       impl->packed.emplace_back(new uint8_t[kernels::packed_bytes(*m)]);
       impl->packed_total += kernels::packed_bytes(*m);
     }
+    // The kernels read only the packed copy: once a matrix is packed, its
+    // mapped original's pages are dropped from memory (whole pages inside the
+    // tensor; the file stays mapped, so an embedding lookup of a tied table
+    // faults its row back). Done per matrix, so the peak stays near one copy.
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     impl->pool->parallel_for(static_cast<int64_t>(todo.size()), 1, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) kernels::pack_weights(*todo[i], impl->packed[i].get());
+      for (int64_t i = b; i < e; ++i) {
+        kernels::Matrix& m = *todo[static_cast<size_t>(i)];
+        kernels::pack_weights(m, impl->packed[static_cast<size_t>(i)].get());
+        const uintptr_t from = reinterpret_cast<uintptr_t>(m.data);
+        const uintptr_t begin = (from + page - 1) & ~(page - 1);
+        const uintptr_t end = (from + static_cast<uintptr_t>(m.rows) * m.row_bytes) & ~(page - 1);
+        if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+      }
     });
-    for (size_t i = 0; i < todo.size(); ++i) {
-      kernels::Matrix& m = *todo[i];
-      m.packed = impl->packed[i].get();
-      // The kernels now read only the packed copy: drop the mapped original's
-      // pages from memory (whole pages inside the tensor; the file stays
-      // mapped, so an embedding lookup of a tied table faults its row back).
-      const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-      const uintptr_t begin = (reinterpret_cast<uintptr_t>(m.data) + page - 1) & ~(page - 1);
-      const uintptr_t end = (reinterpret_cast<uintptr_t>(m.data) + static_cast<uintptr_t>(m.rows) * m.row_bytes) & ~(page - 1);
-      if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
+    for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = impl->packed[i].get();
   }
 
+  impl->load_s = load_clock.seconds();
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
