@@ -100,7 +100,7 @@ std::vector<uint8_t> CheckedTransport::exchange(std::span<const uint8_t> request
     try {
       reply = decode(raw, lim);
     } catch (const Error& e) {
-      violation(std::string("malformed reply: ") + e.what());
+      throw CloudProtocolError(std::string("malformed reply: ") + e.what());
     }
     check_reply(open_, req, reply);
     if (std::holds_alternative<SessionAccept>(reply)) accepted_ = true;
