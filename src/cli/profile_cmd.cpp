@@ -65,6 +65,8 @@ specsteer::cli::Registrar reg("profile", [](CLI::App& root) {
     for (const auto& e : r.errors) std::fprintf(stderr, "warning: %s\n", e.c_str());
     std::printf("imported %zu records: %zu new entries, %zu duplicates, %zu new users, %zu skipped\n", r.records,
                 r.entries, r.duplicates, r.users, r.skipped);
+    if (r.replaced)
+      std::printf("replaced %zu entries: their record id was stored with different text\n", r.replaced);
     if (!r.errors.empty()) throw CLI::RuntimeError(2);  // partial import: exit 2
   });
 

@@ -68,6 +68,14 @@ void check_reply(const SessionOpen& open, const Message& request, const Message&
                 " inconsistent with " + std::to_string(n) + " drafts");
     check_pairs(v->steer, k, V, "Verdict.steer", "requested (top_k)");
     check_pairs(v->target, V ? V : v->target.size(), V, "Verdict.target", "ids of the vocabulary");
+    // sd samples from the target: probabilities, not all zero.
+    double mass = 0;
+    for (const auto& p : v->target) {
+      if (p.value < 0 || p.value > 1.001f)
+        violation("Verdict.target probability of id " + std::to_string(p.id) + " is " + std::to_string(p.value));
+      mass += p.value;
+    }
+    if (!v->target.empty() && !(mass > 0)) violation("Verdict.target has no probability mass");
   } else if (std::holds_alternative<StepRequest>(request)) {
     const auto* r = std::get_if<StepReply>(&reply);
     if (!r) expect("StepReply");
