@@ -53,7 +53,8 @@ specsteer::cli::Registrar reg("profile", [](CLI::App& root) {
 
   auto io = std::make_shared<ImportOpts>();
   auto* imp = profile->add_subcommand(
-      "import", "Import LongLaMP/LaMP records (JSON array or JSONL); re-import is idempotent");
+      "import", "Import LongLaMP/LaMP records (JSON array or JSONL); re-import is idempotent, an entry whose id is stored "
+      "with other text replaces it");
   imp->add_option("--db", io->db, "Profile database (created with 0600 permissions)")->required();
   imp->add_option("--task", io->task, kTasks)->required();
   imp->add_option("--data", io->data, "Records file: JSON array or JSONL")->required();

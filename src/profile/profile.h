@@ -70,7 +70,8 @@ class Store {
   // is idempotent (an entry equal to a stored one for the same user and task is
   // skipped); an entry with an "id" field replaces the stored entry of that id
   // (same user and task) when its text changed. A concurrent import holding
-  // the database past the busy timeout gives Error "... locked ..., retry". Bad records are skipped and reported. strict: all or nothing, in
+  // the database past the busy timeout gives Error "... locked ..., retry".
+  // Bad records are skipped and reported. strict: all or nothing, in
   // one transaction; any bad record throws Error and nothing is written.
   ImportReport import_file(Task task, const std::string& data_path, bool strict = false);
 

@@ -446,7 +446,8 @@ ImportReport Store::import_file(Task task, const std::string& data_path, bool st
           continue;
         }
         if (stored) {
-          fts_del.bind(1, id).bind(2, scope).bind(3, search_body(json::parse(old).get<std::map<std::string, std::string>>()));
+          const auto old_fields = json::parse(old).get<std::map<std::string, std::string>>();
+          fts_del.bind(1, id).bind(2, scope).bind(3, search_body(old_fields));
           fts_del.step();
           fts_del.reset();
           ent_upd.bind(1, id).bind(2, hash).bind(3, canon);

@@ -30,7 +30,8 @@ Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c,
     throw CloudProtocolError(why);
   }
   if (auto* r = std::get_if<Reply>(&reply)) return std::move(*r);
-  throw CloudProtocolError(std::string("protocol: expected a reply to ") + message_name(m) + ", got " + message_name(reply));
+  throw CloudProtocolError(std::string("protocol: expected a reply to ") + message_name(m) + ", got " +
+                           message_name(reply));
 }
 
 std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
@@ -192,8 +193,9 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           d = recovery_distribution(reply.steer, next, s.beta, s.sampler);
         } else {
           if (reply.llm_logprobs.size() != static_cast<size_t>(V))
-            throw CloudProtocolError("protocol: costeer StepReply carries " + std::to_string(reply.llm_logprobs.size()) +
-                        " log-probabilities, expected " + std::to_string(V));
+            throw CloudProtocolError("protocol: costeer StepReply carries " +
+                                     std::to_string(reply.llm_logprobs.size()) + " log-probabilities, expected " +
+                                     std::to_string(V));
           const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, next, s.costeer);
           std::vector<int32_t> ids(player.size());
           for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
@@ -235,8 +237,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         ++c.round_trips;
         const size_t n = block.drafts.size();
         if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
-          throw CloudProtocolError("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) + " inconsistent with " +
-                      std::to_string(n) + " drafts");
+          throw CloudProtocolError("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) +
+                                   " inconsistent with " + std::to_string(n) + " drafts");
         c.n_drafted += n;
         c.n_accepted += v.n_accepted;
         bool eog = false;
@@ -260,7 +262,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           Stopwatch rs;
           int32_t t;
           if (sd) {
-            if (v.target.empty()) throw CloudProtocolError("protocol: sd Verdict rejected without a target distribution");
+            if (v.target.empty())
+              throw CloudProtocolError("protocol: sd Verdict rejected without a target distribution");
             std::vector<double> p(static_cast<size_t>(V), 0.0);
             for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
             const auto q = sampling::make_distribution(next, s.sampler).dense(V);

@@ -64,8 +64,9 @@ void check_reply(const SessionOpen& open, const Message& request, const Message&
     if (!v) expect("Verdict");
     const size_t n = b->drafts.size();
     if (v->n_accepted > n || v->rejected != (v->n_accepted < n))
-      violation("Verdict.n_accepted " + std::to_string(v->n_accepted) + (v->rejected ? " (rejected)" : " (all accepted)") +
-                " inconsistent with " + std::to_string(n) + " drafts");
+      violation("Verdict.n_accepted " + std::to_string(v->n_accepted) +
+                (v->rejected ? " (rejected)" : " (all accepted)") + " inconsistent with " + std::to_string(n) +
+                " drafts");
     check_pairs(v->steer, k, V, "Verdict.steer", "requested (top_k)");
     check_pairs(v->target, V ? V : v->target.size(), V, "Verdict.target", "ids of the vocabulary");
     // sd samples from the target: probabilities, not all zero.

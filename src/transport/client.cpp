@@ -167,7 +167,8 @@ GrpcTransport::GrpcTransport(ClientOptions opts) : impl_(std::make_unique<Impl>(
   m.o = std::move(opts);
   if (m.o.target.empty()) throw Error("--cloud: empty HOST:PORT");
   if (!std::isfinite(m.o.exchange_timeout_s) || m.o.exchange_timeout_s <= 0)
-    throw Error("--cloud-timeout must be a finite number of seconds > 0, got " + std::to_string(m.o.exchange_timeout_s));
+    throw Error("--cloud-timeout must be a finite number of seconds > 0, got " +
+                std::to_string(m.o.exchange_timeout_s));
   if (!std::isfinite(m.o.connect_timeout_s) || m.o.connect_timeout_s <= 0)
     throw Error("connect timeout must be a finite number of seconds > 0");
   if (!std::isfinite(m.o.net_delay_ms) || m.o.net_delay_ms < 0)
