@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -23,7 +24,7 @@ namespace {
 
 struct ServeOpts {
   std::string llm, slm, listen = "127.0.0.1:7070", tls_cert, tls_key, token_file, port_file;
-  int max_sessions = 64, threads = 0, n_ctx = 2048, max_message_bytes = 1 << 20, max_batch_rows = 64;
+  int max_sessions = 64, threads = 0, n_ctx = 0, max_message_bytes = 1 << 20, max_batch_rows = 64;
   double idle_timeout = 300, grace = 10, budget_mb = 0;
   bool no_batching = false;
 };
@@ -51,7 +52,11 @@ void serve(const ServeOpts& o) {
   so.tls_cert_file = o.tls_cert;
   so.tls_key_file = o.tls_key;
   if (!o.token_file.empty()) so.auth_token = transport::read_token_file(o.token_file);
-  if (o.budget_mb < 0) throw Error("--memory-budget-mb must be >= 0");
+  if (!std::isfinite(o.budget_mb) || o.budget_mb < 0)
+    throw Error("--memory-budget-mb must be a finite number >= 0 (0 = unlimited)");
+  if (!std::isfinite(o.grace) || o.grace < 0) throw Error("--shutdown-grace must be a finite number of seconds >= 0");
+  if (!std::isfinite(o.idle_timeout) || o.idle_timeout <= 0)
+    throw Error("--idle-timeout must be a finite number of seconds > 0");
   so.memory_budget_bytes = static_cast<uint64_t>(o.budget_mb * 1024.0 * 1024.0);
   so.n_ctx = o.n_ctx;
   so.max_message_bytes = o.max_message_bytes;
@@ -102,6 +107,8 @@ void load(const LoadOpts& o) {
   lo.client.target = o.cloud;
   lo.client.tls_ca_file = o.tls_ca;
   if (!o.token_file.empty()) lo.client.auth_token = transport::read_token_file(o.token_file);
+  if (!std::isfinite(o.net_delay_ms) || o.net_delay_ms < 0)
+    throw Error("--net-delay-ms must be a finite number >= 0");
   lo.client.net_delay_ms = o.net_delay_ms;
   lo.concurrency = o.concurrency;
   lo.sessions = o.sessions > 0 ? o.sessions : o.concurrency;

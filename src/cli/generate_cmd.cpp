@@ -30,6 +30,8 @@ struct GenOpts {
   int costeer_T = 20;
   std::string cloud, tls_ca, token_file, on_failure = "fallback";
   double net_delay_ms = 0;
+  double cloud_timeout_s = 30;
+  bool cloud_timeout_given = false;
 };
 
 std::string read_file(const std::string& path) {
@@ -86,14 +88,21 @@ void run_generate(const GenOpts& o) {
     co.tls_ca_file = o.tls_ca;
     if (!o.token_file.empty()) co.auth_token = transport::read_token_file(o.token_file);
     co.net_delay_ms = o.net_delay_ms;
+    co.exchange_timeout_s = o.cloud_timeout_s;
     link = std::make_unique<transport::GrpcTransport>(co);
+    // Once, at start: without TLS everything, the token included, is readable on the way.
+    if (o.tls_ca.empty() && !transport::is_loopback_target(o.cloud))
+      std::fprintf(stderr, "warning: --cloud %s without --tls-ca: %s\n", o.cloud.c_str(),
+                   co.auth_token.empty()
+                       ? "x and the drafted tokens cross the network unencrypted"
+                       : "the bearer token (and x and the drafted tokens) cross the network in clear");
     req.cloud = link.get();
   }
 #else
   if (!o.cloud.empty()) throw Error("--cloud: this build has no network transport (gRPC was not found)");
 #endif
-  if (o.cloud.empty() && (!o.tls_ca.empty() || !o.token_file.empty() || o.net_delay_ms != 0))
-    throw Error("--tls-ca, --auth-token-file and --net-delay-ms need --cloud");
+  if (o.cloud.empty() && (!o.tls_ca.empty() || !o.token_file.empty() || o.net_delay_ms != 0 || o.cloud_timeout_given))
+    throw Error("--tls-ca, --auth-token-file, --net-delay-ms and --cloud-timeout need --cloud");
 
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   const auto r = steer::generate(models, req);
@@ -194,7 +203,14 @@ Registrar reg("generate", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("--net-delay-ms", o->net_delay_ms, "added round-trip time per edge-cloud exchange (--cloud)")
       ->capture_default_str();
-  sub->callback([o] { run_generate(*o); });
+  auto* timeout = sub->add_option("--cloud-timeout", o->cloud_timeout_s,
+                                  "seconds to wait for each cloud reply (SessionOpen's prefill included); "
+                                  "expiry is a cloud failure (--on-cloud-failure)")
+                      ->capture_default_str();
+  sub->callback([o, timeout] {
+    o->cloud_timeout_given = timeout->count() > 0;
+    run_generate(*o);
+  });
 });
 
 }  // namespace

@@ -53,7 +53,8 @@ specsteer::cli::Registrar reg("profile", [](CLI::App& root) {
 
   auto io = std::make_shared<ImportOpts>();
   auto* imp = profile->add_subcommand(
-      "import", "Import LongLaMP/LaMP records (JSON array or JSONL); re-import is idempotent");
+      "import", "Import LongLaMP/LaMP records (JSON array or JSONL); re-import is idempotent, an entry whose id is stored "
+      "with other text replaces it");
   imp->add_option("--db", io->db, "Profile database (created with 0600 permissions)")->required();
   imp->add_option("--task", io->task, kTasks)->required();
   imp->add_option("--data", io->data, "Records file: JSON array or JSONL")->required();
@@ -65,6 +66,8 @@ specsteer::cli::Registrar reg("profile", [](CLI::App& root) {
     for (const auto& e : r.errors) std::fprintf(stderr, "warning: %s\n", e.c_str());
     std::printf("imported %zu records: %zu new entries, %zu duplicates, %zu new users, %zu skipped\n", r.records,
                 r.entries, r.duplicates, r.users, r.skipped);
+    if (r.replaced)
+      std::printf("replaced %zu entries: their record id was stored with different text\n", r.replaced);
     if (!r.errors.empty()) throw CLI::RuntimeError(2);  // partial import: exit 2
   });
 

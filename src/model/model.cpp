@@ -29,6 +29,15 @@ int get_int(const gguf::File& f, const std::string& k, std::optional<int> fallba
   return static_cast<int>(*v);
 }
 
+// A real-valued hyper-parameter that must be finite and > 0: a NaN, zero or
+// negative epsilon or rope base loads but computes NaN/garbage silently.
+double positive_f64(const gguf::File& f, const std::string& k, double fallback) {
+  const double v = f.get_f64(k).value_or(fallback);
+  if (!std::isfinite(v) || v <= 0)
+    throw Error(f.path() + ": metadata key '" + k + "' = " + std::to_string(v) + " must be a finite number > 0");
+  return v;
+}
+
 const gguf::TensorInfo& need_tensor(const gguf::File& f, const std::string& name) {
   const gguf::TensorInfo* t = f.find_tensor(name);
   if (!t) throw Error(f.path() + ": missing tensor '" + name + "'");
@@ -131,23 +140,39 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   c.n_head = get_int(f, key(c, "attention.head_count"));
   c.n_head_kv = get_int(f, key(c, "attention.head_count_kv"), c.n_head);
   c.n_ctx_train = get_int(f, key(c, "context_length"), 2048);
-  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_ff <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 ||
-      c.n_head % c.n_head_kv != 0)
-    throw Error(path + ": inconsistent hyperparameters (embedding " + std::to_string(c.n_embd) + ", heads " +
-                std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + ", layers " +
-                std::to_string(c.n_layer) + ")");
+  // Each count names its key when it is zero; then the heads must group.
+  for (const auto& [v, suffix] : {std::pair{c.n_embd, "embedding_length"}, std::pair{c.n_layer, "block_count"},
+                                  std::pair{c.n_ff, "feed_forward_length"}, std::pair{c.n_head, "attention.head_count"},
+                                  std::pair{c.n_head_kv, "attention.head_count_kv"},
+                                  std::pair{c.n_ctx_train, "context_length"}})
+    if (v <= 0) throw Error(path + ": metadata key '" + key(c, suffix) + "' = " + std::to_string(v) + " must be > 0");
+  if (c.n_head % c.n_head_kv != 0)
+    throw Error(path + ": metadata key '" + key(c, "attention.head_count") + "' = " + std::to_string(c.n_head) +
+                " is not a multiple of '" + key(c, "attention.head_count_kv") + "' = " + std::to_string(c.n_head_kv));
   if (c.n_embd % c.n_head != 0 && !f.find(key(c, "attention.key_length")))
-    throw Error(path + ": embedding_length is not divisible by head_count and no attention.key_length is given");
+    throw Error(path + ": metadata key '" + key(c, "embedding_length") + "' = " + std::to_string(c.n_embd) +
+                " is not divisible by '" + key(c, "attention.head_count") + "' = " + std::to_string(c.n_head) +
+                " and no '" + key(c, "attention.key_length") + "' is given");
   c.head_dim = get_int(f, key(c, "attention.key_length"), c.n_embd / c.n_head);
   int vdim = get_int(f, key(c, "attention.value_length"), c.head_dim);
-  if (vdim != c.head_dim) throw Error(path + ": key_length != value_length is not supported");
-  if (c.head_dim <= 0 || c.head_dim % 2 != 0) throw Error(path + ": head dimension must be a positive even number");
-  c.rms_eps = static_cast<float>(f.get_f64(key(c, "attention.layer_norm_rms_epsilon")).value_or(1e-5));
-  c.rope_base = static_cast<float>(f.get_f64(key(c, "rope.freq_base")).value_or(10000.0));
+  if (vdim != c.head_dim)
+    throw Error(path + ": metadata key '" + key(c, "attention.value_length") + "' = " + std::to_string(vdim) +
+                " differs from the key length " + std::to_string(c.head_dim) + " (not supported)");
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0)
+    throw Error(path + ": metadata key '" + key(c, "attention.key_length") + "' (head dimension) = " +
+                std::to_string(c.head_dim) + " must be a positive even number");
+  // Stored as f32 in practice; checked in double, then narrowed: a value
+  // that is finite in double but not in float is refused too.
+  const std::string eps_key = key(c, "attention.layer_norm_rms_epsilon"), base_key = key(c, "rope.freq_base");
+  c.rms_eps = static_cast<float>(positive_f64(f, eps_key, 1e-5));
+  c.rope_base = static_cast<float>(positive_f64(f, base_key, 10000.0));
+  if (!std::isfinite(c.rope_base) || !(c.rms_eps > 0))
+    throw Error(path + ": metadata keys '" + eps_key + "'/'" + base_key + "' are out of float range");
   c.rope_dim = get_int(f, key(c, "rope.dimension_count"), c.head_dim);
   if (c.rope_dim <= 0 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0)
-    throw Error(path + ": rope.dimension_count " + std::to_string(c.rope_dim) + " is invalid for head dim " +
-                std::to_string(c.head_dim));
+    throw Error(path + ": metadata key '" + key(c, "rope.dimension_count") + "' = " + std::to_string(c.rope_dim) +
+                " is invalid for head dimension " + std::to_string(c.head_dim) + " (must be even and in 2.." +
+                std::to_string(c.head_dim) + ")");
   c.rope_type = c.arch == "llama" ? RopeType::Norm : RopeType::Neox;
   c.has_qkv_bias = c.arch == "qwen2";
   c.has_qk_norm = c.arch == "qwen3";
@@ -193,6 +218,10 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   impl->rope_inv_freq.resize(half);
   const float* factors = vector_f32(f, "rope_freqs.weight", half, false);
   c.has_rope_freqs = factors != nullptr;
+  for (int i = 0; factors && i < half; ++i)
+    if (!std::isfinite(factors[i]) || factors[i] <= 0)
+      throw Error(path + ": tensor 'rope_freqs.weight' [" + std::to_string(i) + "] = " + std::to_string(factors[i]) +
+                  " must be a finite rope scaling factor > 0");
   for (int i = 0; i < half; ++i) {
     float fr = std::pow(c.rope_base, -2.0f * static_cast<float>(i) / static_cast<float>(c.rope_dim));
     impl->rope_inv_freq[i] = factors ? fr / factors[i] : fr;
@@ -200,8 +229,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   if (auto st = f.get_string(key(c, "rope.scaling.type")); st && *st != "none") {
     if (*st != "linear")
       throw Error(path + ": rope scaling type '" + *st + "' is not supported (supported: none, linear, rope_freqs)");
-    double factor = f.get_f64(key(c, "rope.scaling.factor")).value_or(1.0);
-    if (!(factor > 0)) throw Error(path + ": rope.scaling.factor must be positive");
+    const double factor = positive_f64(f, key(c, "rope.scaling.factor"), 1.0);
     impl->rope_pos_scale = static_cast<float>(1.0 / factor);
   }
 

@@ -39,6 +39,7 @@ struct ImportReport {
   size_t records = 0;     // records that were valid and imported
   size_t entries = 0;     // profile entries newly stored
   size_t duplicates = 0;  // entries already in the store (re-import), not stored again
+  size_t replaced = 0;    // entries whose "id" was stored with other text: replaced by this version
   size_t users = 0;       // users newly created
   size_t skipped = 0;     // bad records, each reported in errors
   std::vector<std::string> errors;  // "FILE: line L (record N): field F: what"; capped at 100
@@ -67,7 +68,10 @@ class Store {
   // Imports a JSON array or JSONL file of records {user key, input, output,
   // profile: [entries]} streaming, one record in memory at a time. Re-importing
   // is idempotent (an entry equal to a stored one for the same user and task is
-  // skipped). Bad records are skipped and reported. strict: all or nothing, in
+  // skipped); an entry with an "id" field replaces the stored entry of that id
+  // (same user and task) when its text changed. A concurrent import holding
+  // the database past the busy timeout gives Error "... locked ..., retry".
+  // Bad records are skipped and reported. strict: all or nothing, in
   // one transaction; any bad record throws Error and nothing is written.
   ImportReport import_file(Task task, const std::string& data_path, bool strict = false);
 

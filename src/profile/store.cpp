@@ -1,8 +1,10 @@
 // SQLite + FTS5 profile store.
 //
-// Schema (user_version 1):
+// Schema (user_version 2; version 1 lacks record_id and is upgraded on open):
 //   users(id, name UNIQUE)
-//   entries(id, user_id, task, hash, fields)  fields: JSON object, values as text
+//   entries(id, user_id, task, hash, fields, record_id)  fields: JSON object,
+//     values as text; record_id: the entry's own "id" field in the source
+//     data, when it has one (re-importing that id with changed text replaces it)
 //   fts_<task>(scope, body)  contentless FTS5, rowid = entries.id, one per task
 //     so BM25 statistics are per task; scope holds the token "u<user id>" and
 //     every query is `scope : "u<id>" AND body : (<quoted terms>)`, so a search
@@ -33,20 +35,26 @@ namespace specsteer::profile {
 namespace {
 
 using json = nlohmann::json;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr size_t kMaxReportedErrors = 100;
 constexpr size_t kMaxQueryTerms = 1024;
 
+// Another connection (a concurrent import) held the lock past the busy timeout.
+bool is_locked(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+const char* const kLockedRetry = "locked by another process (a concurrent import?), retry";
+
 [[noreturn]] void sql_fail(sqlite3* db, const std::string& what) {
   // sqlite's messages name tables and constraints, never stored values.
+  if (db && is_locked(sqlite3_extended_errcode(db))) throw Error(std::string("profile database: ") + kLockedRetry);
   throw Error("profile database: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
 void exec(sqlite3* db, const char* sql) {
   char* msg = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &msg); rc != SQLITE_OK) {
     std::string m = msg ? msg : sqlite3_errmsg(db);
     sqlite3_free(msg);
+    if (is_locked(rc)) throw Error(std::string("profile database: ") + kLockedRetry);
     throw Error(std::string("profile database: ") + m);
   }
 }
@@ -174,6 +182,7 @@ bool is_word_cp(uint32_t cp) {
 struct ParsedRecord {
   std::string user;
   std::vector<std::map<std::string, std::string>> entries;
+  std::vector<std::string> record_ids;  // per entry: its "id" field, "" when it has none
 };
 
 // Returns an error "field F: what" or "" when the record is usable.
@@ -193,6 +202,7 @@ std::string validate(const json& rec, Task task, ParsedRecord& out) {
   if (!p->is_array()) return "field \"profile\": must be a list";
   out.entries.clear();
   out.entries.reserve(p->size());
+  out.record_ids.clear();
   for (size_t i = 0; i < p->size(); ++i) {
     const json& e = (*p)[i];
     std::string base = "field \"profile[" + std::to_string(i) + "]";
@@ -209,6 +219,8 @@ std::string validate(const json& rec, Task task, ParsedRecord& out) {
       fields[name] = f->get<std::string>();
     }
     out.entries.push_back(std::move(fields));
+    const auto id = e.find("id");
+    out.record_ids.push_back(id != e.end() && id->is_string() ? id->get<std::string>() : std::string());
   }
   return {};
 }
@@ -292,36 +304,56 @@ Store Store::open(const std::string& db_path, Mode mode) {
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, 5000);
 
-  int64_t version = 0;
-  try {
-    Stmt v(db, "PRAGMA user_version");
-    if (v.step()) version = v.i64(0);
-    exec(db, "PRAGMA foreign_keys = ON");
-  } catch (const Error&) {
-    throw Error(db_path + ": not a profile database (" + sqlite3_errmsg(db) + ")");
-  }
+  auto read_version = [&] {
+    try {
+      Stmt v(db, "PRAGMA user_version");
+      return v.step() ? v.i64(0) : int64_t{0};
+    } catch (const Error&) {
+      if (is_locked(sqlite3_extended_errcode(db))) throw Error(db_path + ": profile database " + kLockedRetry);
+      throw Error(db_path + ": not a profile database (" + sqlite3_errmsg(db) + ")");
+    }
+  };
+  int64_t version = read_version();
+  exec(db, "PRAGMA foreign_keys = ON");
   if (version > kSchemaVersion)
     throw Error(db_path + ": profile database schema version " + std::to_string(version) +
                 " is newer than this build supports (" + std::to_string(kSchemaVersion) + ")");
+  if (version == kSchemaVersion || (mode == Mode::ReadOnly && version > 0)) return store;  // (v1 reads as v2)
+  if (version == 0 && mode == Mode::ReadOnly) {
+    Stmt n(db, "SELECT count(*) FROM sqlite_schema");
+    n.step();
+    if (n.i64(0) != 0) throw Error(db_path + ": not a profile database (it holds other tables)");
+    throw Error(db_path + ": profile database is empty (import data first)");
+  }
+  // Create or upgrade under the write lock, deciding again inside it: a
+  // concurrent first import may have created the schema meanwhile.
+  Transaction tx(db);
+  version = read_version();
   if (version == 0) {
     Stmt n(db, "SELECT count(*) FROM sqlite_schema");
     n.step();
     if (n.i64(0) != 0) throw Error(db_path + ": not a profile database (it holds other tables)");
-    if (mode == Mode::ReadOnly) throw Error(db_path + ": profile database is empty (import data first)");
-    Transaction tx(db);
     exec(db,
          "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
          "CREATE TABLE entries(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
-         " task TEXT NOT NULL, hash INTEGER NOT NULL, fields TEXT NOT NULL);"
-         "CREATE INDEX entries_by_task ON entries(task, user_id, hash);");
+         " task TEXT NOT NULL, hash INTEGER NOT NULL, fields TEXT NOT NULL, record_id TEXT);"
+         "CREATE INDEX entries_by_task ON entries(task, user_id, hash);"
+         "CREATE INDEX entries_by_record ON entries(user_id, task, record_id) WHERE record_id IS NOT NULL;");
     for (Task t : kAllTasks) {
       std::string sql = "CREATE VIRTUAL TABLE " + fts_table(t) +
                         " USING fts5(scope, body, content='', tokenize='unicode61 remove_diacritics 2')";
       exec(db, sql.c_str());
     }
-    exec(db, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
-    tx.commit();
+  } else if (version == 1) {
+    // Entries imported before record ids were kept: the abstract task stores
+    // its "id" among the fields, the others' ids were not kept.
+    exec(db,
+         "ALTER TABLE entries ADD COLUMN record_id TEXT;"
+         "UPDATE entries SET record_id = json_extract(fields, '$.id') WHERE json_type(fields, '$.id') = 'text';"
+         "CREATE INDEX entries_by_record ON entries(user_id, task, record_id) WHERE record_id IS NOT NULL;");
   }
+  if (version < kSchemaVersion) exec(db, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  tx.commit();
   return store;
 }
 
@@ -333,8 +365,22 @@ ImportReport Store::import_file(Task task, const std::string& data_path, bool st
   Stmt user_ins(db_, "INSERT INTO users(name) VALUES(?1) ON CONFLICT(name) DO NOTHING");
   Stmt user_sel(db_, "SELECT id FROM users WHERE name = ?1");
   Stmt dup_sel(db_, "SELECT fields FROM entries WHERE user_id = ?1 AND task = ?2 AND hash = ?3");
-  Stmt ent_ins(db_, "INSERT INTO entries(user_id, task, hash, fields) VALUES(?1, ?2, ?3, ?4)");
+  Stmt ent_ins(db_, "INSERT INTO entries(user_id, task, hash, fields, record_id) VALUES(?1, ?2, ?3, ?4, ?5)");
   Stmt fts_ins(db_, "INSERT INTO " + fts_table(task) + "(rowid, scope, body) VALUES(?1, ?2, ?3)");
+  Stmt rec_sel(db_, "SELECT id, fields FROM entries WHERE user_id = ?1 AND task = ?2 AND record_id = ?3");
+  Stmt ent_upd(db_, "UPDATE entries SET hash = ?2, fields = ?3 WHERE id = ?1");
+  // A contentless FTS5 row is deleted by restating what was indexed.
+  Stmt fts_del(db_, "INSERT INTO " + fts_table(task) + "(" + fts_table(task) +
+                        ", rowid, scope, body) VALUES('delete', ?1, ?2, ?3)");
+  auto search_body = [&](const std::map<std::string, std::string>& fields) {
+    std::string body;
+    for (const auto& f : t.search_fields) {
+      if (!body.empty()) body += '\n';
+      auto it = fields.find(f);
+      if (it != fields.end()) body += it->second;
+    }
+    return body;
+  };
   std::unordered_map<std::string, int64_t> user_ids;  // cache, bounded below
 
   auto report = [&](const std::string& msg) {
@@ -384,9 +430,36 @@ ImportReport Store::import_file(Task task, const std::string& data_path, bool st
     }
     int64_t uid = user_id(rec.user);
     std::string scope = scope_token(uid);
-    for (const auto& fields : rec.entries) {
+    for (size_t ei = 0; ei < rec.entries.size(); ++ei) {
+      const auto& fields = rec.entries[ei];
+      const std::string& record_id = rec.record_ids[ei];
       std::string canon = json(fields).dump();  // std::map: sorted keys, deterministic
       auto hash = std::bit_cast<int64_t>(fnv1a(canon));
+      if (!record_id.empty()) {  // an entry with an id: the stored one of that id is it
+        rec_sel.bind(1, uid).bind(2, tname).bind(3, record_id);
+        const bool stored = rec_sel.step();
+        const int64_t id = stored ? rec_sel.i64(0) : 0;
+        const std::string old = stored ? rec_sel.text(1) : std::string();
+        rec_sel.reset();
+        if (stored && old == canon) {
+          ++rep.duplicates;
+          continue;
+        }
+        if (stored) {
+          const auto old_fields = json::parse(old).get<std::map<std::string, std::string>>();
+          fts_del.bind(1, id).bind(2, scope).bind(3, search_body(old_fields));
+          fts_del.step();
+          fts_del.reset();
+          ent_upd.bind(1, id).bind(2, hash).bind(3, canon);
+          ent_upd.step();
+          ent_upd.reset();
+          fts_ins.bind(1, id).bind(2, scope).bind(3, search_body(fields));
+          fts_ins.step();
+          fts_ins.reset();
+          ++rep.replaced;
+          continue;
+        }
+      }
       dup_sel.bind(1, uid).bind(2, tname).bind(3, hash);
       bool dup = false;
       while (!dup && dup_sel.step()) dup = dup_sel.text(0) == canon;
@@ -396,16 +469,11 @@ ImportReport Store::import_file(Task task, const std::string& data_path, bool st
         continue;
       }
       ent_ins.bind(1, uid).bind(2, tname).bind(3, hash).bind(4, canon);
+      if (!record_id.empty()) ent_ins.bind(5, record_id);
       ent_ins.step();
       ent_ins.reset();
       int64_t id = sqlite3_last_insert_rowid(db_);
-      std::string body;
-      for (const auto& f : t.search_fields) {
-        if (!body.empty()) body += '\n';
-        auto it = fields.find(f);
-        if (it != fields.end()) body += it->second;
-      }
-      fts_ins.bind(1, id).bind(2, scope).bind(3, body);
+      fts_ins.bind(1, id).bind(2, scope).bind(3, search_body(fields));
       fts_ins.step();
       fts_ins.reset();
       ++rep.entries;

@@ -9,12 +9,14 @@
 #include "common/error.h"
 #include "common/timer.h"
 #include "steer/formulas.h"
+#include "steer/reply_check.h"
 
 namespace specsteer::steer {
 
 namespace {
 
-// Sends one message, decodes the reply, and turns an ErrorReply into Error.
+// Sends one message, decodes the reply, and turns an ErrorReply into Error
+// (a refused SessionOpen) or CloudProtocolError (a failure mid-session).
 // Adds the exchange's wall time to *t_wait and encoding + decoding to
 // *t_codec when given (the decode phase's breakdown).
 template <typename Reply>
@@ -32,9 +34,14 @@ Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c,
   Message reply = decode(raw, lim);
   codec += dec.seconds();
   if (t_codec) *t_codec += codec;
-  if (auto* e = std::get_if<ErrorReply>(&reply)) throw Error("cloud refused " + std::string(message_name(m)) + ": " + e->message);
+  if (auto* e = std::get_if<ErrorReply>(&reply)) {
+    const std::string why = "cloud refused " + std::string(message_name(m)) + ": " + e->message;
+    if (std::holds_alternative<SessionOpen>(m)) throw Error(why);
+    throw CloudProtocolError(why);
+  }
   if (auto* r = std::get_if<Reply>(&reply)) return std::move(*r);
-  throw Error(std::string("protocol: expected a reply to ") + message_name(m) + ", got " + message_name(reply));
+  throw CloudProtocolError(std::string("protocol: expected a reply to ") + message_name(m) + ", got " +
+                           message_name(reply));
 }
 
 std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
@@ -129,9 +136,11 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
   return r;
 }
 
-RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Transport& transport,
+RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Transport& cloud_link,
                    const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer,
                    CloudFailure on_failure) {
+  // Every reply is checked against what was asked; a violation is a cloud failure.
+  CheckedTransport transport(cloud_link, open);
   const Settings& s = open.settings;
   validate(s);
   if (!uses_cloud(s.method)) throw Error("edge: method '" + std::string(method_name(s.method)) + "' runs locally");
@@ -258,8 +267,9 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           d = recovery_distribution(reply.steer, next, s.beta, s.sampler);
         } else {
           if (reply.llm_logprobs.size() != static_cast<size_t>(V))
-            throw Error("protocol: costeer StepReply carries " + std::to_string(reply.llm_logprobs.size()) +
-                        " log-probabilities, expected " + std::to_string(V));
+            throw CloudProtocolError("protocol: costeer StepReply carries " +
+                                     std::to_string(reply.llm_logprobs.size()) + " log-probabilities, expected " +
+                                     std::to_string(V));
           const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, next, s.costeer);
           std::vector<int32_t> ids(player.size());
           for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
@@ -307,8 +317,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         ++c.round_trips;
         const size_t n = block.drafts.size();
         if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
-          throw Error("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) + " inconsistent with " +
-                      std::to_string(n) + " drafts");
+          throw CloudProtocolError("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) +
+                                   " inconsistent with " + std::to_string(n) + " drafts");
         {
           Round& rd = sched.rounds.back();
           rd.drafted = static_cast<uint32_t>(n);
@@ -344,7 +354,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           Stopwatch rs;
           int32_t t;
           if (sd) {
-            if (v.target.empty()) throw Error("protocol: sd Verdict rejected without a target distribution");
+            if (v.target.empty())
+              throw CloudProtocolError("protocol: sd Verdict rejected without a target distribution");
             std::vector<double> p(static_cast<size_t>(V), 0.0);
             for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
             const auto q = sampling::make_distribution(next, s.sampler).dense(V);
@@ -378,7 +389,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           Stopwatch rs;
           int32_t t;
           if (sd) {
-            if (v.target.empty()) throw Error("protocol: sd bonus Verdict without a target distribution");
+            if (v.target.empty()) throw CloudProtocolError("protocol: sd bonus Verdict without a target distribution");
             std::vector<double> p(static_cast<size_t>(V), 0.0);
             for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
             const auto d = sampling::from_weights(p);

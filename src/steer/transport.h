@@ -22,6 +22,16 @@ class TransportError : public Error {
   using Error::Error;
 };
 
+// The cloud answered, but not as the protocol allows (a reply of the wrong
+// kind, counts that contradict the request, more steering entries than asked,
+// duplicate or out-of-vocabulary ids, an ErrorReply mid-session). Treated
+// like any other cloud failure: the edge keeps what it decided and applies
+// its CloudFailure policy.
+class CloudProtocolError : public TransportError {
+ public:
+  using TransportError::TransportError;
+};
+
 enum class CloudFailure : uint8_t {
   Fallback,  // keep the tokens so far and continue with the local SLM+
   Fail,      // stop and return the tokens so far with the error

@@ -2,8 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
 #include <fstream>
+#include <limits>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -31,12 +37,96 @@ std::string read_token_file(const std::string& path) {
   return s.substr(b, e - b + 1);
 }
 
+int max_reply_bytes(const steer::SessionOpen& open) {
+  const steer::Settings& s = open.settings;
+  const uint64_t vocab = std::max(open.llm.n_vocab, open.slm.n_vocab);
+  // One (id, value) pair is at most 13 bytes of protobuf (tag, length, varint
+  // id, fixed32 value); 16 leaves room. Fixed overhead covers SessionAccept,
+  // CloseAck and the Verdict/StepReply headers many times over.
+  uint64_t bytes = 4096 + 16ull * (static_cast<uint64_t>(s.top_k) + static_cast<uint64_t>(s.draft));
+  if (s.method == steer::Method::Sd) bytes += 16ull * vocab;              // LLM target distribution
+  if (s.method == steer::Method::CoSteer) bytes += 2 * (4ull * vocab + 16);  // two packed float vectors
+  return static_cast<int>(std::min<uint64_t>(bytes, std::numeric_limits<int>::max()));
+}
+
+bool is_loopback_target(const std::string& target) {
+  std::string host = target;
+  if (host.rfind("ipv4:", 0) == 0 || host.rfind("ipv6:", 0) == 0) host = host.substr(5);
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
+  } else if (std::count(host.begin(), host.end(), ':') == 1) {
+    host = host.substr(0, host.find(':'));
+  }
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Cancels the call when one exchange outlives its deadline. The synchronous
+// stream has no per-message deadline (a ClientContext deadline spans the
+// whole generation), so one thread per transport watches the current one.
+class Watchdog {
+ public:
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+  void arm(grpc::ClientContext* ctx, Clock::time_point deadline) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ctx_ = ctx;
+    deadline_ = deadline;
+    expired_ = false;
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    cv_.notify_one();
+  }
+  // Stops watching; true when the deadline passed (the call was cancelled).
+  bool disarm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ctx_ = nullptr;
+    return expired_;
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!quit_) {
+      if (!ctx_) {
+        cv_.wait(lock);
+      } else if (Clock::now() >= deadline_) {
+        expired_ = true;
+        ctx_->TryCancel();
+        ctx_ = nullptr;
+      } else {
+        cv_.wait_until(lock, deadline_);
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  grpc::ClientContext* ctx_ = nullptr;  // watched while non-null
+  Clock::time_point deadline_;
+  bool expired_ = false, quit_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 struct GrpcTransport::Impl {
   ClientOptions o;
+  std::shared_ptr<grpc::ChannelCredentials> creds;
   std::shared_ptr<grpc::Channel> channel;
+  int channel_reply_limit = 0;  // the receive limit `channel` was made with
   std::unique_ptr<v1::Cloud::Stub> stub;
   std::unique_ptr<grpc::ClientContext> ctx;
   std::unique_ptr<grpc::ClientReaderWriter<v1::EdgeMessage, v1::CloudMessage>> stream;
+  Watchdog watchdog;
   steer::WireBytes wire;
   std::string broken;  // set once the link failed: every later call throws it
   steer::DecodeLimits limits;
@@ -52,30 +142,44 @@ struct GrpcTransport::Impl {
     if (st.ok()) fail(std::string("stream ended during ") + during);
     fail(describe(st));
   }
+  // The channel of a session: its receive limit depends on the session's
+  // settings, so it is made (or remade) when a session opens.
+  void ensure_channel(int reply_limit) {
+    if (channel && channel_reply_limit == reply_limit) return;
+    grpc::ChannelArguments args;
+    // A reply larger than the session can need is refused by gRPC
+    // (RESOURCE_EXHAUSTED) before it is allocated.
+    args.SetMaxReceiveMessageSize(reply_limit);
+    // Detect a peer that stopped answering (killed host, cut link) while a
+    // request is outstanding; the server permits pings this frequent.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
+    channel = grpc::CreateCustomChannel(o.target, creds, args);
+    stub = v1::Cloud::NewStub(channel);
+    channel_reply_limit = reply_limit;
+  }
 };
 
 GrpcTransport::GrpcTransport(ClientOptions opts) : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   m.o = std::move(opts);
   if (m.o.target.empty()) throw Error("--cloud: empty HOST:PORT");
-  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (!std::isfinite(m.o.exchange_timeout_s) || m.o.exchange_timeout_s <= 0)
+    throw Error("--cloud-timeout must be a finite number of seconds > 0, got " +
+                std::to_string(m.o.exchange_timeout_s));
+  if (!std::isfinite(m.o.connect_timeout_s) || m.o.connect_timeout_s <= 0)
+    throw Error("connect timeout must be a finite number of seconds > 0");
+  if (!std::isfinite(m.o.net_delay_ms) || m.o.net_delay_ms < 0)
+    throw Error("--net-delay-ms must be a finite number >= 0, got " + std::to_string(m.o.net_delay_ms));
   if (m.o.tls_ca_file.empty()) {
-    creds = grpc::InsecureChannelCredentials();
+    m.creds = grpc::InsecureChannelCredentials();
   } else {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = read_text_file(m.o.tls_ca_file, "--tls-ca");
-    creds = grpc::SslCredentials(ssl);
+    m.creds = grpc::SslCredentials(ssl);
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);  // costeer replies carry full vocabularies
-  // Detect a peer that stopped answering (killed host, cut link) while a
-  // request is outstanding; the server permits pings this frequent.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  if (!m.o.tls_server_name.empty()) args.SetSslTargetNameOverride(m.o.tls_server_name);
-  m.channel = grpc::CreateCustomChannel(m.o.target, creds, args);
-  m.stub = v1::Cloud::NewStub(m.channel);
 }
 
 GrpcTransport::~GrpcTransport() {
@@ -98,6 +202,7 @@ std::vector<uint8_t> GrpcTransport::exchange(std::span<const uint8_t> request) {
 
   if (up.has_open()) {
     if (m.stream) throw Error("transport: SessionOpen on a stream that already has a session");
+    m.ensure_channel(max_reply_bytes(std::get<steer::SessionOpen>(msg)));
     const auto deadline =
         std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                std::chrono::duration<double>(m.o.connect_timeout_s));
@@ -115,10 +220,24 @@ std::vector<uint8_t> GrpcTransport::exchange(std::span<const uint8_t> request) {
     m.fail(std::string(steer::message_name(msg)) + " without an open session");
   }
 
-  if (!m.stream->Write(up)) m.fail_stream("a write");
-  m.wire.up += up.ByteSizeLong() + kGrpcFrameBytes;
+  // The deadline covers the write (a cloud that stops reading blocks it) and
+  // the wait for the reply.
+  m.watchdog.arm(m.ctx.get(), Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                  std::chrono::duration<double>(m.o.exchange_timeout_s)));
   v1::CloudMessage down;
-  if (!m.stream->Read(&down)) m.fail_stream("a read");
+  const bool wrote = m.stream->Write(up);
+  const bool read = wrote && m.stream->Read(&down);
+  if (m.watchdog.disarm()) {
+    m.stream->Finish();
+    m.stream.reset();
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%g", m.o.exchange_timeout_s);
+    m.fail(std::string("DEADLINE_EXCEEDED: no reply to ") + steer::message_name(msg) + " within " + secs +
+           " s (--cloud-timeout)");
+  }
+  if (!wrote) m.fail_stream("a write");
+  m.wire.up += up.ByteSizeLong() + kGrpcFrameBytes;
+  if (!read) m.fail_stream("a read");
   m.wire.down += down.ByteSizeLong() + kGrpcFrameBytes;
 
   steer::Message reply;

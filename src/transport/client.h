@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "steer/messages.h"
 #include "steer/transport.h"
 
 namespace specsteer::transport {
@@ -18,7 +19,21 @@ struct ClientOptions {
   // the request is sent: it models the link's round-trip time.
   double net_delay_ms = 0;
   double connect_timeout_s = 10;  // SessionOpen fails with TransportError after this
+  // Deadline of each request/reply exchange once connected (--cloud-timeout),
+  // SessionOpen included (the cloud prefills x before it accepts). Expiry
+  // cancels the stream and throws TransportError, so the edge falls back.
+  double exchange_timeout_s = 30;
 };
+
+// Largest reply the edge accepts on the session `open` asks for (the
+// channel's receive limit): small messages plus the steering top-k, plus
+// full-vocabulary vectors where the method sends them (sd's target
+// distribution, costeer's two log-probability vectors).
+int max_reply_bytes(const steer::SessionOpen& open);
+
+// True when HOST:PORT names this machine's loopback interface (127.0.0.0/8,
+// ::1, localhost), where traffic never reaches a network.
+bool is_loopback_target(const std::string& target);
 
 // Reads a token file: the first line, surrounding whitespace removed; Error
 // when missing or empty.
@@ -30,7 +45,8 @@ class GrpcTransport final : public steer::Transport {
   explicit GrpcTransport(ClientOptions opts);
   ~GrpcTransport() override;
   // Throws steer::TransportError when the cloud cannot be reached, refuses
-  // (any non-OK gRPC status, named in the message) or the stream breaks; after
+  // (any non-OK gRPC status, named in the message), the stream breaks, a reply
+  // exceeds max_reply_bytes or does not come within exchange_timeout_s; after
   // that every call throws the same error.
   std::vector<uint8_t> exchange(std::span<const uint8_t> request) override;
   // Serialized protobuf + 5 bytes of gRPC framing per message.

@@ -1,13 +1,21 @@
 #include "transport/server.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
 #include <openssl/crypto.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
@@ -57,6 +65,85 @@ std::string mib(uint64_t bytes) {
   std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
   return buf;
 }
+
+
+constexpr size_t kMinTokenBytes = 16;
+
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+struct ListenAddress {
+  std::string host;  // without brackets
+  int port = 0;      // 0: any free port
+};
+
+// HOST:PORT or [IPv6]:PORT; port 0..65535 (0 picks a free port). gRPC would
+// wrap a larger number silently (99999 -> 34463).
+ListenAddress parse_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  const auto bad = [&](const std::string& why) {
+    return Error("--listen '" + listen + "': " + why + " (expected HOST:PORT, e.g. 127.0.0.1:7070 or 0.0.0.0:7070)");
+  };
+  if (colon == std::string::npos || colon == 0) throw bad("no host");
+  ListenAddress a;
+  a.host = listen.substr(0, colon);
+  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    throw bad("port '" + port + "' is not a number");
+  a.port = std::stoi(port);
+  if (a.port > 65535) throw bad("port " + port + " is out of range 1..65535 (0: any free port)");
+  return a;
+}
+
+// Why binding the address would fail ("" when it would not): the host does
+// not resolve, or the port is taken. Binds with SO_REUSEADDR like gRPC, so a
+// port that only has connections in TIME_WAIT counts as free.
+std::string bind_problem(const ListenAddress& a) {
+  if (a.port == 0) return "";
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(a.port);
+  if (const int rc = getaddrinfo(a.host.empty() ? nullptr : a.host.c_str(), port.c_str(), &hints, &res); rc != 0)
+    return "host '" + a.host + "' does not resolve (" + gai_strerror(rc) + ")";
+  std::string why;
+  for (addrinfo* p = res; p && why.empty(); p = p->ai_next) {
+    const int fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, p->ai_addr, p->ai_addrlen) != 0) {
+      why = errno == EADDRINUSE ? "port " + port + " is already in use by another process"
+                                : std::string(std::strerror(errno));
+    }
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
+// gRPC logs its own account of a failed bind to stderr; silence it while the
+// server starts (errors are reported by us), then restore the default.
+// (gRPC 1.51 exposes no handle to its default logger, so ours prints the
+// same facts in the same place when not silenced.)
+std::atomic<int> grpc_log_silenced{0};
+void grpc_log_to_stderr(gpr_log_func_args* a) {
+  if (grpc_log_silenced.load() > 0) return;
+  std::fprintf(stderr, "%s %s:%d] %s\n", gpr_log_severity_string(a->severity), a->file, a->line, a->message);
+}
+class QuietGrpcLog {
+ public:
+  QuietGrpcLog() {
+    gpr_set_log_function(grpc_log_to_stderr);
+    ++grpc_log_silenced;
+  }
+  ~QuietGrpcLog() { --grpc_log_silenced; }
+};
 
 }  // namespace
 
@@ -213,9 +300,9 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   const uint64_t cap = static_cast<uint64_t>(std::min(ctx_llm, ctx_slm));
   if (need > cap)
     return refuse(StatusCode::INVALID_ARGUMENT,
-                  "x (" + std::to_string(std::max(open.x_llm.size(), open.x_slm.size())) + " tokens) + max_new " +
-                      std::to_string(s.max_new) + " + draft " + std::to_string(s.draft) +
-                      " exceeds the session context of " + std::to_string(cap) + " tokens",
+                  "x (" + std::to_string(std::max(open.x_llm.size(), open.x_slm.size())) + " tokens) + -n " +
+                      std::to_string(s.max_new) + " + K " + std::to_string(s.draft) +
+                      " exceeds the context of the cloud's sessions (" + std::to_string(cap) + ", --ctx)",
                   peer);
 
   // Admission: session count and memory budget.
@@ -275,6 +362,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   lim.max_tokens = static_cast<uint64_t>(s.draft) + 1;
 
   v1::CloudMessage out = to_proto_downlink(steer::SessionAccept{id, static_cast<uint32_t>(cloud->n_vocab())});
+  touch(serial, false);  // an edge that stops reading is idle too: --idle-timeout covers the write
   if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
   uint64_t rounds = 0;
   for (;;) {
@@ -320,6 +408,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     }
     ++rounds;
     out = to_proto_downlink(reply);
+    touch(serial, false);
     if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
     if (std::holds_alternative<steer::CloseAck>(reply)) {
       {
@@ -337,8 +426,16 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   auto& m = *impl_;
   if (!llm || !slm) throw Error("cloud serve: models are not loaded");
   if (opts.max_sessions < 1) throw Error("--max-sessions must be >= 1");
-  if (!(opts.idle_timeout_s > 0)) throw Error("--idle-timeout must be > 0 seconds");
+  if (!std::isfinite(opts.idle_timeout_s) || opts.idle_timeout_s <= 0)
+    throw Error("--idle-timeout must be a finite number of seconds > 0");
+  if (!std::isfinite(opts.shutdown_grace_s) || opts.shutdown_grace_s < 0)
+    throw Error("--shutdown-grace must be a finite number of seconds >= 0");
   if (opts.n_ctx < 0) throw Error("--ctx must be >= 0");
+  // A short token can be guessed; refuse it rather than give false security.
+  if (!opts.auth_token.empty() && opts.auth_token.size() < kMinTokenBytes)
+    throw Error("--auth-token-file: the token has " + std::to_string(opts.auth_token.size()) + " bytes, at least " +
+                std::to_string(kMinTokenBytes) + " are required");
+  const ListenAddress addr = parse_listen(opts.listen);
   if (opts.max_message_bytes < 64) throw Error("--max-message-bytes must be >= 64");
   if (opts.tls_cert_file.empty() != opts.tls_key_file.empty())
     throw Error("TLS needs both --tls-cert and --tls-key");
@@ -347,8 +444,18 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   m.o = std::move(opts);
   m.llm_id = steer::identity_of(*m.llm);
   m.slm_id = steer::identity_of(*m.slm);
+  for (const auto* model : {m.llm.get(), m.slm.get()})
+    if (m.o.n_ctx > model->config().n_ctx_train)
+      throw Error("--ctx " + std::to_string(m.o.n_ctx) + " exceeds the training context of " + model->path() + " (" +
+                  std::to_string(model->config().n_ctx_train) + " tokens)");
   m.ctx_llm = ctx_of(*m.llm, m.o.n_ctx);
   m.ctx_slm = ctx_of(*m.slm, m.o.n_ctx);
+  // One session's KV caches must fit in this machine's memory, or every
+  // session would fail to allocate them.
+  if (const uint64_t ram = physical_memory_bytes(); ram && session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1) > ram)
+    throw Error("cloud serve: one session's KV caches at context " + std::to_string(std::min(m.ctx_llm, m.ctx_slm)) +
+                " need " + mib(session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1)) + ", more than this machine's " +
+                mib(ram) + " of memory (lower --ctx)");
   m.kv_per_session = kv_bytes(*m.llm, m.o.n_ctx) + kv_bytes(*m.slm, m.o.n_ctx);
   const uint64_t smallest_session = session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1);
   if (m.o.memory_budget_bytes && m.o.memory_budget_bytes < smallest_session)
@@ -372,15 +479,30 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
         {read_text_file(m.o.tls_key_file, "--tls-key"), read_text_file(m.o.tls_cert_file, "--tls-cert")});
     creds = grpc::SslServerCredentials(ssl);
   }
+  // Bind errors get one clear line of ours, not gRPC's internals: test the
+  // address first (the usual failure, a port in use, is caught here).
+  if (const std::string why = bind_problem(addr); !why.empty())
+    throw Error("cloud serve: cannot listen on '" + m.o.listen + "': " + why);
   grpc::ServerBuilder b;
   b.AddListeningPort(m.o.listen, creds, &m.port);
+  // gRPC sets SO_REUSEPORT by default, and the kernel would then split new
+  // sessions between this server and any other process on the port.
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   b.SetMaxReceiveMessageSize(m.o.max_message_bytes);
   b.SetMaxSendMessageSize(-1);
   b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   b.RegisterService(&m);
-  m.server = b.BuildAndStart();
-  if (!m.server || m.port == 0) throw Error("cloud serve: cannot listen on '" + m.o.listen + "'");
+  {
+    QuietGrpcLog quiet;  // a failure is reported below in one line
+    m.server = b.BuildAndStart();
+  }
+  if (!m.server || m.port == 0)
+    throw Error("cloud serve: cannot listen on '" + m.o.listen + "' (address not available or port in use)");
+  if (m.o.tls_cert_file.empty() && !is_loopback_target(m.o.listen))
+    m.log(std::string("warning: listening on ") + m.o.listen + " without TLS (--tls-cert/--tls-key): " +
+          (m.o.auth_token.empty() ? "x and the drafted tokens cross the network unencrypted"
+                                  : "the bearer token (and x and the drafted tokens) cross the network in clear"));
   m.reaper = std::thread([&m] { m.reap(); });
   m.log("listening on port " + std::to_string(m.port) + (m.o.tls_cert_file.empty() ? " (plaintext)" : " (TLS)") +
         (m.o.auth_token.empty() ? ", no authentication" : ", bearer-token authentication") + "; KV cache " +

@@ -134,8 +134,10 @@ class ServerProc {
     port_file_ = temp_dir() / ("port" + std::to_string(counter++));
     fs::remove(port_file_);
     std::vector<std::string> args = {SPECSTEER_CLI, "cloud", "serve", "--llm", kLlm, "--slm", kSlm,
-                                     "--listen", "127.0.0.1:0", "--port-file", port_file_.string(),
-                                     "-t", "1", "--ctx", "256"};
+                                     "--port-file", port_file_.string(), "-t", "1"};
+    if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
+      args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+    if (std::find(extra.begin(), extra.end(), "--ctx") == extra.end()) args.insert(args.end(), {"--ctx", "256"});
     args.insert(args.end(), extra.begin(), extra.end());
     proc_ = Proc::spawn(args, "server");
     for (int i = 0; i < 600 && !fs::exists(port_file_); ++i) {
@@ -662,4 +664,109 @@ TEST(Transport, SigtermFinishesInFlightSessions) {
   EXPECT_EQ(r.tokens, generate(models(), req).tokens);
   EXPECT_EQ(server.wait(), 0);
   EXPECT_THAT(server.log(), testing::HasSubstr("1 closed"));
+}
+
+// --- the server's own port, options and credentials (issue 17) --------------
+
+namespace {
+size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+std::vector<std::string> serve_args(std::vector<std::string> extra) {
+  std::vector<std::string> a = {"cloud", "serve", "--llm", kLlm, "--slm", kSlm, "-t", "1"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+}  // namespace
+
+TEST(Transport, SecondServerOnAUsedPortExitsNonZeroWithOneLine) {
+  NEED_FIXTURES();
+  START_SERVER(first);
+  Proc second = run_cli(serve_args({"--listen", first.address()}));
+  EXPECT_NE(second.rc, 0);
+  EXPECT_THAT(second.stderr_text(), testing::HasSubstr("already in use"));
+  EXPECT_EQ(count_lines(second.stderr_text()), 1u) << second.stderr_text();
+  // The first one still serves every session.
+  Proc ok = run_cli(gen_args("specsteer", 4, {"--cloud", first.address(), "--on-cloud-failure", "fail"}));
+  EXPECT_EQ(ok.rc, 0) << ok.stderr_text();
+}
+
+TEST(Transport, ListenAddressIsValidated) {
+  NEED_FIXTURES();
+  for (const auto& [listen, says] : std::vector<std::pair<std::string, std::string>>{
+           {"127.0.0.1:99999", "out of range 1..65535"}, {"7070", "expected HOST:PORT"},
+           {"127.0.0.1:http", "not a number"}}) {
+    SCOPED_TRACE(listen);
+    Proc p = run_cli(serve_args({"--listen", listen}));
+    EXPECT_NE(p.rc, 0);
+    EXPECT_THAT(p.stderr_text(), testing::HasSubstr(says));
+    EXPECT_EQ(count_lines(p.stderr_text()), 1u) << p.stderr_text();
+  }
+}
+
+TEST(Transport, ServeRefusesBadNumbersAShortTokenAndAContextBeyondTraining) {
+  NEED_FIXTURES();
+  const fs::path short_token = temp_dir() / "short-token";
+  std::ofstream(short_token) << "s3cret\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--shutdown-grace", "-1"}, "--shutdown-grace"},
+      {{"--shutdown-grace", "nan"}, "--shutdown-grace"},
+      {{"--memory-budget-mb", "nan"}, "--memory-budget-mb"},
+      {{"--idle-timeout", "inf"}, "--idle-timeout"},
+      {{"--ctx", "10000000"}, "exceeds the training context"},
+      {{"--auth-token-file", short_token.string()}, "at least 16"},
+  };
+  for (const auto& [extra, says] : cases) {
+    SCOPED_TRACE(extra[0] + " " + extra[1]);
+    auto args = serve_args({"--listen", "127.0.0.1:0"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    Proc p = run_cli(args);
+    EXPECT_NE(p.rc, 0);
+    EXPECT_THAT(p.stderr_text(), testing::HasSubstr(says));
+  }
+  Proc edge = run_cli(gen_args("specsteer", 4, {"--cloud", "127.0.0.1:1", "--net-delay-ms", "-5"}));
+  EXPECT_NE(edge.rc, 0);
+  EXPECT_THAT(edge.stderr_text(), testing::HasSubstr("--net-delay-ms"));
+  Proc timeout = run_cli(gen_args("specsteer", 4, {"--cloud", "127.0.0.1:1", "--cloud-timeout", "0"}));
+  EXPECT_NE(timeout.rc, 0);
+  EXPECT_THAT(timeout.stderr_text(), testing::HasSubstr("--cloud-timeout"));
+}
+
+TEST(Transport, SessionBeyondTheServersContextIsRefusedUpFront) {
+  NEED_FIXTURES();
+  ServerProc server{std::vector<std::string>{"--ctx", "0"}};  // 0: the models' training context (256)
+  ASSERT_TRUE(server.ok()) << server.log();
+  auto req = request(Method::SpecSteer, 300);
+  auto stub = stub_for(server.address());
+  RawStream s(*stub);
+  grpc::Status st;
+  EXPECT_FALSE(s.send(open_message(req), &st));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), testing::HasSubstr("exceeds the context of the cloud's sessions (256"));
+  // --ctx defaults to 0, the training context.
+  Proc help = run_cli({"cloud", "serve", "--help"});
+  EXPECT_THAT(help.stdout_text(), testing::HasSubstr("--ctx INT=0 "));
+}
+
+TEST(Transport, PlaintextOffLoopbackWarnsOnBothSides) {
+  NEED_FIXTURES();
+  const fs::path token = temp_dir() / "long-token";
+  std::ofstream(token) << "a-token-of-sufficient-length\n";
+  // 0.0.0.0 is not loopback, yet reachable from this machine.
+  START_SERVER(server, "--listen", "0.0.0.0:0", "--auth-token-file", token.string());
+  EXPECT_THAT(server.log(), testing::HasSubstr("warning: listening on 0.0.0.0:0 without TLS"));
+  EXPECT_THAT(server.log(), testing::HasSubstr("bearer token"));
+  const std::string addr = "0.0.0.0:" + server.address().substr(10);
+  Proc edge = run_cli(gen_args("specsteer", 4, {"--cloud", addr, "--auth-token-file", token.string()}));
+  EXPECT_EQ(edge.rc, 0) << edge.stderr_text();
+  EXPECT_THAT(edge.stderr_text(), testing::HasSubstr("without --tls-ca: the bearer token"));
+  // On loopback neither side warns.
+  START_SERVER(local);
+  EXPECT_EQ(local.log().find("warning"), std::string::npos) << local.log();
+  Proc quiet = run_cli(gen_args("specsteer", 4, {"--cloud", local.address()}));
+  EXPECT_EQ(quiet.stderr_text().find("warning"), std::string::npos) << quiet.stderr_text();
+  EXPECT_TRUE(transport::is_loopback_target("127.0.0.1:7070"));
+  EXPECT_TRUE(transport::is_loopback_target("[::1]:7070"));
+  EXPECT_TRUE(transport::is_loopback_target("localhost:7070"));
+  EXPECT_FALSE(transport::is_loopback_target("0.0.0.0:7070"));
+  EXPECT_FALSE(transport::is_loopback_target("cloud.example.com:7070"));
+  EXPECT_FALSE(transport::is_loopback_target("[::]:7070"));
 }
