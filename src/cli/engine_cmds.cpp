@@ -37,8 +37,30 @@ uint64_t status_bytes(const std::string& key) {
   return 0;
 }
 
+// --lora FILE[:SCALE] (repeatable) and --lora-merge on the engine commands.
+struct LoraOpts {
+  std::vector<std::string> files;
+  bool merge = false;
+  void add_to(CLI::App* sub) {
+    sub->add_option("--lora", files, "LoRA adapter (llama.cpp GGUF), FILE or FILE:SCALE; repeatable");
+    sub->add_flag("--lora-merge", merge, "merge the adapters into a private F32 copy of the weights they adapt");
+  }
+  // The model with the adapters merged (--lora-merge) or the base model.
+  std::shared_ptr<Model> load(const std::string& path, int threads) const {
+    LoadOptions lo{.n_threads = threads};
+    if (merge) {
+      if (files.empty()) throw Error("--lora-merge needs --lora");
+      for (const auto& f : files) lo.merge_lora.push_back(parse_lora_arg(f));
+    }
+    return Model::load(path, lo);
+  }
+  // Adapters applied per pass (none when merged).
+  std::vector<LoraRef> refs(const Model& base) const { return merge ? std::vector<LoraRef>{} : load_lora_args(files, base); }
+};
+
 struct RunOpts {
   std::string model, prompt, kv = "f16";
+  LoraOpts lora;
   int n = 64, threads = 0, ctx = 0, top_k = 0;
   double temp = 0.0, top_p = 1.0, min_p = 0.0;
   uint64_t seed = 42;
@@ -47,7 +69,7 @@ struct RunOpts {
 
 void run(const RunOpts& o) {
   Stopwatch since_start;
-  auto model = Model::load(o.model, {.n_threads = o.threads});
+  auto model = o.lora.load(o.model, o.threads);
   auto tok = Tokenizer::from_gguf(model->file());
   sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
   sampling::validate(sp);
@@ -60,7 +82,7 @@ void run(const RunOpts& o) {
   if (prompt.size() + static_cast<size_t>(o.n) > static_cast<size_t>(n_ctx))
     throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) + -n " + std::to_string(o.n) +
                 " exceeds the context size " + std::to_string(n_ctx) + " (set -c to enlarge it)");
-  Sequence seq(model, {.n_ctx = n_ctx, .kv_type = parse_kv(o.kv)});
+  Sequence seq(model, {.n_ctx = n_ctx, .kv_type = parse_kv(o.kv), .lora = o.lora.refs(*model)});
   sampling::Rng rng(o.seed);
   Utf8Stream stream;
   std::vector<int32_t> out;
@@ -140,11 +162,13 @@ Registrar run_cmd("run", [](CLI::App& root) {
   sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16")->capture_default_str();
   sub->add_flag("--no-chat", o->no_chat, "Raw prompt: do not apply the model's chat format");
   sub->add_flag("--json", o->json, "Print one JSON object instead of streaming text");
+  o->lora.add_to(sub);
   sub->callback([o] { run(*o); });
 });
 
 struct LogitsOpts {
   std::string model, prompt, out, kv = "f16";
+  LoraOpts lora;
   int threads = 0;
 };
 
@@ -157,12 +181,14 @@ Registrar logits_cmd("logits", [](CLI::App& root) {
   sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16 (f32 to compare against reference logits)")
       ->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
+  o->lora.add_to(sub);
   sub->callback([o] {
-    auto model = Model::load(o->model, {.n_threads = o->threads});
+    auto model = o->lora.load(o->model, o->threads);
     auto tok = Tokenizer::from_gguf(model->file());
     const auto ids = tok->encode(o->prompt, true, false);
     if (ids.empty()) throw Error("the prompt tokenized to nothing");
-    Sequence seq(model, {.n_ctx = static_cast<int>(ids.size()), .kv_type = parse_kv(o->kv)});
+    Sequence seq(model,
+                 {.n_ctx = static_cast<int>(ids.size()), .kv_type = parse_kv(o->kv), .lora = o->lora.refs(*model)});
     auto logits = seq.eval(ids, false);
     std::ofstream f(o->out, std::ios::binary | std::ios::trunc);
     if (!f) throw Error(o->out + ": cannot open for writing");
@@ -173,6 +199,7 @@ Registrar logits_cmd("logits", [](CLI::App& root) {
 
 struct BenchOpts {
   std::string model, kv = "f16";
+  LoraOpts lora;
   int threads = 0, n_prompt = 128, n_gen = 32, reps = 3;
   bool json = false;
 };
@@ -187,9 +214,14 @@ Registrar bench_cmd("bench", [](CLI::App& root) {
   sub->add_option("-r,--repetitions", o->reps, "Repetitions (best is reported)");
   sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16")->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object");
+  o->lora.add_to(sub);
   sub->callback([o] {
-    auto model = Model::load(o->model, {.n_threads = o->threads});
-    BenchOptions bo{.n_prompt = o->n_prompt, .n_gen = o->n_gen, .repetitions = o->reps, .kv_type = parse_kv(o->kv)};
+    auto model = o->lora.load(o->model, o->threads);
+    BenchOptions bo{.n_prompt = o->n_prompt,
+                    .n_gen = o->n_gen,
+                    .repetitions = o->reps,
+                    .kv_type = parse_kv(o->kv),
+                    .lora = o->lora.refs(*model)};
     BenchResult r = run_benchmark(model, bo);
     const ModelConfig& c = model->config();
     if (o->json) {

@@ -71,7 +71,7 @@ BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const Bench
   if (n_ctx > c.n_ctx_train && c.n_ctx_train > 0 && o.n_prompt > c.n_ctx_train)
     throw Error("bench prompt length " + std::to_string(o.n_prompt) + " exceeds the model's context " +
                 std::to_string(c.n_ctx_train));
-  Sequence seq(model, {.n_ctx = n_ctx, .kv_type = o.kv_type});
+  Sequence seq(model, {.n_ctx = n_ctx, .kv_type = o.kv_type, .lora = o.lora});
   const auto prompt = random_tokens(o.n_prompt, c.n_vocab, o.seed);
   const auto gen = random_tokens(std::max(o.n_gen, max_k), c.n_vocab, o.seed + 1);
 

@@ -20,6 +20,7 @@ struct BenchOptions {
   int repetitions = 3;  // best-of, to damp noise from other processes
   std::vector<int> verify_k = {1, 2, 4, 8, 16};
   KvType kv_type = KvType::F16;
+  std::vector<LoraRef> lora = {};  // adapters applied per pass (unmerged)
   uint64_t seed = 1;
 };
 

@@ -103,6 +103,38 @@ uint64_t ModelConfig::n_params_total() const {
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void Model::merge_adapter(Model& model, const std::string& path, float scale) {
+  if (!std::isfinite(scale)) throw Error("--lora " + path + ": the scale must be finite");
+  if (scale == 0) return;
+  auto adapter = LoraAdapter::load(path, model);
+  Impl& m = *model.impl_;
+  for (auto& [name, target] : m.matrices_by_name) {
+    const LoraAdapter::Pair* p = adapter->find(target);
+    if (!p) continue;
+    kernels::Matrix& w = const_cast<kernels::Matrix&>(*target);
+    const int64_t rows = w.rows, cols = w.cols, r = p->rank;
+    const float s = adapter->effective_scale(*p, scale);
+    std::vector<float> a(static_cast<size_t>(r * cols)), b_row(static_cast<size_t>(r));
+    for (int64_t k = 0; k < r; ++k) kernels::get_row(p->a, k, &a[static_cast<size_t>(k * cols)]);
+    std::unique_ptr<float[]> out(new float[static_cast<size_t>(rows * cols)]);
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = &out[static_cast<size_t>(i * cols)];
+      kernels::get_row(w, i, row);  // the base (or an earlier merge)
+      kernels::get_row(p->b, i, b_row.data());
+      for (int64_t k = 0; k < r; ++k) {
+        const float c = s * b_row[static_cast<size_t>(k)];
+        const float* ak = &a[static_cast<size_t>(k * cols)];
+        for (int64_t j = 0; j < cols; ++j) row[j] += c * ak[j];
+      }
+    }
+    w.type = gguf::TensorType::F32;
+    w.data = reinterpret_cast<const uint8_t*>(out.get());
+    w.row_bytes = static_cast<size_t>(cols) * sizeof(float);
+    w.packed = nullptr;
+    m.merged.push_back(std::move(out));
+  }
+}
 Model::~Model() = default;
 const ModelConfig& Model::config() const { return impl_->cfg; }
 const gguf::File& Model::file() const { return *impl_->file; }
@@ -233,6 +265,14 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     impl->rope_pos_scale = static_cast<float>(1.0 / factor);
   }
 
+  for (size_t il = 0; il < impl->layers.size(); ++il) {
+    LayerWeights& l = impl->layers[il];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    for (auto [name, m] : {std::pair{"attn_q", &l.wq}, {"attn_k", &l.wk}, {"attn_v", &l.wv}, {"attn_output", &l.wo},
+                           {"ffn_gate", &l.gate}, {"ffn_up", &l.up}, {"ffn_down", &l.down}})
+      impl->matrices_by_name[p + name + ".weight"] = m;
+  }
+
   impl->pool = kernels::ThreadPool::shared(opts.n_threads);
   if (kernels::packed_available()) {
     std::vector<kernels::Matrix*> todo;
@@ -263,8 +303,10 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = impl->packed[i].get();
   }
 
-  impl->load_s = load_clock.seconds();
-  return std::shared_ptr<Model>(new Model(std::move(impl)));
+  std::shared_ptr<Model> model(new Model(std::move(impl)));
+  for (const auto& [adapter_path, scale] : opts.merge_lora) merge_adapter(*model, adapter_path, scale);
+  model->impl_->load_s = load_clock.seconds();
+  return model;
 }
 
 }  // namespace specsteer

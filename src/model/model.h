@@ -7,7 +7,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "model/lora.h"
 
 namespace specsteer::gguf {
 class File;
@@ -48,6 +51,10 @@ struct ModelConfig {
 
 struct LoadOptions {
   int n_threads = 0;  // 0 = number of physical cores
+  // LoRA adapters (file, user scale) merged into a private F32 copy of the
+  // weights they adapt: W' = W + s_eff * B A. Faster than applying them per
+  // pass, but this Model then serves only the adapted model.
+  std::vector<std::pair<std::string, float>> merge_lora = {};
 };
 
 class Model {
@@ -73,6 +80,7 @@ class Model {
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);
+  static void merge_adapter(Model& model, const std::string& path, float scale);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -81,6 +89,9 @@ struct SequenceOptions {
   // n_ctx positions but commits memory only as positions are written.
   int n_ctx = 0;
   KvType kv_type = KvType::F16;  // F32 for exact comparisons (golden tests)
+  // LoRA adapters this Sequence computes with (loaded for its model); the
+  // model's weights stay the base for every other Sequence.
+  std::vector<LoraRef> lora = {};
 };
 
 class Sequence;

@@ -1,8 +1,10 @@
 #pragma once
 // Internal: the weights of a loaded model as kernel views. Only model/*.cpp
 // includes this.
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "gguf/gguf.h"
@@ -30,6 +32,7 @@ struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, att, gate, up, head;
   std::vector<float> rope_cs;  // [row][rope_dim/2][cos, sin]
   std::vector<float> scores;   // attention scores, [pool thread][longest n_ctx in the batch]
+  std::vector<float> lora_mid, lora_out;  // LoRA A x and B (A x) of one item's rows
   // Per batch row: its token, the Sequence it extends and its position there.
   std::vector<int32_t> ids;
   std::vector<Sequence*> row_seq;
@@ -43,12 +46,15 @@ struct Model::Impl {
   kernels::Matrix output;  // == token_embd when tied
   const float* output_norm = nullptr;
   std::vector<LayerWeights> layers;
+  // GGUF name -> the layer matrix loaded from it (LoRA adapters name their targets).
+  std::map<std::string, const kernels::Matrix*> matrices_by_name;
   std::vector<float> rope_inv_freq;  // [rope_dim/2], freq factors and scaling folded in
   float rope_pos_scale = 1.f;        // linear rope scaling
   // VNNI-friendly copies of Q8_0/Q4_0 matrices (kernels/packed.h); the mmap'd
   // originals then serve only embedding lookups.
   std::vector<std::unique_ptr<uint8_t[]>> packed;
   uint64_t packed_total = 0;  // bytes in `packed`
+  std::vector<std::unique_ptr<float[]>> merged;  // F32 weights with LoRA adapters merged in (LoadOptions::merge_lora)
   double load_s = 0;          // Model::load's wall time
   std::shared_ptr<kernels::ThreadPool> pool;  // the process's shared pool (ThreadPool::shared)
   std::mutex pool_mu;  // one forward pass at a time per model (the scratch)

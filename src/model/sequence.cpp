@@ -82,6 +82,7 @@ struct Sequence::State {
   const Model::Impl* m = nullptr;
   int n_ctx = 0;
   KvType kv_type = KvType::F16;
+  std::vector<LoraRef> lora;  // private adapters (empty: the base model)
   std::vector<int32_t> tokens;
   // KV cache, [layer][kv_head][position][head_dim], F32 or F16 bits: one
   // head's positions are contiguous, so attention streams them (rows
@@ -120,6 +121,8 @@ struct Sequence::State {
   // Runs the tokens of one or more Sequences (of the same model) through the
   // decoder in one pass; batch rows are the items' tokens in item order.
   static void forward(const Model::Impl& m, std::span<const BatchItem> items);
+  static void add_lora(const Model::Impl& m, ForwardScratch& w, std::span<const BatchItem> items,
+                       const kernels::Matrix& W, const float* x, float* y);
   // Attention of the n batch rows described in w.row_seq / w.row_pos.
   static void attend(const Model::Impl& m, ForwardScratch& w, int n, int layer);
 };
@@ -157,6 +160,28 @@ void Sequence::State::attend(const Model::Impl& m, ForwardScratch& w, int n, int
     m.pool->parallel_for(static_cast<int64_t>(n) * c.n_head, 1, heads);
 }
 
+// Adds each item's LoRA terms s_eff * B (A x) for base matrix W to y: x is
+// [n][W.cols], y is [n][W.rows], rows grouped by item in batch order.
+void Sequence::State::add_lora(const Model::Impl& m, ForwardScratch& w, std::span<const BatchItem> items,
+                               const kernels::Matrix& W, const float* x, float* y) {
+  size_t row = 0;
+  for (const BatchItem& it : items) {
+    const size_t n = it.tokens.size();
+    for (const LoraRef& l : it.seq->s_->lora) {
+      const LoraAdapter::Pair* p = l.adapter->find(&W);
+      if (!p) continue;
+      const float s_eff = l.adapter->effective_scale(*p, l.scale);
+      if (w.lora_mid.size() < n * p->rank) w.lora_mid.resize(n * p->rank);
+      if (w.lora_out.size() < n * W.rows) w.lora_out.resize(n * W.rows);
+      kernels::matmul(p->a, x + row * W.cols, static_cast<int64_t>(n), w.lora_mid.data(), *m.pool);
+      kernels::matmul(p->b, w.lora_mid.data(), static_cast<int64_t>(n), w.lora_out.data(), *m.pool);
+      float* out = y + row * W.rows;
+      for (size_t i = 0; i < n * static_cast<size_t>(W.rows); ++i) out[i] += s_eff * w.lora_out[i];
+    }
+    row += n;
+  }
+}
+
 void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> items) {
   const ModelConfig& c = m.cfg;
   const int e = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.n_ff, hd = c.head_dim;
@@ -185,6 +210,8 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
   grow(w.up, static_cast<size_t>(n) * ff);
   kernels::ThreadPool& pool = *m.pool;
   float *x = w.x.data(), *xn = w.xn.data();
+  bool any_lora = false;
+  for (const BatchItem& it : items) any_lora |= !it.seq->s_->lora.empty();
 
   for (int i = 0; i < n; ++i) kernels::get_row(m.token_embd, w.ids[i], &x[static_cast<size_t>(i) * e]);
   // Rope angles depend only on the position: once per row, not per head and layer.
@@ -220,6 +247,11 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
     each_row([&](int i) { rms_norm(&x[i * e], L.attn_norm, &xn[i * e], e, c.rms_eps); });
     const kernels::MatmulOut qkv[] = {{&L.wq, w.q.data()}, {&L.wk, w.k.data()}, {&L.wv, w.v.data()}};
     kernels::matmul_shared_input(qkv, xn, n, pool);
+    if (any_lora) {
+      add_lora(m, w, items, L.wq, xn, w.q.data());
+      add_lora(m, w, items, L.wk, xn, w.k.data());
+      add_lora(m, w, items, L.wv, xn, w.v.data());
+    }
     each_row([&](int i) {
       float* qi = &w.q[static_cast<size_t>(i) * qd];
       float* ki = &w.k[static_cast<size_t>(i) * kvd];
@@ -242,16 +274,22 @@ void Sequence::State::forward(const Model::Impl& m, std::span<const BatchItem> i
     });
     attend(m, w, n, il);
     kernels::matmul(L.wo, w.att.data(), n, xn, pool);
+    if (any_lora) add_lora(m, w, items, L.wo, w.att.data(), xn);
     each_row([&](int i) {
       add_rows(i);
       rms_norm(&x[i * e], L.ffn_norm, &xn[i * e], e, c.rms_eps);
     });
     const kernels::MatmulOut gate_up[] = {{&L.gate, w.gate.data()}, {&L.up, w.up.data()}};
     kernels::matmul_shared_input(gate_up, xn, n, pool);
+    if (any_lora) {
+      add_lora(m, w, items, L.gate, xn, w.gate.data());
+      add_lora(m, w, items, L.up, xn, w.up.data());
+    }
     pool.parallel_for(static_cast<int64_t>(n) * ff, 4096, [&](int64_t b0, int64_t b1) {  // one decode row: inline
       kernels::simd::silu_mul(&w.gate[b0], &w.up[b0], static_cast<size_t>(b1 - b0));
     });
     kernels::matmul(L.down, w.gate.data(), n, xn, pool);
+    if (any_lora) add_lora(m, w, items, L.down, w.gate.data(), xn);
     each_row(add_rows);
   }
 
@@ -311,6 +349,15 @@ Sequence::Sequence(std::shared_ptr<const Model> model, SequenceOptions opts) : s
   if (opts.n_ctx < 0) throw Error("context size must not be negative");
   s_->n_ctx = opts.n_ctx > 0 ? opts.n_ctx : c.n_ctx_train;
   s_->kv_type = opts.kv_type;
+  for (const LoraRef& l : opts.lora) {
+    if (!l.adapter) throw Error("a LoRA entry has no adapter");
+    if (l.adapter->base() != s_->model.get())
+      throw Error("LoRA adapter " + l.adapter->path() + " was loaded for " +
+                  (l.adapter->base() ? l.adapter->base()->path() : std::string("another model")) + ", not " +
+                  s_->model->path());
+    if (!std::isfinite(l.scale)) throw Error("LoRA adapter " + l.adapter->path() + ": the scale must be finite");
+    if (l.scale != 0) s_->lora.push_back(l);  // scale 0: not used at all (llama.cpp)
+  }
   s_->tokens.reserve(static_cast<size_t>(s_->n_ctx));  // decode steps then never reallocate it
   const size_t cells = static_cast<size_t>(c.n_layer) * s_->n_ctx * c.kv_dim();
   if (s_->kv_type == KvType::F32) {
