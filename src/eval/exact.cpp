@@ -38,11 +38,16 @@ std::vector<std::string> strings(const json& j, const std::string& where, const 
   return out;
 }
 
+// An integer, or its digits as text: eval's record reader keeps every JSON
+// number as its source spelling.
 int count(const json& c, const char* key, const std::string& where) {
   auto it = c.find(key);
-  if (it == c.end() || !it->is_number_integer())
-    throw Error(where + ": constraints." + key + " missing or not an integer");
-  return it->get<int>();
+  if (it != c.end() && it->is_number_integer()) return it->get<int>();
+  if (it != c.end() && it->is_string()) {
+    const std::string t = it->get<std::string>();
+    if (!t.empty() && t.size() < 9 && t.find_first_not_of("0123456789") == std::string::npos) return std::stoi(t);
+  }
+  throw Error(where + ": constraints." + key + " missing or not an integer");
 }
 
 }  // namespace

@@ -298,3 +298,49 @@ TEST(EvalE2E, RougeCommand) {
   EXPECT_NE(out.find(bad.string() + ":2"), std::string::npos) << out;
   fs::remove(bad);
 }
+
+// MiniLaMP records carry facts and constraints: eval scores every row with
+// score.py's rules (tests/eval/exact_test.cpp checks those against score.py)
+// and puts the means into summary.md / summary.csv.
+TEST(EvalE2E, MiniLampExactChecksReachTheSummary) {
+  const std::string mini = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+  fs::path out = fs::temp_directory_path() / ("specsteer_eval_exact_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  std::string log;
+  ASSERT_EQ(run("eval --data " + std::string(SPECSTEER_SOURCE_DIR) + "/data/minilamp/review.jsonl --task review"
+                " --slm " + mini + "specialist.gguf --llm " + mini + "generalist.gguf --methods llm,slm+"
+                " --limit 3 --max-new-tokens 80 --threads 1 --quiet --out " + out.string(),
+                &log),
+            0)
+      << log;
+  std::map<std::string, std::vector<double>> recall;
+  {
+    std::ifstream in(out / "results.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      json r = json::parse(line);
+      ASSERT_TRUE(r.contains("exact")) << line;
+      const double f = r["exact"]["fact_recall"].get<double>();
+      EXPECT_GE(f, 0.0);
+      EXPECT_LE(f, 1.0);
+      recall[r["method"].get<std::string>()].push_back(f);
+    }
+  }
+  ASSERT_EQ(recall.size(), 2u);
+  auto csv = split(slurp(out / "summary.csv"), '\n');
+  auto header = split(csv[0], ',');
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
+  for (const char* k : {"fact_recall", "cons_items", "cons_strict", "n_exact"}) ASSERT_TRUE(col.count(k)) << k;
+  for (size_t i = 1; i < csv.size(); ++i) {
+    if (csv[i].empty()) continue;
+    auto f = split(csv[i], ',');
+    const auto& v = recall[f[col["method"]]];
+    double mean = 0;
+    for (double x : v) mean += x;
+    EXPECT_NEAR(std::stod(f[col["fact_recall"]]), 100 * mean / v.size(), 1e-3);
+    EXPECT_EQ(f[col["n_exact"]], "3");
+  }
+  EXPECT_NE(slurp(out / "summary.md").find("| fact recall | cons. items | cons. strict |"), std::string::npos);
+  fs::remove_all(out);
+}

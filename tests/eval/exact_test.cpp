@@ -82,5 +82,14 @@ TEST(Exact, RecordsWithoutChecksAndMalformedOnes) {
   c["verdicts"] = json::array({json::array({"sound", "great"})});
   const std::string e = bad(json{{"facts", {"a"}}, {"constraints", c}});
   EXPECT_NE(e.find("liked"), std::string::npos) << e;
+  // eval's record reader hands numbers over as their text.
+  json text_counts = {{"facts", {"a"}}, {"constraints", {{"liked", "1"}, {"disliked", "0"}}}};
+  text_counts["constraints"]["verdicts"] = json::array({json::array({"sound", "great"})});
+  auto checks = exact_checks_from_record(text_counts, "r");
+  ASSERT_TRUE(checks.has_value());
+  EXPECT_EQ(checks->liked, 1);
+  EXPECT_TRUE(score_exact(*checks, "a. The sound was great. I liked one and disliked zero.").cons_strict);
+  text_counts["constraints"]["liked"] = "one";
+  EXPECT_NE(bad(text_counts).find("liked"), std::string::npos);
   EXPECT_EQ(e.rfind("data.jsonl: line 3", 0), 0u) << e;
 }
