@@ -27,6 +27,7 @@ struct ServeOpts {
   int max_sessions = 64, threads = 0, n_ctx = 0, max_message_bytes = 1 << 20, max_batch_rows = 64;
   double idle_timeout = 300, grace = 10, budget_mb = 0;
   bool no_batching = false;
+  std::string steer_candidates = "any";
 };
 
 void log_line(const std::string& line) {
@@ -63,6 +64,7 @@ void serve(const ServeOpts& o) {
   so.shutdown_grace_s = o.grace;
   so.batching = !o.no_batching;
   so.max_batch_rows = o.max_batch_rows;
+  if (o.steer_candidates != "any") so.steer_candidates = steer::parse_candidates(o.steer_candidates);
   so.log = log_line;
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   transport::CloudServer server(models.llm, models.slm, so);
@@ -87,6 +89,8 @@ struct LoadOpts {
   std::string cloud, tls_ca, token_file;
   double lambda = 0.5, net_delay_ms = 0, temp = 0;
   int draft = 4, topk = 32, n = 32, concurrency = 1, sessions = 0, threads = 0;
+  std::string steer_candidates{steer::candidates_name(steer::Settings{}.steer_candidates)};
+  double plausibility = steer::Settings{}.plausibility;
   uint64_t seed = 0;
 };
 
@@ -100,6 +104,8 @@ void load(const LoadOpts& o) {
   s.max_new = o.n;
   s.seed = o.seed;
   s.sampler.temperature = o.temp;
+  s.steer_candidates = steer::parse_candidates(o.steer_candidates);
+  s.plausibility = o.plausibility;
   steer::validate(s);
   req.x = o.input;
   req.personalized = o.private_context.empty() ? o.input : o.private_context + "\n\n" + o.input;
@@ -159,6 +165,10 @@ Registrar reg("cloud", [](CLI::App& root) {
   sub->add_option("--shutdown-grace", o->grace, "seconds in-flight sessions may run after SIGTERM")
       ->capture_default_str();
   sub->add_flag("--no-batching", o->no_batching, "give every session its own forward passes");
+  sub->add_option("--steer-candidates", o->steer_candidates,
+                  "steering-vector rule sessions may ask for: any, contrast or plausible (each edge sends its "
+                  "rule and gamma in SessionOpen; others are refused)")
+      ->capture_default_str();
   sub->add_option("--max-batch-rows", o->max_batch_rows, "token positions per forward pass shared by sessions")
       ->capture_default_str();
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (TLS)");
@@ -180,6 +190,9 @@ Registrar reg("cloud", [](CLI::App& root) {
   ld->add_option("--lambda", l->lambda, "Eq. 7 threshold")->capture_default_str();
   ld->add_option("--draft", l->draft, "draft length K")->capture_default_str();
   ld->add_option("--topk", l->topk, "steering entries on rejection")->capture_default_str();
+  ld->add_option("--steer-candidates", l->steer_candidates, "steering-vector ids: contrast|plausible")
+      ->capture_default_str();
+  ld->add_option("--plausibility", l->plausibility, "gamma of --steer-candidates plausible")->capture_default_str();
   ld->add_option("-n", l->n, "new tokens per generation")->capture_default_str();
   ld->add_option("--seed", l->seed, "seed of generation 0 (generation i uses seed + i)")->capture_default_str();
   ld->add_option("--temp", l->temp, "temperature (0 = greedy)")->capture_default_str();

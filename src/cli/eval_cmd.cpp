@@ -32,15 +32,26 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
   sub->add_option("--slm", c.slm_path, "Small model GGUF (edge SLM+ and cloud SLM-)")->required();
   sub->add_option("--llm", c.llm_path, "Large model GGUF (cloud Generalist)")->required();
   sub->add_option("--out", c.out_dir, "Output directory (rerun with the same one to resume)")->required();
-  sub->add_option("--methods", c.methods, "Comma-separated: llm,slm,slm+,sd,lightcosteer,costeer,specsteer")
+  sub->add_option("--methods", c.methods, "Comma-separated: llm,slm,slm+,llm+,sd,lightcosteer,costeer,specsteer (llm+ sends the profile "
+                  "to the Generalist)")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--lambda", c.lambdas, "Comma-separated specsteer thresholds, e.g. 0.1,0.5,1.0")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--beta", c.beta, "Steering strength (Eq. 8)")->capture_default_str();
-  sub->add_option("--draft", c.draft, "Draft block size K")->capture_default_str();
-  sub->add_option("--topk", c.top_k, "Entries of the steering vector sent on rejection")->capture_default_str();
+  sub->add_option("--beta", c.betas, "Comma-separated steering strengths (Eq. 8; specsteer, lightcosteer)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--draft", c.drafts, "Comma-separated draft block sizes K (specsteer, sd)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--topk", c.top_k, "Most entries of the steering vector sent on rejection")->capture_default_str();
+  sub->add_option("--steer-candidates", c.steer_candidates,
+                  "Comma-separated steering-vector rules (specsteer, lightcosteer): contrast (paper: top-k of "
+                  "h_LLM - beta*h_SLM-), plausible (ids with p_LLM >= gamma * max p_LLM, at most k, same ranking)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--plausibility", c.plausibility, "gamma of the plausible rule, in [0, 1]")->capture_default_str();
   sub->add_option("--limit", c.limit, "Use the first N records (0 = all)")->capture_default_str();
   sub->add_option("--max-new-tokens", c.max_new, "Tokens to generate per record")->capture_default_str();
   sub->add_option("--seed", c.seed, "Base seed (record i uses seed + i)")->capture_default_str();

@@ -29,6 +29,8 @@ struct GenOpts {
   bool bonus = false, no_chat = false, json = false;
   int costeer_T = 20;
   std::string cloud, tls_ca, token_file, on_failure = "fallback";
+  std::string steer_candidates{steer::candidates_name(steer::Settings{}.steer_candidates)};
+  double plausibility = steer::Settings{}.plausibility;
   double net_delay_ms = 0;
   double cloud_timeout_s = 30;
   bool cloud_timeout_given = false;
@@ -56,6 +58,8 @@ void run_generate(const GenOpts& o) {
   s.sampler.top_p = o.top_p;
   s.bonus = o.bonus;
   s.costeer.iterations = o.costeer_T;
+  s.steer_candidates = steer::parse_candidates(o.steer_candidates);
+  s.plausibility = o.plausibility;
   steer::validate(s);
   req.chat = !o.no_chat;
 
@@ -123,6 +127,8 @@ void run_generate(const GenOpts& o) {
       {"text", r.text},
       {"tokens", r.tokens},
       {"method", std::string(steer::method_name(s.method))},
+      // llm+ and sd send something derived from the profile to the cloud.
+      {"private", steer::keeps_profile_on_device(s.method)},
       {"stop_reason", r.stop_reason},
       {"n_generated", c.n_generated},
       {"n_drafted", c.n_drafted},
@@ -147,6 +153,8 @@ void run_generate(const GenOpts& o) {
         {"beta", s.beta},
         {"draft", s.draft},
         {"topk", s.top_k},
+        {"steer_candidates", std::string(steer::candidates_name(s.steer_candidates))},
+        {"plausibility", s.plausibility},
         {"n", s.max_new},
         {"seed", s.seed},
         {"temp", s.sampler.temperature},
@@ -160,6 +168,7 @@ void run_generate(const GenOpts& o) {
       {"breakdown", eval::breakdown_json(c)},
       {"trace", eval::schedule_to_json(r.schedule)},
   };
+  if (!steer::keeps_profile_on_device(s.method)) j["privacy_note"] = std::string(steer::privacy_note(s.method));
   if (r.cloud_failed_at) {
     j["cloud_failed_at_token"] = *r.cloud_failed_at;
     j["cloud_error"] = r.cloud_error;
@@ -174,7 +183,8 @@ Registrar reg("generate", [](CLI::App& root) {
   auto* sub = root.add_subcommand("generate", "personalized generation: SLM+ on the edge, LLM and SLM- in the cloud");
   sub->add_option("--slm", o->slm, "small model (edge SLM+ and cloud SLM-)")->required();
   sub->add_option("--llm", o->llm, "large model (cloud Generalist)")->required();
-  sub->add_option("--method", o->method, "llm|slm|slm+|sd|lightcosteer|costeer|specsteer")->capture_default_str();
+  sub->add_option("--method", o->method, "llm|slm|slm+|llm+|sd|lightcosteer|costeer|specsteer (llm+ sends the profile to the Generalist)")
+      ->capture_default_str();
   sub->add_option("--input", o->input, "the non-private task input x (the cloud sees it)")->required();
   sub->add_option("--private-context", o->private_context, "private text only the edge sees");
   sub->add_option("--private-context-file", o->private_file, "file with private text only the edge sees");
@@ -186,6 +196,12 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
   sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
   sub->add_option("--topk", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
+  sub->add_option("--steer-candidates", o->steer_candidates,
+                  "steering-vector ids: contrast (paper: top-k of h_LLM - beta*h_SLM-) or plausible (ids with "
+                  "p_LLM >= gamma * max p_LLM, at most k, ranked the same way)")
+      ->capture_default_str();
+  sub->add_option("--plausibility", o->plausibility, "gamma of --steer-candidates plausible, in [0, 1]")
+      ->capture_default_str();
   sub->add_option("-n", o->n, "maximum new tokens")->capture_default_str();
   sub->add_option("--seed", o->seed, "seed for every random draw")->capture_default_str();
   sub->add_option("--temp", o->temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 
@@ -12,27 +13,48 @@ namespace specsteer::eval {
 namespace {
 
 int method_rank(const std::string& m) {
-  static const char* order[] = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};
-  for (int i = 0; i < 7; ++i)
+  static const char* order[] = {"llm", "slm", "slm+", "llm+", "sd", "lightcosteer", "costeer", "specsteer"};
+  for (int i = 0; i < 8; ++i)
     if (m == order[i]) return i;
-  return 7;
+  return 8;
 }
 
 std::string display_name(const SummaryRow& r) {
   std::string n = r.method == "llm"            ? "LLM"
                   : r.method == "slm"          ? "SLM"
                   : r.method == "slm+"         ? "SLM+"
+                  : r.method == "llm+"         ? "LLM+ (profile in the prompt)"
                   : r.method == "sd"           ? "Standard SD"
                   : r.method == "lightcosteer" ? "LightCoSteer"
                   : r.method == "costeer"      ? "CoSteer"
                   : r.method == "specsteer"    ? "SpecSteer"
                                                : r.method;
-  if (r.lambda) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " (\xCE\xBB = %g)", *r.lambda);
-    n += buf;
-  } else if (!r.setting.empty()) {
-    n += " (" + r.setting + ")";
+  // The setting string's tokens ("lambda=0.5 beta=2 K=8 plausible gamma=0.1")
+  // in the paper's symbols; a recorded contrast rule is named too, so the two
+  // rules stay apart when one run has both.
+  std::vector<std::string> parts;
+  std::string tok;
+  for (size_t i = 0; i <= r.setting.size(); ++i) {
+    if (i < r.setting.size() && r.setting[i] != ' ') {
+      tok += r.setting[i];
+      continue;
+    }
+    if (tok.rfind("lambda=", 0) == 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "\xCE\xBB = %g", r.lambda.value_or(std::atof(tok.c_str() + 7)));
+      parts.push_back(buf);
+    }
+    else if (tok.rfind("beta=", 0) == 0) parts.push_back("\xCE\xB2 = " + tok.substr(5));
+    else if (tok.rfind("K=", 0) == 0) parts.push_back("K = " + tok.substr(2));
+    else if (tok.rfind("gamma=", 0) == 0 && !parts.empty()) parts.back() += " \xCE\xB3 = " + tok.substr(6);
+    else if (!tok.empty()) parts.push_back(tok);
+    tok.clear();
+  }
+  if (r.steer_candidates == std::optional<std::string>("contrast")) parts.push_back("contrast");
+  if (!parts.empty()) {
+    n += " (";
+    for (size_t i = 0; i < parts.size(); ++i) n += (i ? ", " : "") + parts[i];
+    n += ")";
   }
   return n;
 }
@@ -81,6 +103,7 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRow>& rows) {
     SummaryRow s;
     double r1 = 0, rl = 0;
     uint64_t drafted = 0, accepted = 0, rt = 0, bytes = 0, flops = 0;
+    double fact = 0, items = 0, strict = 0;
   };
   std::map<std::pair<std::string, std::string>, Acc> groups;
   for (const auto& r : rows) {
@@ -88,6 +111,17 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRow>& rows) {
     a.s.method = r.method;
     a.s.setting = r.setting;
     a.s.lambda = r.lambda;
+    a.s.beta = r.beta;
+    a.s.draft_k = r.draft_k;
+    if (r.steer_candidates) a.s.steer_candidates = r.steer_candidates;
+    if (r.plausibility) a.s.plausibility = r.plausibility;
+    if (!r.keeps_profile_on_device) a.s.keeps_profile_on_device = false;
+    if (r.exact) {
+      a.s.n_exact += 1;
+      a.fact += r.exact->fact_recall;
+      a.items += r.exact->cons_items;
+      a.strict += r.exact->cons_strict ? 1.0 : 0.0;
+    }
     a.s.n += 1;
     a.r1 += r.rouge.rouge1.fmeasure;
     a.rl += r.rouge.rougeL.fmeasure;
@@ -111,6 +145,11 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRow>& rows) {
     s.bytes_per_token = double(a.bytes) / gen;
     s.flops_per_token = double(a.flops) / gen;
     s.total_flops = double(a.flops);
+    if (s.n_exact) {
+      s.fact_recall = 100.0 * a.fact / double(s.n_exact);
+      s.cons_items = 100.0 * a.items / double(s.n_exact);
+      s.cons_strict = 100.0 * a.strict / double(s.n_exact);
+    }
     out.push_back(s);
   }
   double llm_tps = 0;
@@ -133,7 +172,8 @@ std::vector<SummaryRow> summarize(const std::vector<ResultRow>& rows) {
 std::string summary_csv(const std::vector<SummaryRow>& s) {
   std::string o =
       "method,lambda,rouge1,rougeL,acceptance_rate,tok_per_s,speedup,round_trips_per_token,bytes_per_token,"
-      "flops_per_token,n_records,n_generated,seconds,total_flops,setting\n";
+      "flops_per_token,n_records,n_generated,seconds,total_flops,setting,private,beta,draft,steer_candidates,"
+      "plausibility,fact_recall,cons_items,cons_strict,n_exact\n";
   for (const auto& r : s) {
     o += r.method + ",";
     o += (r.lambda ? fmt("%g", *r.lambda) : "") + ",";
@@ -145,28 +185,48 @@ std::string summary_csv(const std::vector<SummaryRow>& s) {
     o += fmt("%.6e", r.flops_per_token) + ",";
     o += std::to_string(r.n) + "," + std::to_string(r.n_generated) + "," + fmt("%.6f", r.seconds) + ",";
     o += fmt("%.6e", r.total_flops) + ",";
-    o += r.setting + "\n";  // settings never contain commas ("lambda=0.5")
+    o += r.setting + ",";  // settings never contain commas ("lambda=0.5 beta=2")
+    o += std::string(r.keeps_profile_on_device ? "1" : "0") + ",";
+    o += fmt("%g", r.beta) + "," + std::to_string(r.draft_k) + ",";
+    o += r.steer_candidates.value_or("") + "," + (r.plausibility ? fmt("%g", *r.plausibility) : "") + ",";
+    if (r.n_exact)
+      o += fmt("%.4f", r.fact_recall) + "," + fmt("%.4f", r.cons_items) + "," + fmt("%.4f", r.cons_strict) + ",";
+    else
+      o += ",,,";
+    o += std::to_string(r.n_exact) + "\n";
   }
   return o;
 }
 
 std::string summary_markdown(const std::vector<SummaryRow>& s, const std::string& title,
                              const std::vector<std::string>& notes) {
+  const bool exact = std::any_of(s.begin(), s.end(), [](const SummaryRow& r) { return r.n_exact > 0; });
   std::string o = "# " + title + "\n\n";
-  o += "| Method | n | R-1 | R-L | \xCE\xB1 (%) | tok/s | Speedup | round trips/tok | bytes/tok | FLOPs/tok |\n";
-  o += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  o += std::string("| Method | n | R-1 | R-L | ") + (exact ? "fact recall | cons. items | cons. strict | " : "") +
+       "\xCE\xB1 (%) | tok/s | Speedup | round trips/tok | bytes/tok | FLOPs/tok | private |\n";
+  o += std::string("|---|---:|---:|---:|") + (exact ? "---:|---:|---:|" : "") + "---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : s) {
     o += "| " + display_name(r) + " | " + std::to_string(r.n) + " | " + fmt("%.2f", r.rouge1) + " | " +
-         fmt("%.2f", r.rougeL) + " | " + (r.acceptance_rate ? fmt("%.2f", 100 * *r.acceptance_rate) : "-") +
-         " | " + fmt("%.2f", r.tok_per_s) + " | " + (r.speedup ? fmt("%.2f\xC3\x97", *r.speedup) : "-") + " | " +
-         fmt("%.3f", r.round_trips_per_token) + " | " + fmt("%.1f", r.bytes_per_token) + " | " +
-         fmt("%.3g", r.flops_per_token) + " |\n";
+         fmt("%.2f", r.rougeL) + " | ";
+    if (exact)
+      o += r.n_exact ? fmt("%.2f", r.fact_recall) + " | " + fmt("%.2f", r.cons_items) + " | " +
+                           fmt("%.2f", r.cons_strict) + " | "
+                     : "- | - | - | ";
+    o += (r.acceptance_rate ? fmt("%.2f", 100 * *r.acceptance_rate) : "-") + " | " + fmt("%.2f", r.tok_per_s) +
+         " | " + (r.speedup ? fmt("%.2f\xC3\x97", *r.speedup) : "-") + " | " + fmt("%.3f", r.round_trips_per_token) +
+         " | " + fmt("%.1f", r.bytes_per_token) + " | " + fmt("%.3g", r.flops_per_token) + " | " +
+         (r.keeps_profile_on_device ? "yes" : "**no**") + " |\n";
   }
   o += "\nR-1/R-L: mean ROUGE-1/ROUGE-L F-measure x 100 (rouge_score's tokenizer). "
        "\xCE\xB1: accepted / drafted tokens over all records. tok/s: generated tokens / generation wall time. "
        "Speedup: tok/s relative to `llm` in the same run. FLOPs: 2*N_matmul per forward position plus "
        "2*n_layer*n_ctx*d_attn attention, summed over every model's positions (prefill, drafts, verification, "
-       "recovery), per generated token.\n";
+       "recovery), per generated token. private: **no** when something derived from the profile goes to the "
+       "cloud (llm+: the retrieved profile in the Generalist's prompt; sd: the drafter's probabilities).\n";
+  if (exact)
+    o += "\nExact checks (MiniLaMP records, tools/minilamp/score.py's rules), x 100: fact recall = share of the "
+         "record's private facts found verbatim; cons. items = share of atomic constraints met; cons. strict = "
+         "share of texts meeting all.\n";
   for (const auto& n : notes) o += "\n" + n + "\n";
   return o;
 }
@@ -176,7 +236,9 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
     return r.speedup.has_value();
   });
   auto xval = [&](const SummaryRow& r) { return have_speedup ? *r.speedup : r.tok_per_s; };
-  const double W = 920, H = 520, L = 80, R = 300, T = 56, B = 64;
+  // The legend holds one line per row: grow the picture to fit sweeps.
+  const double W = 1060, L = 80, R = 440, T = 56, B = 64;
+  const double H = std::max(520.0, T + 36 + 22.0 * static_cast<double>(s.size()) + 16);
   const double pw = W - L - R, ph = H - T - B;
   double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
   if (!s.empty()) {
@@ -247,14 +309,17 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
     if (m == "llm") return {"#222222", 1};
     if (m == "slm") return {"#8c8c8c", 0};
     if (m == "slm+") return {"#1f77b4", 0};
+    if (m == "llm+") return {"#222222", 0};
     if (m == "sd") return {"#2ca02c", 3};
     if (m == "lightcosteer") return {"#9467bd", 2};
     if (m == "costeer") return {"#ff7f0e", 2};
     if (m == "specsteer") return {"#d62728", 3};
     return {"#17becf", 0};
   };
-  auto marker = [&](double x, double y, const Style& st) {
+  // Hollow markers: methods that send something derived from the profile.
+  auto marker = [&](double x, double y, const Style& st, bool hollow = false) {
     std::string c = st.color;
+    if (hollow) c = std::string("white\" stroke=\"") + st.color + "\" stroke-width=\"2";
     switch (st.shape) {
       case 1:
         return "<rect x=\"" + fmt("%.1f", x - 6) + "\" y=\"" + fmt("%.1f", y - 6) +
@@ -272,20 +337,32 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
                "\"/>\n";
     }
   };
-  // Join each method's settings (specsteer's lambdas) in lambda order.
+  // Join each method's lambdas in lambda order, one line per remaining
+  // setting (beta, K, candidate rule).
+  auto series = [](const SummaryRow& r) {
+    std::string rest;
+    for (size_t i = 0; i < r.setting.size();) {
+      size_t j = r.setting.find(' ', i);
+      if (j == std::string::npos) j = r.setting.size();
+      const std::string tok = r.setting.substr(i, j - i);
+      if (tok.rfind("lambda=", 0) != 0) rest += " " + tok;
+      i = j + 1;
+    }
+    return r.method + rest + (r.steer_candidates ? " " + *r.steer_candidates : "");
+  };
   std::map<std::string, std::vector<const SummaryRow*>> by_method;
-  for (const auto& r : s) by_method[r.method].push_back(&r);
+  for (const auto& r : s) by_method[series(r)].push_back(&r);
   for (auto& [m, v] : by_method) {
     if (v.size() < 2) continue;
     std::string pts;
     for (auto* r : v) pts += fmt("%.1f", px(xval(*r))) + "," + fmt("%.1f", py(r->rougeL)) + " ";
-    o += "<polyline points=\"" + pts + "\" fill=\"none\" stroke=\"" + style(m).color +
+    o += "<polyline points=\"" + pts + "\" fill=\"none\" stroke=\"" + style(v[0]->method).color +
          "\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n";
   }
   int n_labels = 0;  // stagger lambda labels so coinciding points stay readable
   for (const auto& r : s) {
     double x = px(xval(r)), y = py(r.rougeL);
-    o += marker(x, y, style(r.method));
+    o += marker(x, y, style(r.method), !r.keeps_profile_on_device);
     if (r.lambda)
       o += "<text x=\"" + fmt("%.1f", x + 9) + "\" y=\"" + fmt("%.1f", y - 8 - 13 * (n_labels++ % 3)) +
            "\" font-size=\"11\" fill=\"" +
@@ -294,12 +371,14 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
   // Legend: one entry per row so each point can be read off with its numbers.
   double lx = L + pw + 18, ly = T + 6;
   o += "<text x=\"" + fmt("%g", lx) + "\" y=\"" + fmt("%g", ly + 4) +
-       "\" font-size=\"13\" font-weight=\"bold\">Method: R-L, speedup</text>\n";
+       "\" font-size=\"13\" font-weight=\"bold\">Method: R-L, \xCE\xB1, speedup</text>\n";
   ly += 24;
   for (const auto& r : s) {
-    o += marker(lx + 7, ly, style(r.method));
+    o += marker(lx + 7, ly, style(r.method), !r.keeps_profile_on_device);
     std::string label = display_name(r) + ": " + fmt("%.2f", r.rougeL) + ", " +
-                        (have_speedup ? fmt("%.2f\xC3\x97", *r.speedup) : fmt("%.1f tok/s", r.tok_per_s));
+                        (r.acceptance_rate ? fmt("\xCE\xB1 %.0f%%", 100 * *r.acceptance_rate) + ", " : "") +
+                        (have_speedup ? fmt("%.2f\xC3\x97", *r.speedup) : fmt("%.1f tok/s", r.tok_per_s)) +
+                        (r.keeps_profile_on_device ? "" : " [non-private]");
     o += "<text x=\"" + fmt("%g", lx + 20) + "\" y=\"" + fmt("%g", ly + 4) + "\" font-size=\"12\">" +
          xml_escape(label) + "</text>\n";
     ly += 22;

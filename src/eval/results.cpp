@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "steer/settings.h"
 
 namespace specsteer::eval {
 namespace {
@@ -51,6 +52,7 @@ json to_json(const ResultRow& r) {
       {"lambda", r.lambda ? json(*r.lambda) : json(nullptr)},
       {"beta", r.beta},
       {"draft", r.draft_k},
+      {"private", r.keeps_profile_on_device},
       {"prediction", r.prediction},
       {"reference", r.reference},
       {"tokens", r.tokens},
@@ -81,6 +83,12 @@ json to_json(const ResultRow& r) {
         {"llm_attention", c.llm_attention}}},
       {"flops", {{"slm", c.slm_flops}, {"llm", c.llm_flops}, {"total", c.slm_flops + c.llm_flops}}},
   };
+  if (r.steer_candidates) j["steer_candidates"] = *r.steer_candidates;
+  if (r.plausibility) j["plausibility"] = *r.plausibility;
+  if (r.exact)
+    j["exact"] = {{"fact_recall", r.exact->fact_recall},
+                  {"cons_items", r.exact->cons_items},
+                  {"cons_strict", r.exact->cons_strict}};
   if (!r.breakdown.is_null()) j["breakdown"] = r.breakdown;
   if (r.schedule) j["trace"] = schedule_to_json(*r.schedule);
   return j;
@@ -96,6 +104,24 @@ ResultRow row_from_json(const json& j, const std::string& where) {
   if (auto it = j.find("lambda"); it != j.end() && !it->is_null()) r.lambda = field<double>(j, "lambda", where);
   r.beta = field<double>(j, "beta", where);
   r.draft_k = field<int>(j, "draft", where);
+  if (j.contains("private")) {
+    r.keeps_profile_on_device = field<bool>(j, "private", where);
+  } else {
+    try {
+      r.keeps_profile_on_device = steer::keeps_profile_on_device(steer::parse_method(r.method));
+    } catch (const Error&) {
+      // a method this build does not know: leave it marked private as written
+    }
+  }
+  if (auto it = j.find("steer_candidates"); it != j.end() && !it->is_null())
+    r.steer_candidates = field<std::string>(j, "steer_candidates", where);
+  if (auto it = j.find("plausibility"); it != j.end() && !it->is_null())
+    r.plausibility = field<double>(j, "plausibility", where);
+  if (auto it = j.find("exact"); it != j.end() && it->is_object()) {
+    const std::string we = where + " exact";
+    r.exact = ExactScores{field<double>(*it, "fact_recall", we), field<double>(*it, "cons_items", we),
+                          field<bool>(*it, "cons_strict", we)};
+  }
   r.prediction = field<std::string>(j, "prediction", where);
   r.reference = field<std::string>(j, "reference", where);
   r.tokens = field<std::vector<int32_t>>(j, "tokens", where);

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/exact.h"
 #include "eval/rouge.h"
 #include "steer/schedule.h"
 
@@ -38,6 +39,15 @@ struct ResultRow {
   std::optional<double> lambda; // specsteer only
   double beta = 1.0;
   int draft_k = 0;
+  // Methods whose cloud sends a steering vector: its candidate rule
+  // ("contrast" or "plausible") and gamma (plausible); absent in rows written
+  // before the rule existed, which ran "contrast".
+  std::optional<std::string> steer_candidates;
+  std::optional<double> plausibility;
+  // false: something derived from the profile left the device (llm+, sd).
+  // Rows written before the field existed: from the method.
+  bool keeps_profile_on_device = true;
+  std::optional<ExactScores> exact;  // MiniLaMP records (facts / constraints)
   std::string prediction, reference;
   std::vector<int32_t> tokens;
   std::string stop_reason;  // "eog", "length", ...

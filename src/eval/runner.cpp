@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "eval/exact.h"
 #include "eval/flops.h"
 #include "eval/manifest.h"
 #include "eval/progress.h"
@@ -31,18 +34,32 @@ namespace fs = std::filesystem;
 struct Record {
   std::string id, user, x, reference;
   size_t index = 0;
+  std::optional<ExactChecks> exact;  // MiniLaMP records: facts and constraints
 };
 
 struct Job {
   steer::Method method;
   std::string name, setting;
   std::optional<double> lambda;
+  double beta = 1.0;
+  int draft = 4;
+  std::optional<steer::SteerCandidates> candidates;  // methods whose cloud sends a steering vector
 };
 
 std::string fmt_g(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
+}
+
+template <typename T>
+std::string join_g(const std::vector<T>& v) {
+  std::string out;
+  for (const T& x : v) {
+    if (!out.empty()) out += '/';
+    out += fmt_g(static_cast<double>(x));
+  }
+  return out;
 }
 
 std::vector<Record> read_eval_records(const std::string& path, profile::Task task, int limit) {
@@ -75,30 +92,84 @@ std::vector<Record> read_eval_records(const std::string& path, profile::Task tas
     else  // stable under reordering the file
       r.id = sha256_hex((r.user + "\n" + r.x).data(), r.user.size() + 1 + r.x.size()).substr(0, 16);
     if (!ids.insert(r.id).second) throw Error(where + ": duplicate record id '" + r.id + "'");
+    r.exact = exact_checks_from_record(j, where);
     out.push_back(std::move(r));
   });
   if (out.empty()) throw Error(path + ": no records");
   return out;
 }
 
+// A sweep list: non-empty, no value twice (as printed), each valid.
+template <typename T, typename Check>
+void check_list(const std::vector<T>& values, const char* flag, Check valid) {
+  if (values.empty()) throw Error(std::string(flag) + ": give at least one value");
+  std::set<std::string> seen;
+  for (const T& v : values) {
+    std::string shown;
+    if constexpr (std::is_same_v<T, std::string>)
+      shown = v;
+    else
+      shown = fmt_g(static_cast<double>(v));
+    if (const std::string why = valid(v); !why.empty())
+      throw Error(std::string(flag) + ": " + shown + " " + why);
+    if (!seen.insert(shown).second) throw Error(std::string(flag) + ": " + shown + " given twice");
+  }
+}
+
+// The setting string, part of the resume key: lambda always for specsteer;
+// beta, K and the candidate rule only where the method uses them and they
+// differ from the paper's defaults (beta 1, K 4, contrast), so the rows of
+// results directories made before these sweeps existed keep their keys.
+std::string setting_string(const Job& j, double gamma) {
+  std::string out;
+  auto add = [&](const std::string& t) {
+    if (!out.empty()) out += ' ';
+    out += t;
+  };
+  if (j.lambda) add("lambda=" + fmt_g(*j.lambda));
+  const bool beta_used = j.method == steer::Method::SpecSteer || j.method == steer::Method::LightCoSteer;
+  const bool draft_used = j.method == steer::Method::SpecSteer || j.method == steer::Method::Sd;
+  if (beta_used && j.beta != 1.0) add("beta=" + fmt_g(j.beta));
+  if (draft_used && j.draft != 4) add("K=" + std::to_string(j.draft));
+  if (j.candidates == steer::SteerCandidates::Plausible) add("plausible gamma=" + fmt_g(gamma));
+  return out;
+}
+
 std::vector<Job> expand_jobs(const EvalConfig& cfg) {
+  check_list(cfg.lambdas, "--lambda", [](double l) { return l > 0 ? "" : "must be > 0"; });
+  check_list(cfg.betas, "--beta", [](double b) { return std::isfinite(b) ? "" : "must be finite"; });
+  check_list(cfg.drafts, "--draft", [](int k) { return k >= 1 && k <= 256 ? "" : "must be in [1, 256]"; });
+  std::vector<steer::SteerCandidates> rules;
+  check_list(cfg.steer_candidates, "--steer-candidates", [&](const std::string& name) -> std::string {
+    try {
+      rules.push_back(steer::parse_candidates(name));
+    } catch (const Error&) {
+      return "is not a rule (contrast or plausible)";
+    }
+    return "";
+  });
   std::vector<Job> jobs;
   std::set<std::string> seen;
   for (const auto& name : cfg.methods) {
     steer::Method m = steer::parse_method(name);
     std::string canon(steer::method_name(m));
     if (!seen.insert(canon).second) throw Error("--methods: '" + name + "' given twice");
-    if (m == steer::Method::SpecSteer) {
-      if (cfg.lambdas.empty()) throw Error("--lambda: give at least one value");
-      std::set<std::string> ls;
-      for (double l : cfg.lambdas) {
-        if (!(l > 0)) throw Error("--lambda: values must be > 0, got " + fmt_g(l));
-        if (!ls.insert(fmt_g(l)).second) throw Error("--lambda: " + fmt_g(l) + " given twice");
-        jobs.push_back({m, canon, "lambda=" + fmt_g(l), l});
-      }
-    } else {
-      jobs.push_back({m, canon, "", std::nullopt});
-    }
+    const bool spec = m == steer::Method::SpecSteer;
+    const bool steers = spec || m == steer::Method::LightCoSteer;
+    // Values a method does not use collapse to one job.
+    const std::vector<double> lambdas = spec ? cfg.lambdas : std::vector<double>{0};
+    const std::vector<double> betas = steers ? cfg.betas : std::vector<double>{1.0};
+    const std::vector<int> drafts = spec || m == steer::Method::Sd ? cfg.drafts : std::vector<int>{4};
+    std::vector<std::optional<steer::SteerCandidates>> cands(rules.begin(), rules.end());
+    if (!steers) cands = {std::nullopt};
+    for (double l : lambdas)
+      for (double b : betas)
+        for (int k : drafts)
+          for (const auto& c : cands) {
+            Job j{m, canon, "", spec ? std::optional<double>(l) : std::nullopt, b, k, c};
+            j.setting = setting_string(j, cfg.plausibility);
+            jobs.push_back(std::move(j));
+          }
   }
   if (jobs.empty()) throw Error("--methods: give at least one method");
   return jobs;
@@ -119,8 +190,6 @@ json fingerprint(const EvalConfig& cfg, const json& models, const std::string& d
           {"data_sha256", data_sha},
           {"llm_sha256", models["llm"]["sha256"]},
           {"slm_sha256", models["slm"]["sha256"]},
-          {"beta", cfg.beta},
-          {"draft", cfg.draft},
           {"top_k", cfg.top_k},
           {"max_new_tokens", cfg.max_new},
           {"seed", cfg.seed},
@@ -161,17 +230,25 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
     throw Error("--task: eval runs the LongLaMP tasks abstract|review|writing, got '" + cfg.task + "'");
   if (cfg.limit < 0) throw Error("--limit: must be >= 0");
   if (cfg.max_new < 1) throw Error("--max-new-tokens: must be >= 1");
+  if (!(cfg.plausibility >= 0 && cfg.plausibility <= 1)) throw Error("--plausibility: must be in [0, 1]");
   const std::vector<Job> jobs = expand_jobs(cfg);
   for (const auto& [flag, path] : {std::pair{"--data", cfg.data}, {"--slm", cfg.slm_path}, {"--llm", cfg.llm_path}})
     if (!fs::is_regular_file(path)) throw Error(std::string(flag) + ": no such file '" + path + "'");
-  // Settings are validated once, up front, with the first job's method.
-  steer::Settings base;
-  base.beta = cfg.beta;
-  base.draft = cfg.draft;
-  base.top_k = cfg.top_k;
-  base.max_new = cfg.max_new;
-  base.lambda = 0.5;
-  steer::validate(base);
+  // Every job's settings are validated up front, before any model loads.
+  auto job_settings = [&](const Job& job) {
+    steer::Settings s;
+    s.method = job.method;
+    s.lambda = job.lambda.value_or(0.5);
+    s.beta = job.beta;
+    s.draft = job.draft;
+    s.top_k = cfg.top_k;
+    s.max_new = cfg.max_new;
+    s.steer_candidates = job.candidates.value_or(steer::SteerCandidates::Contrast);
+    s.plausibility = cfg.plausibility;
+    steer::validate(s);
+    return s;
+  };
+  for (const Job& job : jobs) job_settings(job);
 
   std::vector<Record> records = read_eval_records(cfg.data, task, cfg.limit);
   fs::create_directories(cfg.out_dir);
@@ -198,6 +275,13 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       throw Error(manifest_path.string() + ": not valid JSON (" + e.what() + ")");
     }
     const json& old = manifest.value("fingerprint", json::object());
+    // Directories started before the beta/K sweeps held one beta and K in the
+    // fingerprint, not in the setting strings: only the defaults map onto
+    // today's keys.
+    for (const auto& [key, paper] : {std::pair{"beta", json(1.0)}, std::pair{"draft", json(4)}})
+      if (old.contains(key) && old[key] != paper)
+        throw Error(cfg.out_dir + " holds a run made with " + key + " " + old[key].dump() +
+                    " before the sweep settings existed; use another --out");
     for (auto it = fp.begin(); it != fp.end(); ++it)
       if (!old.contains(it.key()) || old[it.key()] != it.value())
         throw Error(cfg.out_dir + " holds a run with different settings (" + it.key() + ": " +
@@ -217,8 +301,10 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
                 {"task", cfg.task},
                 {"methods", cfg.methods},
                 {"lambdas", cfg.lambdas},
-                {"beta", cfg.beta},
-                {"draft", cfg.draft},
+                {"betas", cfg.betas},
+                {"drafts", cfg.drafts},
+                {"steer_candidates", cfg.steer_candidates},
+                {"plausibility", cfg.plausibility},
                 {"top_k", cfg.top_k},
                 {"limit", cfg.limit},
                 {"max_new_tokens", cfg.max_new},
@@ -249,10 +335,12 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   Progress progress(records.size() * jobs.size(), log, tty);
   const ModelConfig& llm_cfg = models.llm->config();
   const ModelConfig& slm_cfg = models.slm->config();
+  std::map<std::string, const Record*> record_by_id;
+  for (const Record& rec : records) record_by_id[rec.id] = &rec;
   for (const Record& rec : records) {
     std::optional<profile::Prompts> prompts;  // built once per record, when needed
     for (const Job& job : jobs) {
-      const std::string label = job.name + (job.lambda ? " \xCE\xBB=" + fmt_g(*job.lambda) : "") + " " + rec.id;
+      const std::string label = job.name + (job.setting.empty() ? "" : " " + job.setting) + " " + rec.id;
       if (results.done({rec.id, job.name, job.setting})) {
         ++outcome.skipped;
         progress.step(label + " (done before)", 0, 0, true);
@@ -262,9 +350,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       steer::GenerateRequest req;
       req.x = prompts->x;
       req.personalized = prompts->personalized;
-      req.settings = base;
-      req.settings.method = job.method;
-      if (job.lambda) req.settings.lambda = *job.lambda;
+      req.settings = job_settings(job);
       req.settings.seed = cfg.seed + rec.index;
       req.on_cloud_failure = steer::CloudFailure::Fail;  // a benchmark must not silently fall back
       std::unique_ptr<steer::Transport> link;
@@ -294,8 +380,14 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       row.method = job.name;
       row.setting = job.setting;
       row.lambda = job.lambda;
-      row.beta = cfg.beta;
-      row.draft_k = cfg.draft;
+      row.beta = job.beta;
+      row.draft_k = job.draft;
+      if (job.candidates) {
+        row.steer_candidates = std::string(steer::candidates_name(*job.candidates));
+        if (*job.candidates == steer::SteerCandidates::Plausible) row.plausibility = cfg.plausibility;
+      }
+      row.keeps_profile_on_device = steer::keeps_profile_on_device(job.method);
+      if (rec.exact) row.exact = score_exact(*rec.exact, g.text);
       row.prediction = g.text;
       row.reference = rec.reference;
       row.tokens = g.tokens;
@@ -336,13 +428,22 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   }
   progress.finish();
 
-  outcome.summary = summarize(results.rows());
+  // Exact checks from this run's records (rows resumed from runs that predate
+  // them included); rows of records outside --limit keep what they carry.
+  std::vector<ResultRow> rows = results.rows();
+  for (ResultRow& r : rows)
+    if (auto it = record_by_id.find(r.record_id); it != record_by_id.end() && it->second->exact)
+      r.exact = score_exact(*it->second->exact, r.prediction);
+  outcome.summary = summarize(rows);
   const std::string title = "LongLaMP " + cfg.task + ": SLM " + fs::path(cfg.slm_path).filename().string() +
                             " / LLM " + fs::path(cfg.llm_path).filename().string() + ", " +
                             std::to_string(records.size()) + " records";
   std::vector<std::string> notes = {
-      "Greedy decoding, max " + std::to_string(cfg.max_new) + " new tokens, beta " + fmt_g(cfg.beta) + ", K " +
-          std::to_string(cfg.draft) + ", top-k " + std::to_string(cfg.top_k) + ", seed " +
+      "Greedy decoding, max " + std::to_string(cfg.max_new) + " new tokens, beta " + join_g(cfg.betas) + ", K " +
+          join_g(cfg.drafts) + " (settings other than beta 1 and K 4 are named in the method column), steering "
+          "vector of at most " + std::to_string(cfg.top_k) + " entries (contrast: the paper's top-k of "
+          "h_LLM - beta*h_SLM-; plausible: ids with p_LLM >= gamma * max p_LLM, gamma " + fmt_g(cfg.plausibility) +
+          "), seed " +
           std::to_string(cfg.seed) + ", " + std::to_string(cfg.retrieve_k) + " retrieved profile entries" +
           (cfg.rouge_stemmer ? ", ROUGE with Porter stemming" : "") + ".",
       "FLOPs: every forward position each model ran (prefill, drafts, verification, recovery, re-evaluation "

@@ -1,6 +1,6 @@
 #pragma once
-// `specsteer eval`: a LongLaMP-style run of every method (and every lambda for
-// specsteer) on every record, resumable, writing results.jsonl, summary.md,
+// `specsteer eval`: a LongLaMP-style run of every method (and every setting of
+// the sweeps, e.g. specsteer's lambdas) on every record, resumable, writing results.jsonl, summary.md,
 // summary.csv, tradeoff.svg and manifest.json into one directory.
 #include <cstdio>
 #include <functional>
@@ -9,16 +9,23 @@
 #include <vector>
 
 #include "eval/report.h"
+#include "steer/settings.h"
 #include "steer/transport.h"
 
 namespace specsteer::eval {
 
 struct EvalConfig {
   std::string data, task, slm_path, llm_path, out_dir;
-  std::vector<std::string> methods = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};
-  std::vector<double> lambdas = {0.5};  // specsteer only
-  double beta = 1.0;
-  int draft = 4;
+  std::vector<std::string> methods = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};  // and llm+
+  // Sweeps: one job (results row per record, summary row) per combination of
+  // the values that apply to a method: lambda (specsteer), beta (specsteer,
+  // lightcosteer), draft K (specsteer, sd), steering candidate rule
+  // (specsteer, lightcosteer; "contrast" or "plausible").
+  std::vector<double> lambdas = {0.5};
+  std::vector<double> betas = {1.0};
+  std::vector<int> drafts = {4};
+  std::vector<std::string> steer_candidates = {std::string(steer::candidates_name(steer::Settings{}.steer_candidates))};
+  double plausibility = steer::Settings{}.plausibility;  // gamma of the plausible rule
   int top_k = 32;
   int limit = 0;  // 0 = all records
   int max_new = 128;

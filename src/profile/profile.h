@@ -77,8 +77,11 @@ class Store {
 
   // Top-k entries of `user` for `task` by BM25 against `query` (terms are taken
   // from the text and quoted, never interpreted as FTS5 syntax). Best first;
-  // ties by insertion order. A query without any word characters, an unknown
-  // user or k == 0 gives an empty result. Throws Error for k < 0.
+  // ties by insertion order. Always min(k, the user's entries for the task)
+  // entries: when fewer than k share a word with the query, the others follow
+  // in profile (insertion) order with score 0, as rank_bm25's get_top_n (a
+  // query without words gives the first k). An unknown user or k == 0 gives an
+  // empty result. Throws Error for k < 0.
   std::vector<Entry> search(std::string_view user, Task task, std::string_view query, int k = 4) const;
   // Same over every task the user has entries for, merged by score.
   std::vector<Entry> search_all(std::string_view user, std::string_view query, int k = 4) const;

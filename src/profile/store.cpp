@@ -540,7 +540,7 @@ std::vector<Entry> Store::search(std::string_view user, Task task, std::string_v
   if (k < 0) throw Error("profile search: k must be >= 0 (got " + std::to_string(k) + ")");
   std::vector<Entry> out;
   std::vector<std::string> words = query_words(query, kMaxQueryTerms);
-  if (k == 0 || words.empty()) return out;
+  if (k == 0) return out;
   int64_t uid;
   {
     Stmt s(db_, "SELECT id FROM users WHERE name = ?1");
@@ -551,31 +551,51 @@ std::vector<Entry> Store::search(std::string_view user, Task task, std::string_v
   const std::string table = fts_table(task);
   // Rank inside the FTS table first and join only the k winners: joining every
   // match before sorting costs a row lookup per match (2x slower at 100k).
-  Stmt s(db_, "SELECT e.fields, t.r FROM (SELECT rowid AS id, bm25(" + table + ", 0.0, 1.0) AS r FROM " + table +
-                  " WHERE " + table + " MATCH ?1 ORDER BY r, rowid LIMIT ?2) t JOIN entries e ON e.id = t.id" +
+  Stmt s(db_, "SELECT e.fields, t.r, e.id FROM (SELECT rowid AS id, bm25(" + table + ", 0.0, 1.0) AS r FROM " +
+                  table + " WHERE " + table + " MATCH ?1 ORDER BY r, rowid LIMIT ?2) t JOIN entries e ON e.id = t.id" +
                   " ORDER BY t.r, e.id");
+  std::vector<int64_t> ids;  // of the entries in `out`
+  auto add = [&](Stmt& st, double score) {
+    Entry e;
+    e.task = task;
+    e.score = score;
+    json fields = json::parse(st.text(0), nullptr, /*allow_exceptions=*/false);
+    if (!fields.is_object()) throw Error("profile database: corrupt entry (fields are not a JSON object)");
+    for (auto it = fields.begin(); it != fields.end(); ++it)
+      if (it->is_string()) e.fields[it.key()] = it->get<std::string>();
+    out.push_back(std::move(e));
+  };
   auto run = [&](const std::vector<std::string>& terms) {
     out.clear();
+    ids.clear();
     // The only user text in the expression is inside the quoted terms.
     s.bind(1, "scope : \"" + scope_token(uid) + "\" AND body : (" + quote_or(terms) + ")").bind(2, int64_t{k});
     while (s.step()) {
-      Entry e;
-      e.task = task;
-      e.score = -s.f64(1);
-      json fields = json::parse(s.text(0), nullptr, /*allow_exceptions=*/false);
-      if (!fields.is_object()) throw Error("profile database: corrupt entry (fields are not a JSON object)");
-      for (auto it = fields.begin(); it != fields.end(); ++it)
-        if (it->is_string()) e.fields[it.key()] = it->get<std::string>();
-      out.push_back(std::move(e));
+      add(s, -s.f64(1));
+      ids.push_back(s.i64(2));
     }
     s.reset();
   };
-  std::vector<std::string> informative = informative_words(task, words);
-  if (!informative.empty() && informative.size() < words.size()) {
-    run(informative);
-    if (out.size() == static_cast<size_t>(k)) return out;
+  bool done = false;
+  if (!words.empty()) {
+    std::vector<std::string> informative = informative_words(task, words);
+    if (!informative.empty() && informative.size() < words.size()) {
+      run(informative);
+      done = out.size() == static_cast<size_t>(k);
+    }
+    if (!done) run(words);
   }
-  run(words);
+  // Fewer matches than k: entries that share no word with the query follow
+  // the scored ones in profile (insertion) order with score 0, as rank_bm25's
+  // get_top_n returns n documents whatever their scores, so a prompt always
+  // holds k entries when the user has k.
+  if (out.size() < static_cast<size_t>(k)) {
+    std::sort(ids.begin(), ids.end());
+    Stmt rest(db_, "SELECT fields, id FROM entries WHERE user_id = ?1 AND task = ?2 ORDER BY id");
+    rest.bind(1, uid).bind(2, task_name(task));
+    while (out.size() < static_cast<size_t>(k) && rest.step())
+      if (!std::binary_search(ids.begin(), ids.end(), rest.i64(1))) add(rest, 0.0);
+  }
   return out;
 }
 

@@ -125,7 +125,7 @@ Verdict Cloud::verify(const DraftBlock& b) {
     if (sd)
       v.target = to_pairs(target);
     else
-      v.steer = cloud_steer_topk(pred_llm(i), pred_slm(i), s_.beta, s_.top_k);
+      v.steer = cloud_steer(pred_llm(i), pred_slm(i), s_);
     // Roll back to x + agreed prefix; its next-token row is the one just tested.
     std::vector<float> nl(pred_llm(i).begin(), pred_llm(i).end());
     llm_->truncate(base + i);
@@ -146,7 +146,7 @@ Verdict Cloud::verify(const DraftBlock& b) {
     if (sd)
       v.target = to_pairs(sampling::make_distribution(llm_next_, s_.sampler));
     else
-      v.steer = cloud_steer_topk(llm_next_, slm_next_, s_.beta, s_.top_k);
+      v.steer = cloud_steer(llm_next_, slm_next_, s_);
   }
   return v;
 }
@@ -169,7 +169,7 @@ StepReply Cloud::step(const StepRequest& req) {
   }
   StepReply r;
   if (s_.method == Method::LightCoSteer) {
-    r.steer = cloud_steer_topk(llm_next_, slm_next_, s_.beta, s_.top_k);
+    r.steer = cloud_steer(llm_next_, slm_next_, s_);
   } else {
     const auto l = sampling::log_softmax(llm_next_);
     const auto s = sampling::log_softmax(slm_next_);

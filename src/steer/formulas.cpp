@@ -20,20 +20,58 @@ double ratio_accept_prob(std::span<const float> h_llm, std::span<const float> h_
   return log_ratio >= 0 ? 1.0 : std::exp(log_ratio);
 }
 
-std::vector<IdValue> cloud_steer_topk(std::span<const float> h_llm, std::span<const float> h_slm_minus,
-                                      double beta, int k) {
+namespace {
+
+// The k largest entries of h_LLM - beta*h_SLM- among `candidates` (all ids
+// when null), value descending, ties by lower id.
+std::vector<IdValue> contrast_topk(std::span<const float> h_llm, std::span<const float> h_slm_minus, double beta,
+                                   int k, std::vector<int32_t>* candidates) {
   const size_t n = std::min(h_llm.size(), h_slm_minus.size());
   if (n == 0 || k < 1) throw Error("steering vector: empty vocabulary or k < 1");
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>(h_llm[i] - beta * static_cast<double>(h_slm_minus[i]));
-  std::vector<int32_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  const size_t kk = std::min(n, static_cast<size_t>(k));
+  std::vector<int32_t> all;
+  if (!candidates) {
+    all.resize(n);
+    std::iota(all.begin(), all.end(), 0);
+  }
+  std::vector<int32_t>& idx = candidates ? *candidates : all;
+  const size_t kk = std::min(idx.size(), static_cast<size_t>(k));
   auto better = [&](int32_t a, int32_t b) { return v[a] != v[b] ? v[a] > v[b] : a < b; };
   std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(), better);
   std::vector<IdValue> out(kk);
   for (size_t i = 0; i < kk; ++i) out[i] = {idx[i], v[idx[i]]};
   return out;
+}
+
+}  // namespace
+
+std::vector<IdValue> cloud_steer_topk(std::span<const float> h_llm, std::span<const float> h_slm_minus,
+                                      double beta, int k) {
+  return contrast_topk(h_llm, h_slm_minus, beta, k, nullptr);
+}
+
+std::vector<IdValue> cloud_steer_plausible(std::span<const float> h_llm, std::span<const float> h_slm_minus,
+                                           double beta, int k, double gamma) {
+  if (!(gamma >= 0 && gamma <= 1)) throw Error("steering vector: plausibility gamma must be in [0, 1]");
+  const size_t n = std::min(h_llm.size(), h_slm_minus.size());
+  if (n == 0 || k < 1) throw Error("steering vector: empty vocabulary or k < 1");
+  // p(y) >= gamma * max p  <=>  h(y) - max h >= log gamma: the softmax
+  // normalizer cancels, so no exponentials and no underflow.
+  const float h_max = *std::max_element(h_llm.begin(), h_llm.begin() + static_cast<std::ptrdiff_t>(n));
+  const double log_gamma = gamma > 0 ? std::log(gamma) : -INFINITY;
+  std::vector<int32_t> plausible;
+  for (size_t i = 0; i < n; ++i)
+    if (static_cast<double>(h_llm[i]) - static_cast<double>(h_max) >= log_gamma)
+      plausible.push_back(static_cast<int32_t>(i));
+  return contrast_topk(h_llm, h_slm_minus, beta, k, &plausible);
+}
+
+std::vector<IdValue> cloud_steer(std::span<const float> h_llm, std::span<const float> h_slm_minus,
+                                 const Settings& s) {
+  if (s.steer_candidates == SteerCandidates::Plausible)
+    return cloud_steer_plausible(h_llm, h_slm_minus, s.beta, s.top_k, s.plausibility);
+  return cloud_steer_topk(h_llm, h_slm_minus, s.beta, s.top_k);
 }
 
 sampling::Distribution recovery_distribution(std::span<const IdValue> cloud, std::span<const float> h_slm_plus,

@@ -24,6 +24,18 @@ inline bool accept(double u, double alpha) { return u < alpha; }
 // its k largest entries (value descending, ties by lower id).
 std::vector<IdValue> cloud_steer_topk(std::span<const float> h_llm, std::span<const float> h_slm_minus,
                                       double beta, int k);
+// The plausibility-constrained rule (contrastive decoding, Li et al. 2023):
+// candidates are the ids with p_LLM(y) >= gamma * max p_LLM (temperature-1
+// softmax, tested in log space as h_LLM(y) - max h_LLM >= log gamma; every id
+// tied at the maximum qualifies), at most k of them, ranked and valued by
+// h_LLM - beta*h_SLM- (ties by lower id). gamma = 0 admits every id, which is
+// cloud_steer_topk.
+std::vector<IdValue> cloud_steer_plausible(std::span<const float> h_llm, std::span<const float> h_slm_minus,
+                                           double beta, int k, double gamma);
+// The steering vector the session's settings ask for (steer_candidates,
+// beta, top_k, plausibility).
+std::vector<IdValue> cloud_steer(std::span<const float> h_llm, std::span<const float> h_slm_minus,
+                                 const Settings& s);
 
 // Eq. 8 on the cloud's support: h_rec(id) = cloud(id) + beta*h_SLM+(id), then
 // the sampler (greedy = argmax).

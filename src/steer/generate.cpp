@@ -88,6 +88,12 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
       out_tok = &lt;
       break;
+    case Method::LlmPlus:  // LLM-RAG: the Generalist reads the profile, so it leaves the device
+      run_alone(models.llm, lt, req.personalized, "personalized prompt", run.counters.positions_llm,
+                run.counters.attention_llm);
+      move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
+      out_tok = &lt;
+      break;
     case Method::Slm:
       run_alone(models.slm, st, req.x, "prompt x", run.counters.positions_slm_minus,
                 run.counters.attention_slm_minus);

@@ -210,6 +210,8 @@ void write_settings(Writer& w, const Settings& s) {
   w.f64(s.costeer.b);
   w.f64(s.costeer.L);
   w.f64(s.costeer.eta);
+  w.u8(static_cast<uint8_t>(s.steer_candidates));
+  w.f64(s.plausibility);
 }
 
 int32_t small_int(Reader& r, const char* field) {
@@ -221,7 +223,7 @@ int32_t small_int(Reader& r, const char* field) {
 Settings read_settings(Reader& r) {
   Settings s;
   const uint8_t m = r.u8("settings.method");
-  if (m > static_cast<uint8_t>(Method::SpecSteer)) r.fail("settings.method", "unknown method " + std::to_string(m));
+  if (m > static_cast<uint8_t>(Method::LlmPlus)) r.fail("settings.method", "unknown method " + std::to_string(m));
   s.method = static_cast<Method>(m);
   s.lambda = r.f64("settings.lambda");
   s.beta = r.f64("settings.beta");
@@ -239,6 +241,11 @@ Settings read_settings(Reader& r) {
   s.costeer.b = r.f64("settings.costeer_b");
   s.costeer.L = r.f64("settings.costeer_L");
   s.costeer.eta = r.f64("settings.costeer_eta");
+  const uint8_t cand = r.u8("settings.steer_candidates");
+  if (cand > static_cast<uint8_t>(SteerCandidates::Plausible))
+    r.fail("settings.steer_candidates", "unknown candidate rule " + std::to_string(cand));
+  s.steer_candidates = static_cast<SteerCandidates>(cand);
+  s.plausibility = r.f64("settings.plausibility");
   try {
     validate(s);
   } catch (const Error& e) {

@@ -29,7 +29,7 @@ uint64_t Schedule::positions_slm() const {
 }
 
 uint64_t Schedule::exchanges() const {
-  if (method == "llm" || method == "slm" || method == "slm+") return 0;
+  if (method == "llm" || method == "slm" || method == "slm+" || method == "llm+") return 0;
   return rounds.size();
 }
 

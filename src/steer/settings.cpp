@@ -8,7 +8,7 @@
 namespace specsteer::steer {
 
 namespace {
-constexpr std::string_view kNames[] = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer"};
+constexpr std::string_view kNames[] = {"llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer", "llm+"};
 }
 
 std::string_view method_name(Method m) {
@@ -20,7 +20,25 @@ Method parse_method(std::string_view name) {
   for (size_t i = 0; i < std::size(kNames); ++i)
     if (kNames[i] == name) return static_cast<Method>(i);
   throw Error("unknown method '" + std::string(name) +
-              "' (expected llm, slm, slm+, sd, lightcosteer, costeer or specsteer)");
+              "' (expected llm, slm, slm+, llm+, sd, lightcosteer, costeer or specsteer)");
+}
+
+bool keeps_profile_on_device(Method m) { return m != Method::LlmPlus && m != Method::Sd; }
+
+std::string_view privacy_note(Method m) {
+  if (m == Method::LlmPlus) return "the retrieved profile goes to the cloud in the prompt";
+  if (m == Method::Sd) return "the drafter's probabilities (computed on the profile) go to the cloud";
+  return "";
+}
+
+std::string_view candidates_name(SteerCandidates c) {
+  return c == SteerCandidates::Contrast ? "contrast" : c == SteerCandidates::Plausible ? "plausible" : "?";
+}
+
+SteerCandidates parse_candidates(std::string_view name) {
+  if (name == "contrast") return SteerCandidates::Contrast;
+  if (name == "plausible") return SteerCandidates::Plausible;
+  throw Error("unknown steering candidate rule '" + std::string(name) + "' (expected contrast or plausible)");
 }
 
 bool uses_cloud(Method m) {
@@ -34,6 +52,10 @@ void validate(const Settings& s) {
   if (!std::isfinite(s.beta)) bad("beta", "must be finite");
   if (s.draft < 1 || s.draft > 256) bad("draft (K)", "must be in [1, 256], got " + std::to_string(s.draft));
   if (s.top_k < 1) bad("topk", "must be >= 1, got " + std::to_string(s.top_k));
+  if (s.steer_candidates != SteerCandidates::Contrast && s.steer_candidates != SteerCandidates::Plausible)
+    bad("steer_candidates", "is not a known rule (contrast or plausible)");
+  if (!std::isfinite(s.plausibility) || s.plausibility < 0 || s.plausibility > 1)
+    bad("plausibility (gamma)", "must be in [0, 1], got " + std::to_string(s.plausibility));
   if (s.max_new < 0) bad("max_new (-n)", "must be >= 0");
   sampling::validate(s.sampler);
   const auto& c = s.costeer;

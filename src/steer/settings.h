@@ -17,11 +17,31 @@ enum class Method : uint8_t {
   LightCoSteer = 4,  // every token from h_LLM + beta*(h_SLM+ - h_SLM-), cloud top-k part
   CoSteer = 5,       // per-token FTRL (CoSteer), full-vocabulary vectors on the wire
   SpecSteer = 6,     // Draft-Verify-Recover (paper Algorithm 1)
+  LlmPlus = 7,       // Generalist on the personalized prompt (LLM-RAG, paper table 11): the profile leaves the device
 };
 std::string_view method_name(Method m);
-// Accepts "llm", "slm", "slm+", "sd", "lightcosteer", "costeer", "specsteer".
+// Accepts "llm", "slm", "slm+", "llm+", "sd", "lightcosteer", "costeer", "specsteer".
 Method parse_method(std::string_view name);  // throws Error listing the names
 bool uses_cloud(Method m);                    // sd, lightcosteer, costeer, specsteer
+// False when something derived from the private profile leaves the device:
+// llm+ (the profile text goes into the Generalist's prompt) and sd (the
+// drafter's probabilities, computed on the profile, go up with every draft).
+bool keeps_profile_on_device(Method m);
+// What leaves the device for a method that does not keep the profile there
+// ("" for the private ones), for reports.
+std::string_view privacy_note(Method m);
+
+// Which ids the cloud's steering vector (Eq. 8, appendix D) carries.
+enum class SteerCandidates : uint8_t {
+  // Paper (appendix D): the top-k of h_LLM - beta*h_SLM-.
+  Contrast = 0,
+  // Contrastive decoding's adaptive plausibility constraint (Li et al. 2023):
+  // the ids with p_LLM(y) >= gamma * max p_LLM, at most k of them, ranked and
+  // valued by h_LLM - beta*h_SLM-. Same wire format and bytes.
+  Plausible = 1,
+};
+std::string_view candidates_name(SteerCandidates c);       // "contrast" / "plausible"
+SteerCandidates parse_candidates(std::string_view name);  // throws Error naming the choices
 
 struct CoSteerParams {  // defaults from the CoSteer authors' code
   int iterations = 20;  // T
@@ -36,7 +56,12 @@ struct Settings {
   double lambda = 0.5;  // Eq. 7 threshold
   double beta = 1.0;    // Eq. 8 steering strength
   int draft = 4;        // K
-  int top_k = 32;       // entries of h_LLM - beta*h_SLM- sent down on rejection
+  int top_k = 32;       // at most this many entries of h_LLM - beta*h_SLM- sent down on rejection
+  // The steering vector's candidate rule and the plausibility threshold gamma
+  // (Plausible only). Plausible is the default: on the bundled MiniLaMP pair
+  // the paper's rule ranks first the ids SLM- finds implausible (BENCHMARKS.md).
+  SteerCandidates steer_candidates = SteerCandidates::Plausible;
+  double plausibility = 0.1;
   int max_new = 128;    // -n
   uint64_t seed = 0;
   // temperature 0 = greedy (the paper's setting): drafts and recovery by

@@ -54,7 +54,7 @@ void put_identity(v1::ModelIdentity* out, const steer::ModelIdentity& m) {
 steer::Settings settings(const v1::Settings& p) {
   steer::Settings s;
   const int method = static_cast<int>(p.method());
-  if (method < 0 || method > static_cast<int>(steer::Method::SpecSteer))
+  if (method < 0 || method > static_cast<int>(steer::Method::LlmPlus))
     throw Error("protocol: Settings.method " + std::to_string(method) + " is not a known method");
   s.method = static_cast<steer::Method>(method);
   s.lambda = p.lambda();
@@ -73,6 +73,13 @@ steer::Settings settings(const v1::Settings& p) {
   s.costeer.b = p.costeer_b();
   s.costeer.L = p.costeer_l();
   s.costeer.eta = p.costeer_eta();
+  // Absent in messages from edges that predate the field: CONTRAST (0), the
+  // rule those edges ran.
+  const int cand = static_cast<int>(p.steer_candidates());
+  if (cand < 0 || cand > static_cast<int>(steer::SteerCandidates::Plausible))
+    throw Error("protocol: Settings.steer_candidates " + std::to_string(cand) + " is not a known rule");
+  s.steer_candidates = static_cast<steer::SteerCandidates>(cand);
+  s.plausibility = p.plausibility();
   return s;
 }
 
@@ -94,6 +101,8 @@ void put_settings(v1::Settings* p, const steer::Settings& s) {
   p->set_costeer_b(s.costeer.b);
   p->set_costeer_l(s.costeer.L);
   p->set_costeer_eta(s.costeer.eta);
+  p->set_steer_candidates(static_cast<v1::Settings::SteerCandidates>(s.steer_candidates));
+  p->set_plausibility(s.plausibility);
 }
 
 // Re-checks a converted message with steer's decoder (ranges, lengths,

@@ -290,6 +290,13 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   if (!steer::uses_cloud(s.method))
     return refuse(StatusCode::INVALID_ARGUMENT,
                   "method '" + std::string(steer::method_name(s.method)) + "' does not use the cloud", peer);
+  if (o.steer_candidates && s.steer_candidates != *o.steer_candidates &&
+      (s.method == steer::Method::SpecSteer || s.method == steer::Method::LightCoSteer))
+    return refuse(StatusCode::FAILED_PRECONDITION,
+                  "this cloud sends only '" + std::string(steer::candidates_name(*o.steer_candidates)) +
+                      "' steering vectors (--steer-candidates), the edge asked for '" +
+                      std::string(steer::candidates_name(s.steer_candidates)) + "'",
+                  peer);
   const uint64_t n_vocab = std::min(llm_id.n_vocab, slm_id.n_vocab);
   if (static_cast<uint64_t>(s.top_k) > n_vocab)
     return refuse(StatusCode::INVALID_ARGUMENT, "Settings.top_k exceeds the vocabulary (" + std::to_string(n_vocab) + ")",
@@ -356,7 +363,11 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   } catch (const std::exception& e) {
     return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
   }
-  log("session " + std::to_string(id) + " opened: " + std::string(steer::method_name(s.method)) + ", x " +
+  log("session " + std::to_string(id) + " opened: " + std::string(steer::method_name(s.method)) +
+      (s.method == steer::Method::SpecSteer || s.method == steer::Method::LightCoSteer
+           ? " (" + std::string(steer::candidates_name(s.steer_candidates)) + " steering)"
+           : std::string()) +
+      ", x " +
       std::to_string(open.x_llm.size()) + " tokens, max_new " + std::to_string(s.max_new) + ", peer " + peer);
   lim.n_vocab = static_cast<uint32_t>(cloud->n_vocab());
   lim.max_tokens = static_cast<uint64_t>(s.draft) + 1;

@@ -13,8 +13,11 @@
 // once for all of them (--no-batching turns this off; BENCHMARKS.md).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
+
+#include "steer/settings.h"
 
 namespace specsteer {
 class Model;
@@ -35,6 +38,9 @@ struct ServerOptions {
   double shutdown_grace_s = 10;  // in-flight sessions may finish this long after shutdown()
   bool batching = true;          // share forward passes between concurrent sessions
   int max_batch_rows = 64;       // token positions per shared pass
+  // The only steering candidate rule sessions may ask for; none: any. The
+  // rule travels in each SessionOpen, so a cloud operator can pin one here.
+  std::optional<steer::SteerCandidates> steer_candidates;
   std::function<void(const std::string&)> log;  // one line per event; never holds prompt text or ids
 };
 

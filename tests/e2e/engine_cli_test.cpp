@@ -116,3 +116,38 @@ TEST(EngineCli, DemoRunsOnTheBundledModels) {
 }
 
 }  // namespace
+
+namespace {
+const std::string kMiniDir = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+}
+
+// llm+ (the Generalist with the profile in its prompt) says in generate --json
+// that the profile left the device; specsteer stays private; the steering
+// candidate settings are echoed and validated.
+TEST(EngineCli, GenerateJsonMarksLlmPlusNonPrivate) {
+  const std::string base = "generate --slm " + q(kMiniDir + "specialist.gguf") + " --llm " +
+                           q(kMiniDir + "generalist.gguf") +
+                           " --input 'Generate a review text for a product with description \"budget knife\".'"
+                           " --private-context 'My cat Poppy likes knives.' -n 8 -t 1 --json";
+  auto plus = run_cli(base + " --method llm+");
+  ASSERT_EQ(plus.rc, 0) << plus.out;
+  auto j = nlohmann::json::parse(plus.out);
+  EXPECT_EQ(j["method"], "llm+");
+  EXPECT_EQ(j["private"], false);
+  EXPECT_NE(j["privacy_note"].get<std::string>().find("profile"), std::string::npos);
+  EXPECT_GT(j["positions_llm"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["positions_slm_plus"].get<uint64_t>(), 0u);
+  auto spec = run_cli(base + " --method specsteer --steer-candidates contrast --plausibility 0.2");
+  ASSERT_EQ(spec.rc, 0) << spec.out;
+  auto s = nlohmann::json::parse(spec.out);
+  EXPECT_EQ(s["private"], true);
+  EXPECT_FALSE(s.contains("privacy_note"));
+  EXPECT_EQ(s["settings"]["steer_candidates"], "contrast");
+  EXPECT_DOUBLE_EQ(s["settings"]["plausibility"].get<double>(), 0.2);
+  auto bad = run_cli(base + " --method specsteer --steer-candidates nearest");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.out.find("contrast or plausible"), std::string::npos) << bad.out;
+  bad = run_cli(base + " --method specsteer --plausibility 1.5");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.out.find("plausibility"), std::string::npos) << bad.out;
+}

@@ -60,7 +60,7 @@ std::vector<std::string> split(const std::string& s, char d) {
 std::string eval_args(const fs::path& out) {
   // The fixture models have a 256-token context: one retrieved entry, short outputs.
   return "eval --data " + kData + " --task abstract --slm " + kSlm + " --llm " + kLlm +
-         " --methods llm,slm,slm+,sd,lightcosteer,costeer,specsteer --lambda 0.1,1.0 --limit 2 --max-new-tokens 12"
+         " --methods llm,slm,slm+,llm+,sd,lightcosteer,costeer,specsteer --lambda 0.1,1.0 --limit 2 --max-new-tokens 12"
          " --retrieve-k 1 --threads 1 --seed 7 --out " + out.string();
 }
 
@@ -73,17 +73,17 @@ TEST(EvalE2E, AllOutputsConsistentAndResumable) {
   std::string log;
   ASSERT_EQ(run(eval_args(out), &log), 0) << log;
   // stdout is a pipe here: plain progress lines, no carriage returns.
-  EXPECT_NE(log.find("[eval] 16/16 done"), std::string::npos) << log;
+  EXPECT_NE(log.find("[eval] 18/18 done"), std::string::npos) << log;
   EXPECT_EQ(log.find('\r'), std::string::npos);
 
-  // results.jsonl: 2 records x (6 methods + 2 lambdas) rows, each complete.
+  // results.jsonl: 2 records x (7 methods + 2 lambdas) rows, each complete.
   std::vector<json> rows;
   {
     std::ifstream in(out / "results.jsonl");
     std::string line;
     while (std::getline(in, line)) rows.push_back(json::parse(line));
   }
-  ASSERT_EQ(rows.size(), 16u);
+  ASSERT_EQ(rows.size(), 18u);
   std::map<std::string, std::vector<json>> by_setting;  // "method|setting"
   std::set<std::string> records;
   for (const auto& r : rows) {
@@ -103,9 +103,19 @@ TEST(EvalE2E, AllOutputsConsistentAndResumable) {
               r["flops"]["slm"].get<uint64_t>() + r["flops"]["llm"].get<uint64_t>());
     const std::string m = r["method"];
     // Which models ran: llm only for llm, small model only for slm/slm+.
-    if (m == "llm") { EXPECT_EQ(r["flops"]["slm"].get<uint64_t>(), 0u); }
+    if (m == "llm" || m == "llm+") { EXPECT_EQ(r["flops"]["slm"].get<uint64_t>(), 0u); }
     if (m == "slm" || m == "slm+") { EXPECT_EQ(r["flops"]["llm"].get<uint64_t>(), 0u); }
-    if (m == "llm" || m == "slm" || m == "slm+") {
+    // llm+ sends the profile to the Generalist (and sd the drafter's
+    // probabilities): marked non-private; every other method private.
+    EXPECT_EQ(r["private"].get<bool>(), m != "llm+" && m != "sd") << m;
+    // The steering methods record their candidate rule (the default, plausible).
+    if (m == "specsteer" || m == "lightcosteer") {
+      EXPECT_EQ(r["steer_candidates"], "plausible") << m;
+      EXPECT_EQ(r["setting"].get<std::string>().find("plausible gamma=0.1") != std::string::npos, true) << m;
+    } else {
+      EXPECT_FALSE(r.contains("steer_candidates")) << m;
+    }
+    if (m == "llm" || m == "slm" || m == "slm+" || m == "llm+") {
       EXPECT_EQ(c["round_trips"].get<uint64_t>(), 0u);
       EXPECT_EQ(c["n_drafted"].get<uint64_t>(), 0u);
     } else {
@@ -116,7 +126,14 @@ TEST(EvalE2E, AllOutputsConsistentAndResumable) {
     // Greedy sd is lossless: same tokens as llm on the same record.
   }
   EXPECT_EQ(records.size(), 2u);
-  ASSERT_EQ(by_setting.size(), 8u);
+  ASSERT_EQ(by_setting.size(), 9u);
+  // llm+ reads the personalized prompt: more LLM positions than llm on the same record.
+  for (const auto& plus : by_setting["llm+|"])
+    for (const auto& llm : by_setting["llm|"])
+      if (plus["record"] == llm["record"]) {
+        EXPECT_GT(plus["work"]["llm_positions"].get<uint64_t>() - plus["counters"]["n_generated"].get<uint64_t>(),
+                  llm["work"]["llm_positions"].get<uint64_t>() - llm["counters"]["n_generated"].get<uint64_t>());
+      }
   for (const auto& sd : by_setting["sd|"])
     for (const auto& llm : by_setting["llm|"])
       if (sd["record"] == llm["record"]) { EXPECT_EQ(sd["tokens"], llm["tokens"]) << "greedy sd must equal llm"; }
@@ -131,7 +148,8 @@ TEST(EvalE2E, AllOutputsConsistentAndResumable) {
                                       "speedup"}));
   std::map<std::string, size_t> col;
   for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
-  for (const char* k : {"round_trips_per_token", "bytes_per_token", "flops_per_token", "n_generated", "n_records"})
+  for (const char* k : {"round_trips_per_token", "bytes_per_token", "flops_per_token", "n_generated", "n_records",
+                        "private", "beta", "draft", "steer_candidates"})
     ASSERT_TRUE(col.count(k)) << k;
   size_t n_rows = 0;
   uint64_t gen_total_csv = 0, gen_total_rows = 0;
@@ -170,19 +188,30 @@ TEST(EvalE2E, AllOutputsConsistentAndResumable) {
       EXPECT_TRUE(f[col["acceptance_rate"]].empty()) << m;
     }
     EXPECT_GT(std::stod(f[col["flops_per_token"]]), 0.0);
+    EXPECT_EQ(f[col["private"]], m == "llm+" || m == "sd" ? "0" : "1") << m;
   }
-  EXPECT_EQ(n_rows, 8u);
+  EXPECT_EQ(n_rows, 9u);
   EXPECT_EQ(gen_total_csv, gen_total_rows);
 
   std::string md = slurp(out / "summary.md");
   EXPECT_NE(md.find("| Method | n | R-1 | R-L |"), std::string::npos);
-  for (const char* name : {"| LLM |", "| SLM |", "| SLM+ |", "| Standard SD |", "| LightCoSteer |", "| CoSteer |",
-                           "| SpecSteer (\xCE\xBB = 0.1) |", "| SpecSteer (\xCE\xBB = 1) |"})
+  for (const char* name : {"| LLM |", "| SLM |", "| SLM+ |", "| LLM+ (profile in the prompt) |", "| Standard SD |",
+                           "| LightCoSteer (plausible \xCE\xB3 = 0.1) |", "| CoSteer |",
+                           "| SpecSteer (\xCE\xBB = 0.1, plausible \xCE\xB3 = 0.1) |",
+                           "| SpecSteer (\xCE\xBB = 1, plausible \xCE\xB3 = 0.1) |"})
     EXPECT_NE(md.find(name), std::string::npos) << name;
+  {  // the llm+ row says it is not private
+    const size_t at = md.find("| LLM+ (profile in the prompt) |");
+    ASSERT_NE(at, std::string::npos);
+    const std::string line = md.substr(at, md.find('\n', at) - at);
+    EXPECT_NE(line.find("| **no** |"), std::string::npos) << line;
+  }
   std::string svg = slurp(out / "tradeoff.svg");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
   EXPECT_NE(svg.find("Speedup over LLM"), std::string::npos);
+  EXPECT_NE(svg.find("LLM+ (profile in the prompt): "), std::string::npos);
+  EXPECT_NE(svg.find("[non-private]"), std::string::npos);
 
   json man = json::parse(slurp(out / "manifest.json"));
   EXPECT_EQ(man["models"]["llm"]["sha256"], "33b36d72b5badcd87e96acef6faf5dae54c972fe37eb895961b9e999a6ef78ba");
@@ -200,12 +229,45 @@ TEST(EvalE2E, AllOutputsConsistentAndResumable) {
     trunc << results.substr(0, last_nl + 1 + 40);  // keep 40 bytes of the last row
   }
   ASSERT_EQ(run(eval_args(out), &log), 0) << log;
-  EXPECT_NE(log.find("1 generations run, 15 already done"), std::string::npos) << log;
+  EXPECT_NE(log.find("1 generations run, 17 already done"), std::string::npos) << log;
   std::string again = slurp(out / "results.jsonl");
-  EXPECT_EQ(std::count(again.begin(), again.end(), '\n'), 16);
+  EXPECT_EQ(std::count(again.begin(), again.end(), '\n'), 18);
   // Different settings in the same directory are refused.
-  ASSERT_NE(run(eval_args(out) + " --beta 2", &log), 0);
-  EXPECT_NE(log.find("different settings (beta"), std::string::npos) << log;
+  ASSERT_NE(run(eval_args(out) + " --topk 8", &log), 0);
+  EXPECT_NE(log.find("different settings (top_k"), std::string::npos) << log;
+
+  // Sweeps (paper tables 9/10) in the same directory: one row per setting;
+  // the rows already there (beta 1, K 4, plausible) are resumed, not rerun.
+  // sd: K 4 done, K 2 new; lightcosteer: 4 settings, 1 done; specsteer at
+  // lambda 0.1: 2 x 2 x 2 settings, 1 done. 2 records each.
+  const std::string sweep = "eval --data " + kData + " --task abstract --slm " + kSlm + " --llm " + kLlm +
+                            " --methods sd,lightcosteer,specsteer --lambda 0.1 --beta 1,2 --draft 4,2"
+                            " --steer-candidates plausible,contrast --limit 2 --max-new-tokens 12 --retrieve-k 1"
+                            " --threads 1 --seed 7 --out " + out.string();
+  ASSERT_EQ(run(sweep, &log), 0) << log;
+  EXPECT_NE(log.find("22 generations run, 6 already done"), std::string::npos) << log;
+  std::set<std::string> settings;
+  {
+    std::ifstream in(out / "results.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      json r = json::parse(line);
+      settings.insert(r["method"].get<std::string>() + "|" + r["setting"].get<std::string>());
+      if (r["setting"] == "lambda=0.1 beta=2 K=2") {
+        EXPECT_EQ(r["beta"], 2.0);
+        EXPECT_EQ(r["draft"], 2);
+        EXPECT_EQ(r["steer_candidates"], "contrast");
+      }
+    }
+  }
+  EXPECT_EQ(settings.size(), 9u + 1 + 3 + 7);
+  for (const char* k : {"sd|K=2", "lightcosteer|beta=2", "lightcosteer|beta=2 plausible gamma=0.1",
+                        "specsteer|lambda=0.1 beta=2 K=2", "specsteer|lambda=0.1 K=2 plausible gamma=0.1"})
+    EXPECT_TRUE(settings.count(k)) << k;
+  auto csv2 = split(slurp(out / "summary.csv"), '\n');
+  EXPECT_EQ(std::count_if(csv2.begin() + 1, csv2.end(), [](const std::string& l) { return !l.empty(); }), 20);
+  std::string md2 = slurp(out / "summary.md");
+  EXPECT_NE(md2.find("| SpecSteer (\xCE\xBB = 0.1, \xCE\xB2 = 2, K = 2, contrast) |"), std::string::npos) << md2;
   fs::remove_all(out);
 }
 
@@ -235,4 +297,50 @@ TEST(EvalE2E, RougeCommand) {
   EXPECT_NE(run("rouge --pairs " + bad.string(), &out), 0);
   EXPECT_NE(out.find(bad.string() + ":2"), std::string::npos) << out;
   fs::remove(bad);
+}
+
+// MiniLaMP records carry facts and constraints: eval scores every row with
+// score.py's rules (tests/eval/exact_test.cpp checks those against score.py)
+// and puts the means into summary.md / summary.csv.
+TEST(EvalE2E, MiniLampExactChecksReachTheSummary) {
+  const std::string mini = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+  fs::path out = fs::temp_directory_path() / ("specsteer_eval_exact_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  std::string log;
+  ASSERT_EQ(run("eval --data " + std::string(SPECSTEER_SOURCE_DIR) + "/data/minilamp/review.jsonl --task review"
+                " --slm " + mini + "specialist.gguf --llm " + mini + "generalist.gguf --methods llm,slm+"
+                " --limit 3 --max-new-tokens 80 --threads 1 --quiet --out " + out.string(),
+                &log),
+            0)
+      << log;
+  std::map<std::string, std::vector<double>> recall;
+  {
+    std::ifstream in(out / "results.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      json r = json::parse(line);
+      ASSERT_TRUE(r.contains("exact")) << line;
+      const double f = r["exact"]["fact_recall"].get<double>();
+      EXPECT_GE(f, 0.0);
+      EXPECT_LE(f, 1.0);
+      recall[r["method"].get<std::string>()].push_back(f);
+    }
+  }
+  ASSERT_EQ(recall.size(), 2u);
+  auto csv = split(slurp(out / "summary.csv"), '\n');
+  auto header = split(csv[0], ',');
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
+  for (const char* k : {"fact_recall", "cons_items", "cons_strict", "n_exact"}) ASSERT_TRUE(col.count(k)) << k;
+  for (size_t i = 1; i < csv.size(); ++i) {
+    if (csv[i].empty()) continue;
+    auto f = split(csv[i], ',');
+    const auto& v = recall[f[col["method"]]];
+    double mean = 0;
+    for (double x : v) mean += x;
+    EXPECT_NEAR(std::stod(f[col["fact_recall"]]), 100 * mean / v.size(), 1e-3);
+    EXPECT_EQ(f[col["n_exact"]], "3");
+  }
+  EXPECT_NE(slurp(out / "summary.md").find("| fact recall | cons. items | cons. strict |"), std::string::npos);
+  fs::remove_all(out);
 }

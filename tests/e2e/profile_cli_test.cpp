@@ -50,7 +50,8 @@ TEST_F(ProfileCli, ImportSearchStatsPrompt) {
                    q("speculative* NEAR(decoding \"draft") + " -k 2 --json");
   ASSERT_EQ(search.rc, 0) << search.out;
   auto hits = nlohmann::json::parse(search.out);
-  ASSERT_EQ(hits.size(), 1u);
+  // k = 2 entries: the one match, then the next abstract in profile order (unscored).
+  ASSERT_EQ(hits.size(), 2u);
   EXPECT_EQ(hits[0]["fields"]["title"], "Speculative Decoding with Draft Model Ensembles");
   EXPECT_EQ(hits[0]["task"], "abstract");
 

@@ -97,7 +97,7 @@ TEST(Report, SvgHasAxesLegendAndOneMarkerPerRow) {
   EXPECT_NE(svg.find("T &amp; &lt;x&gt;"), std::string::npos);
   EXPECT_NE(svg.find("ROUGE-L F1"), std::string::npos);
   EXPECT_NE(svg.find("Speedup over LLM"), std::string::npos);
-  EXPECT_NE(svg.find("SpecSteer (\xCE\xBB = 0.1): 10.00, 4.00\xC3\x97"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("SpecSteer (\xCE\xBB = 0.1): 10.00, \xCE\xB1 100%, 4.00\xC3\x97"), std::string::npos) << svg;
   EXPECT_NE(svg.find("<polyline"), std::string::npos);  // specsteer's lambdas joined
   // Every coordinate must be finite.
   EXPECT_EQ(svg.find("nan"), std::string::npos);
@@ -111,4 +111,54 @@ TEST(Report, SvgWithoutLlmFallsBackToTokensPerSecond) {
   EXPECT_EQ(svg.find("nan"), std::string::npos);
   std::string empty = tradeoff_svg({}, "nothing");
   EXPECT_NE(empty.find("</svg>"), std::string::npos);
+}
+
+// Issue 14: sweeps get one row per setting with the setting named, llm+ (and
+// sd) are marked non-private everywhere, exact checks are averaged per row.
+TEST(Report, SweepsPrivacyAndExactChecks) {
+  std::vector<ResultRow> rs = rows();
+  for (auto& r : rs)
+    if (r.method == "sd") r.keeps_profile_on_device = false;
+  auto plus = row("a", "llm+", std::nullopt, 0.5, 0.4, 10, 1.0, 0, 0);
+  plus.keeps_profile_on_device = false;
+  plus.exact = ExactScores{1.0, 0.5, false};
+  rs.push_back(plus);
+  auto plus_b = row("b", "llm+", std::nullopt, 0.5, 0.4, 10, 1.0, 0, 0);
+  plus_b.keeps_profile_on_device = false;
+  plus_b.exact = ExactScores{0.5, 1.0, true};
+  rs.push_back(plus_b);
+  auto swept = row("a", "specsteer", 0.5, 0.3, 0.3, 10, 0.5, 12, 6);
+  swept.setting = "lambda=0.5 beta=2 K=8";
+  swept.beta = 2;
+  swept.draft_k = 8;
+  swept.steer_candidates = "contrast";
+  rs.push_back(swept);
+  auto s = summarize(rs);
+  ASSERT_EQ(s.size(), 6u);
+  EXPECT_EQ(s[1].method, "llm+");  // after llm, before sd
+  EXPECT_FALSE(s[1].keeps_profile_on_device);
+  EXPECT_EQ(s[1].n_exact, 2u);
+  EXPECT_DOUBLE_EQ(s[1].fact_recall, 75.0);
+  EXPECT_DOUBLE_EQ(s[1].cons_items, 75.0);
+  EXPECT_DOUBLE_EQ(s[1].cons_strict, 50.0);
+  EXPECT_EQ(s[0].n_exact, 0u);
+  const std::string md = summary_markdown(s, "t");
+  EXPECT_NE(md.find("| fact recall | cons. items | cons. strict |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| LLM+ (profile in the prompt) | 2 | 50.00 | 40.00 | 75.00 | 75.00 | 50.00 |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| LLM | 2 | 30.00 | 15.00 | - | - | - |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| SpecSteer (\xCE\xBB = 0.5, \xCE\xB2 = 2, K = 8, contrast) | 1 |"), std::string::npos) << md;
+  // The private column: "**no**" exactly on llm+ and sd.
+  size_t no = 0;
+  for (size_t at = md.find("| **no** |"); at != std::string::npos; at = md.find("| **no** |", at + 1)) ++no;
+  EXPECT_EQ(no, 2u);
+  const std::string csv = summary_csv(s);
+  EXPECT_NE(csv.find("setting,private,beta,draft,steer_candidates,plausibility,fact_recall,cons_items,cons_strict,"
+                     "n_exact\n"),
+            std::string::npos);
+  EXPECT_NE(csv.find(",0,1,0,,,75.0000,75.0000,50.0000,2\n"), std::string::npos) << csv;  // llm+
+  EXPECT_NE(csv.find("lambda=0.5 beta=2 K=8,1,2,8,contrast,,,,,0\n"), std::string::npos) << csv;
+  const std::string svg = tradeoff_svg(s, "t");
+  EXPECT_NE(svg.find("[non-private]"), std::string::npos);
+  EXPECT_NE(svg.find("fill=\"white\" stroke="), std::string::npos);  // hollow marker
 }

@@ -19,6 +19,14 @@ std::vector<std::string> titles(const std::vector<Entry>& es, const char* field 
   return out;
 }
 
+// The entries that share a word with the query (the rest fill up to k with score 0).
+std::vector<Entry> scored(const std::vector<Entry>& es) {
+  std::vector<Entry> out;
+  for (const auto& e : es)
+    if (e.score > 0) out.push_back(e);
+  return out;
+}
+
 bool mentions(const std::vector<std::string>& errors, const std::string& a, const std::string& b = "") {
   return std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
     return e.find(a) != std::string::npos && e.find(b) != std::string::npos;
@@ -71,9 +79,13 @@ TEST_F(SampleStore, ReimportIsIdempotent) {
   StoreStats after = store_->stats();
   EXPECT_EQ(after.users, before.users);
   EXPECT_EQ(after.entries, before.entries);
-  // Search sees each entry once.
+  // Search sees each entry once: one match, then Mira's other five abstracts.
   auto hits = store_->search("Mira Okafor", Task::Abstract, "decoding", 10);
-  EXPECT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits.size(), 6u);
+  std::set<std::string> ids;
+  for (const auto& e : hits) ids.insert(e.fields.at("id"));
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(scored(hits).size(), 1u);
 }
 
 TEST_F(SampleStore, NumbersKeepTheirText) {
@@ -89,18 +101,18 @@ TEST_F(SampleStore, NumbersKeepTheirText) {
 // Hand-checked: each expected first hit is the only entry of that user holding
 // the query's rare words.
 TEST_F(SampleStore, RankingOnHandCheckedQueries) {
-  EXPECT_EQ(titles(store_->search("Mira Okafor", Task::Abstract, "speculative decoding draft")),
+  EXPECT_EQ(titles(scored(store_->search("Mira Okafor", Task::Abstract, "speculative decoding draft"))),
             std::vector<std::string>{"Speculative Decoding with Draft Model Ensembles"});
   // "molecular", "property", "prediction" all occur in the MPNN paper; only
   // "prediction(s)" occurs in the link prediction and explanation papers,
   // and the explanation paper says "predictions", a different token.
-  EXPECT_EQ(titles(store_->search("Tomasz Wierzbicki", Task::Abstract, "molecular property prediction")),
+  EXPECT_EQ(titles(scored(store_->search("Tomasz Wierzbicki", Task::Abstract, "molecular property prediction"))),
             (std::vector<std::string>{"Message Passing Neural Networks for Molecular Property Prediction",
                                       "Scalable Link Prediction on Billion-Edge Graphs",
                                       "Explaining Graph Neural Network Predictions with Subgraph Masks"}));
-  EXPECT_EQ(titles(store_->search("A3M9XW2PL5QE7", Task::Review, "water bottle leaked"), "description"),
+  EXPECT_EQ(titles(scored(store_->search("A3M9XW2PL5QE7", Task::Review, "water bottle leaked")), "description"),
             std::vector<std::string>{"Insulated stainless water bottle 32 oz"});
-  auto bake = store_->search("quietbaker", Task::Writing, "croissant dough");
+  auto bake = scored(store_->search("quietbaker", Task::Writing, "croissant dough"));
   ASSERT_EQ(bake.size(), 2u);  // "dough" also occurs in the proofing post
   EXPECT_EQ(bake[0].fields.at("summary"), "First attempt at laminated croissant dough");
   EXPECT_EQ(bake[1].fields.at("summary"), "Proofing bread in a cold apartment in winter");
@@ -122,7 +134,11 @@ TEST_F(SampleStore, RankingOnHandCheckedQueries) {
 }
 
 TEST_F(SampleStore, SearchStaysInsideUserAndTask) {
-  EXPECT_TRUE(store_->search("Lucia Ferreira", Task::Abstract, "speculative decoding draft").empty());
+  // No shared word: Lucia's own entries fill the k places, unscored.
+  auto none = store_->search("Lucia Ferreira", Task::Abstract, "speculative decoding draft");
+  EXPECT_EQ(none.size(), 4u);
+  EXPECT_TRUE(scored(none).empty());
+  for (const auto& e : none) EXPECT_EQ(e.fields.at("id")[0], 'c');
   EXPECT_TRUE(store_->search("Mira Okafor", Task::Review, "speculative decoding draft").empty());
   EXPECT_TRUE(store_->search("nobody", Task::Abstract, "speculative").empty());
   EXPECT_FALSE(store_->has_user("nobody"));
@@ -144,6 +160,32 @@ TEST_F(SampleStore, KSemantics) {
   // Every one of Mira's six abstracts contains "we" or "the".
   EXPECT_EQ(store_->search("Mira Okafor", Task::Abstract, "we the", 100).size(), 6u);
   EXPECT_EQ(store_->search("Mira Okafor", Task::Abstract, "we the").size(), 4u);  // default k = 4
+}
+
+// Issue 14: top-k always returns k entries when the user has k (rank_bm25's
+// get_top_n): the scored ones first, then the others in profile order.
+TEST_F(SampleStore, TopKFillsWithUnmatchedEntriesInProfileOrder) {
+  auto all = store_->search("Mira Okafor", Task::Abstract, "", 100);  // profile order
+  ASSERT_EQ(all.size(), 6u);
+  auto hits = store_->search("Mira Okafor", Task::Abstract, "speculative decoding draft", 4);
+  ASSERT_EQ(hits.size(), 4u);
+  ASSERT_EQ(scored(hits).size(), 1u);  // one abstract shares words with the query
+  EXPECT_EQ(hits[0].fields.at("title"), "Speculative Decoding with Draft Model Ensembles");
+  std::vector<std::string> rest;
+  for (const auto& e : all)
+    if (e.fields.at("title") != hits[0].fields.at("title")) rest.push_back(e.fields.at("title"));
+  rest.resize(3);
+  EXPECT_EQ(titles({hits.begin() + 1, hits.end()}), rest);
+  for (size_t i = 1; i < hits.size(); ++i) EXPECT_EQ(hits[i].score, 0.0);
+  // Fewer only when the profile is smaller than k; each entry once.
+  auto everything = store_->search("Mira Okafor", Task::Abstract, "speculative decoding draft", 50);
+  EXPECT_EQ(everything.size(), 6u);
+  std::set<std::string> unique;
+  for (const auto& e : everything) unique.insert(e.fields.at("title"));
+  EXPECT_EQ(unique.size(), 6u);
+  // The personalized prompt holds k entries too.
+  auto p = build_prompts(*store_, "Mira Okafor", Task::Abstract, "speculative decoding draft", 4);
+  EXPECT_EQ(p.used.size(), 4u);
 }
 
 TEST_F(SampleStore, HostileQueriesNeitherFailNorWiden) {
@@ -188,11 +230,15 @@ TEST_F(SampleStore, HostileQueriesNeitherFailNorWiden) {
   }
   // Operators are plain words: "speculative OR scope : "u1"" for Lucia finds nothing
   // (no Lucia entry has these words), for Mira exactly the speculative paper.
-  EXPECT_TRUE(store_->search("Lucia Ferreira", Task::Abstract, "speculative OR scope : \"u1\"").empty());
-  EXPECT_EQ(store_->search("Mira Okafor", Task::Abstract, "NEAR(speculative, decoding)*").size(), 1u);
-  EXPECT_EQ(store_->search("Mira Okafor", Task::Abstract, "title:speculative").size(), 1u);
-  EXPECT_TRUE(store_->search("Mira Okafor", Task::Abstract, "").empty());
-  EXPECT_TRUE(store_->search("Mira Okafor", Task::Abstract, "?!*\"():^").empty());
+  EXPECT_TRUE(scored(store_->search("Lucia Ferreira", Task::Abstract, "speculative OR scope : \"u1\"")).empty());
+  EXPECT_EQ(scored(store_->search("Mira Okafor", Task::Abstract, "NEAR(speculative, decoding)*")).size(), 1u);
+  EXPECT_EQ(scored(store_->search("Mira Okafor", Task::Abstract, "title:speculative")).size(), 1u);
+  // Queries without words score nothing: the first k entries in profile order.
+  for (const char* q : {"", "?!*\"():^"}) {
+    auto first = store_->search("Mira Okafor", Task::Abstract, q);
+    EXPECT_EQ(first.size(), 4u) << q;
+    EXPECT_TRUE(scored(first).empty()) << q;
+  }
 }
 
 TEST(Fts5Terms, QuotesEveryWord) {

@@ -30,6 +30,8 @@ SessionOpen sample_open() {
   o.settings.sampler.temperature = 0.7;
   o.settings.sampler.top_p = 0.9;
   o.settings.bonus = true;
+  o.settings.steer_candidates = SteerCandidates::Plausible;
+  o.settings.plausibility = 0.25;
   return o;
 }
 
@@ -79,6 +81,34 @@ TEST(Codec, RoundTripsEveryMessage) {
   EXPECT_DOUBLE_EQ(o.settings.lambda, 0.1);
   EXPECT_EQ(o.x_slm, o.x_llm);
   EXPECT_EQ(o.llm.fingerprint, 0x1234567890abcdefull);
+  EXPECT_EQ(o.settings.steer_candidates, SteerCandidates::Plausible);
+  EXPECT_DOUBLE_EQ(o.settings.plausibility, 0.25);
+  SessionOpen c = sample_open();
+  c.settings.steer_candidates = SteerCandidates::Contrast;
+  c.settings.method = Method::LlmPlus;  // a local method still encodes (the cloud refuses it, not the codec)
+  auto back = std::get<SessionOpen>(decode(encode(c)));
+  EXPECT_EQ(back.settings.steer_candidates, SteerCandidates::Contrast);
+  EXPECT_EQ(back.settings.method, Method::LlmPlus);
+}
+
+TEST(Codec, SteeringCandidateSettingsAreValidated) {
+  SessionOpen o = sample_open();
+  o.settings.plausibility = 1.5;
+  try {
+    decode(encode(o));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("plausibility"), std::string::npos) << e.what();
+  }
+  // An unknown rule byte: the second-to-last settings field (a u8 before the f64 gamma).
+  auto bytes = encode(sample_open());
+  bytes[bytes.size() - 9] = 7;
+  try {
+    decode(bytes);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("steer_candidates"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Codec, DraftBlockIsCompact) {

@@ -93,8 +93,8 @@ TEST(Models, SameWeightsAcceptMoreThanOtherWeights) {
 
 TEST(Models, EveryMethodRunsAndIsDeterministic) {
   NEED_FIXTURES();
-  for (auto m : {Method::Llm, Method::Slm, Method::SlmPlus, Method::Sd, Method::LightCoSteer, Method::CoSteer,
-                 Method::SpecSteer}) {
+  for (auto m : {Method::Llm, Method::Slm, Method::SlmPlus, Method::LlmPlus, Method::Sd, Method::LightCoSteer,
+                 Method::CoSteer, Method::SpecSteer}) {
     auto req = request(m, 6);
     req.settings.costeer.iterations = 3;
     req.settings.sampler.temperature = 0.8;

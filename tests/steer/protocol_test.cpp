@@ -268,6 +268,7 @@ TEST(Protocol, LightCoSteerFollowsTheSteeredArgmax) {
   World w;
   Settings s = settings(Method::LightCoSteer, 20);
   s.top_k = V;  // whole vocabulary: exactly argmax(h_LLM + beta*(h_SLM+ - h_SLM-))
+  s.steer_candidates = SteerCandidates::Contrast;  // (plausible would keep only the ids the LLM finds plausible)
   s.beta = 1.5;
   auto r = w.run(s);
   ASSERT_EQ(r.tokens.size(), 20u);

@@ -65,7 +65,7 @@ void expect_schedule_matches(const GenerationResult& g, Method m) {
     EXPECT_GT(c.t_cloud_slm_s, 0.0);
     EXPECT_GT(c.t_edge_forward_s, 0.0);
   }
-  if (m == Method::Llm) {
+  if (m == Method::Llm || m == Method::LlmPlus) {
     EXPECT_GT(c.t_cloud_llm_s, 0.0);
   }
 }
@@ -73,8 +73,8 @@ void expect_schedule_matches(const GenerationResult& g, Method m) {
 }  // namespace
 
 TEST(Schedule, CountsEveryPassOfEveryMethod) {
-  for (Method m : {Method::Llm, Method::Slm, Method::SlmPlus, Method::Sd, Method::LightCoSteer, Method::CoSteer,
-                   Method::SpecSteer})
+  for (Method m : {Method::Llm, Method::Slm, Method::SlmPlus, Method::LlmPlus, Method::Sd, Method::LightCoSteer,
+                   Method::CoSteer, Method::SpecSteer})
     for (uint64_t seed : {1u, 2u}) {
       SCOPED_TRACE(std::string(method_name(m)) + " seed " + std::to_string(seed));
       expect_schedule_matches(generate(minilamp(), request(m, 0.5, seed)), m);

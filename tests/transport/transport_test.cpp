@@ -770,3 +770,55 @@ TEST(Transport, PlaintextOffLoopbackWarnsOnBothSides) {
   EXPECT_FALSE(transport::is_loopback_target("cloud.example.com:7070"));
   EXPECT_FALSE(transport::is_loopback_target("[::]:7070"));
 }
+
+// The steering-candidate settings cross the proto codec; an edge that predates
+// the fields (absent) gets the paper's contrast rule it ran; an unknown rule
+// or gamma outside [0, 1] is refused with the field named.
+TEST(Convert, SteeringCandidatesTravelAndDefaultToContrast) {
+  SessionOpen o;
+  o.llm = {"l", "qwen3", 100, 1};
+  o.slm = {"s", "qwen3", 100, 2};
+  o.x_llm = o.x_slm = {1, 2, 3};
+  o.settings.steer_candidates = SteerCandidates::Plausible;
+  o.settings.plausibility = 0.3;
+  v1::EdgeMessage p = transport::to_proto_uplink(o);
+  auto back = std::get<SessionOpen>(transport::from_proto(p, {}));
+  EXPECT_EQ(back.settings.steer_candidates, SteerCandidates::Plausible);
+  EXPECT_DOUBLE_EQ(back.settings.plausibility, 0.3);
+  p.mutable_open()->mutable_settings()->clear_steer_candidates();
+  p.mutable_open()->mutable_settings()->clear_plausibility();
+  back = std::get<SessionOpen>(transport::from_proto(p, {}));
+  EXPECT_EQ(back.settings.steer_candidates, SteerCandidates::Contrast);
+  p.mutable_open()->mutable_settings()->set_steer_candidates(static_cast<v1::Settings::SteerCandidates>(9));
+  try {
+    transport::from_proto(p, {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("steer_candidates"), std::string::npos) << e.what();
+  }
+  p.mutable_open()->mutable_settings()->set_steer_candidates(v1::Settings::PLAUSIBLE);
+  p.mutable_open()->mutable_settings()->set_plausibility(2.0);
+  try {
+    transport::from_proto(p, {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("plausibility"), std::string::npos) << e.what();
+  }
+}
+
+// `cloud serve --steer-candidates R` admits only sessions that ask for R; the
+// rule each edge asks for travels in its SessionOpen.
+TEST(Transport, ServerCanPinTheSteeringCandidateRule) {
+  NEED_FIXTURES();
+  START_SERVER(server, "--steer-candidates", "contrast");
+  Proc ok = run_cli(gen_args("specsteer", 6, {"--cloud", server.address(), "--steer-candidates", "contrast",
+                                               "--on-cloud-failure", "fail"}));
+  ASSERT_EQ(ok.rc, 0) << ok.stderr_text();
+  EXPECT_EQ(parse_json(ok)["settings"]["steer_candidates"], "contrast");
+  Proc bad = run_cli(gen_args("specsteer", 6, {"--cloud", server.address(), "--steer-candidates", "plausible",
+                                                "--on-cloud-failure", "fail"}));
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_THAT(bad.stderr_text(), testing::HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(bad.stderr_text(), testing::HasSubstr("only 'contrast' steering vectors"));
+  EXPECT_THAT(server.log(), testing::HasSubstr("(contrast steering)"));
+}
