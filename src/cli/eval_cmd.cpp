@@ -59,6 +59,9 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_flag("--rouge-stemmer", c.rouge_stemmer, "Porter-stem tokens longer than 3 characters in ROUGE");
   sub->add_option("-t,--threads", c.n_threads, "Threads of the process (0 = physical cores)")->capture_default_str();
+  sub->add_option("--specialist", c.specialist, "SLM+: rag (profile in the prompt), lora (adapter, x alone), lora+rag")
+      ->capture_default_str();
+  sub->add_option("--lora", c.lora, "LoRA adapter of the SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable");
   sub->add_option("--repeats", c.repeats, "Runs per generation (same tokens); timings are the median run's")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));

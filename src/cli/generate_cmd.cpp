@@ -32,6 +32,7 @@ struct GenOpts {
   std::string steer_candidates{steer::candidates_name(steer::Settings{}.steer_candidates)};
   double plausibility = steer::Settings{}.plausibility;
   double net_delay_ms = 0;
+  std::vector<std::string> lora;  // the edge's SLM+ adapters, FILE[:SCALE]
   double cloud_timeout_s = 30;
   bool cloud_timeout_given = false;
 };
@@ -109,6 +110,7 @@ void run_generate(const GenOpts& o) {
     throw Error("--tls-ca, --auth-token-file, --net-delay-ms and --cloud-timeout need --cloud");
 
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  req.edge_lora = load_lora_args(o.lora, *models.slm);
   const auto r = steer::generate(models, req);
   // With `fail` the text so far is still printed, then the error.
   const bool failed = r.stop_reason == "cloud_error";
@@ -207,6 +209,8 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--temp", o->temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();
   sub->add_option("--top-p", o->top_p, "nucleus filter in sampled mode")->capture_default_str();
   sub->add_option("--costeer-iters", o->costeer_T, "CoSteer FTRL iterations T")->capture_default_str();
+  sub->add_option("--lora", o->lora,
+                  "LoRA adapter of the edge's SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable; never sent to the cloud");
   sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");
   sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
   sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)");

@@ -186,7 +186,7 @@ json model_json(const std::string& path, const Model& m) {
 // The settings a results directory is bound to: rows made under other values
 // must not be mixed into one summary.
 json fingerprint(const EvalConfig& cfg, const json& models, const std::string& data_sha) {
-  return {{"task", cfg.task},
+  json fp = {{"task", cfg.task},
           {"data_sha256", data_sha},
           {"llm_sha256", models["llm"]["sha256"]},
           {"slm_sha256", models["slm"]["sha256"]},
@@ -197,6 +197,17 @@ json fingerprint(const EvalConfig& cfg, const json& models, const std::string& d
           {"rouge_stemmer", cfg.rouge_stemmer},
           {"decoding", "greedy"},
           {"chat", true}};
+  // Only when not the defaults, so directories made before these existed keep their fingerprint.
+  if (cfg.specialist != "rag") fp["specialist"] = cfg.specialist;
+  if (!cfg.lora.empty()) {
+    json l = json::array();
+    for (const auto& arg : cfg.lora) {
+      const auto [file, scale] = parse_lora_arg(arg);
+      l.push_back({{"sha256", sha256_file(file)}, {"scale", scale}});
+    }
+    fp["lora"] = l;
+  }
+  return fp;
 }
 
 std::string source_dir_for_git() {
@@ -257,7 +268,13 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   std::fprintf(log, "[eval] loading models\n");
   LoadOptions lo;
   lo.n_threads = cfg.n_threads;
+  if (cfg.specialist != "rag" && cfg.specialist != "lora" && cfg.specialist != "lora+rag")
+    throw Error("--specialist must be rag, lora or lora+rag, not '" + cfg.specialist + "'");
+  if (cfg.specialist != "rag" && cfg.lora.empty()) throw Error("--specialist " + cfg.specialist + " needs --lora");
+  if (cfg.specialist == "rag" && !cfg.lora.empty())
+    throw Error("--lora gives the Specialist an adapter: say --specialist lora (x alone) or lora+rag");
   steer::Models models = steer::Models::load(cfg.llm_path, cfg.slm_path, lo);
+  const std::vector<LoraRef> edge_lora = load_lora_args(cfg.lora, *models.slm);
   // First calls fault in weights and grow buffers: keep them out of the timings.
   warm_up(models.llm);
   warm_up(models.slm);
@@ -349,7 +366,10 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       if (!prompts) prompts = profile::build_prompts(store, rec.user, task, rec.x, cfg.retrieve_k);
       steer::GenerateRequest req;
       req.x = prompts->x;
-      req.personalized = prompts->personalized;
+      // --specialist: the SLM+ is the retrieved profile in the prompt (rag),
+      // the LoRA adapter on x alone (lora), or both (lora+rag).
+      req.personalized = cfg.specialist == "lora" ? prompts->x : prompts->personalized;
+      req.edge_lora = edge_lora;
       req.settings = job_settings(job);
       req.settings.seed = cfg.seed + rec.index;
       req.on_cloud_failure = steer::CloudFailure::Fail;  // a benchmark must not silently fall back
@@ -437,7 +457,8 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   outcome.summary = summarize(rows);
   const std::string title = "LongLaMP " + cfg.task + ": SLM " + fs::path(cfg.slm_path).filename().string() +
                             " / LLM " + fs::path(cfg.llm_path).filename().string() + ", " +
-                            std::to_string(records.size()) + " records";
+                            std::to_string(records.size()) + " records" +
+                            (cfg.specialist == "rag" ? "" : ", Specialist " + cfg.specialist + " (LoRA adapter on SLM+)");
   std::vector<std::string> notes = {
       "Greedy decoding, max " + std::to_string(cfg.max_new) + " new tokens, beta " + join_g(cfg.betas) + ", K " +
           join_g(cfg.drafts) + " (settings other than beta 1 and K 4 are named in the method column), steering "

@@ -33,7 +33,11 @@ struct EvalConfig {
   int retrieve_k = 4;
   bool rouge_stemmer = false;
   int n_threads = 0;
-  int repeats = 1;  // runs per generation; the row keeps the one with the median decode time
+  int repeats = 1;
+  // The Specialist (SLM+): "rag" (retrieved profile in the prompt), "lora"
+  // (an adapter, x alone) or "lora+rag"; lora: FILE[:SCALE] adapters of the SLM.
+  std::string specialist = "rag";
+  std::vector<std::string> lora;  // runs per generation; the row keeps the one with the median decode time
   std::string cloud;  // HOST:PORT, recorded in the manifest
   // Creates the link for one generation of a cloud method; empty: the cloud
   // runs in this process (in-process transport, real encoded bytes).

@@ -66,8 +66,9 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   // The local baselines: one model, one prompt, plain decoding; its work
   // goes to that model's counters.
   auto run_alone = [&](const std::shared_ptr<const Model>& model, const Tokenizer& tok, const std::string& text,
-                       const char* what, uint64_t& positions, uint64_t& attention) {
-    auto src = make_sequence_source(model);
+                       const char* what, uint64_t& positions, uint64_t& attention,
+                       const std::vector<LoraRef>& lora = {}) {
+    auto src = make_sequence_source(model, {.lora = lora});
     const auto ids = prompt_ids(tok, text, req.chat);
     fits(ids, *model, what);
     run = run_local(*src, ids, s, is_eog);
@@ -101,7 +102,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       break;
     case Method::SlmPlus:
       run_alone(models.slm, st, req.personalized, "personalized prompt", run.counters.positions_slm_plus,
-                run.counters.attention_slm_plus);
+                run.counters.attention_slm_plus, req.edge_lora);
       break;
     default: {
       std::unique_ptr<CloudService> cloud;
@@ -122,7 +123,8 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       open.x_llm = std::move(p.x_llm);
       open.x_slm = std::move(p.x_slm);
       open.settings = s;
-      auto edge = make_sequence_source(models.slm);
+      // The private adapters apply to SLM+ only; the cloud's SLM- is the base model.
+      auto edge = make_sequence_source(models.slm, {.lora = req.edge_lora});
       run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure);
       if (trace && local)
         for (const auto& rec : local->records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);

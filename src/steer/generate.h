@@ -33,6 +33,9 @@ struct GenerateRequest {
   // used for this one generation; nullptr runs the cloud in this process.
   Transport* cloud = nullptr;
   CloudFailure on_cloud_failure = CloudFailure::Fallback;
+  // LoRA adapters of the edge's SLM+ (loaded for models.slm): private like the
+  // profile, they never reach the cloud, whose SLM- stays the base model.
+  std::vector<LoraRef> edge_lora = {};
 };
 
 struct GenerationResult {

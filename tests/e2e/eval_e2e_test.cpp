@@ -344,3 +344,29 @@ TEST(EvalE2E, MiniLampExactChecksReachTheSummary) {
   EXPECT_NE(slurp(out / "summary.md").find("| fact recall | cons. items | cons. strict |"), std::string::npos);
   fs::remove_all(out);
 }
+
+// A LoRA Specialist in eval: --specialist lora|lora+rag with --lora; the
+// combination is checked before anything runs, and the title says which.
+TEST(EvalE2E, LoraSpecialist) {
+  const std::string lora = kGolden + "/lora/tiny-qwen3-f32-lora.gguf";
+  const std::string base = kGolden + "/tiny-qwen3-f32/tiny-qwen3-f32.gguf";
+  if (!fs::exists(lora)) GTEST_SKIP() << "fixtures absent";
+  fs::path out = fs::temp_directory_path() / ("specsteer_eval_lora_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  const std::string common = "eval --data " + kData + " --task abstract --slm " + base + " --llm " + base +
+                             " --methods slm+,specsteer --limit 1 --max-new-tokens 8 --retrieve-k 1 --threads 1";
+  std::string log;
+  EXPECT_NE(run(common + " --specialist lora --out " + out.string(), &log), 0);
+  EXPECT_NE(log.find("needs --lora"), std::string::npos) << log;
+  EXPECT_NE(run(common + " --lora " + lora + " --out " + out.string(), &log), 0);
+  EXPECT_NE(log.find("--specialist lora"), std::string::npos) << log;
+  EXPECT_NE(run(common + " --specialist lorax --lora " + lora + " --out " + out.string(), &log), 0);
+  ASSERT_EQ(run(common + " --specialist lora --lora " + lora + ":0.5 --quiet --out " + out.string(), &log), 0) << log;
+  EXPECT_NE(slurp(out / "summary.md").find("Specialist lora"), std::string::npos);
+  const json manifest = json::parse(slurp(out / "manifest.json"));
+  EXPECT_EQ(manifest["fingerprint"]["specialist"], "lora");
+  EXPECT_EQ(manifest["fingerprint"]["lora"][0]["scale"], 0.5);
+  // Resuming with another adapter scale is another run.
+  EXPECT_NE(run(common + " --specialist lora --lora " + lora + ":1 --quiet --out " + out.string(), &log), 0);
+  fs::remove_all(out);
+}
