@@ -43,7 +43,7 @@ struct LoraOpts {
   bool merge = false;
   void add_to(CLI::App* sub) {
     sub->add_option("--lora", files, "LoRA adapter (llama.cpp GGUF), FILE or FILE:SCALE; repeatable");
-    sub->add_flag("--lora-merge", merge, "merge the adapters into a private F32 copy of the weights they adapt");
+    sub->add_flag("--lora-merge", merge, "merge the adapters into a private copy of the weights they adapt (re-quantized to their type)");
   }
   // The model with the adapters merged (--lora-merge) or the base model.
   std::shared_ptr<Model> load(const std::string& path, int threads) const {

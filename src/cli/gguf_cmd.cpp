@@ -200,6 +200,23 @@ Registrar reg("gguf", [](CLI::App& root) {
   s->add_flag("--tied", o->tied, "No output.weight (logits from token_embd)");
   s->add_flag("--untied", o->untied, "Write a separate output.weight");
   s->callback([o] { synth(*o); });
+
+  auto lo = std::make_shared<model::SynthLora>();
+  auto lpaths = std::make_shared<std::pair<std::string, std::string>>();
+  auto* l = g->add_subcommand("synth-lora", "Write a random LoRA adapter (llama.cpp GGUF format) for a model file");
+  l->add_option("-m,--model", lpaths->first, "Base model GGUF")->required();
+  l->add_option("-o,--out", lpaths->second, "Output adapter GGUF path")->required();
+  l->add_option("--rank", lo->rank, "LoRA rank r")->capture_default_str();
+  l->add_option("--alpha", lo->alpha, "adapter.lora.alpha")->capture_default_str();
+  l->add_option("--targets", lo->targets, "Adapted weights, comma-separated")->delimiter(',')->capture_default_str();
+  l->add_option("--type", lo->type, "Tensor type: f32 or f16")->capture_default_str();
+  l->add_option("--std", lo->std, "Standard deviation of A and B")->capture_default_str();
+  l->add_option("--seed", lo->seed, "Random seed")->capture_default_str();
+  l->callback([lo, lpaths] {
+    const size_t n = model::synthesize_lora(lpaths->first, *lo, lpaths->second);
+    std::printf("wrote %s: LoRA rank %d over %zu weights of %s\n", lpaths->second.c_str(), lo->rank, n,
+                lpaths->first.c_str());
+  });
 });
 
 }  // namespace

@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "common/timer.h"
 #include "kernels/packed.h"
+#include "kernels/quant.h"
 #include "model/model_impl.h"
 
 namespace specsteer {
@@ -117,21 +119,38 @@ void Model::merge_adapter(Model& model, const std::string& path, float scale) {
     const float s = adapter->effective_scale(*p, scale);
     std::vector<float> a(static_cast<size_t>(r * cols)), b_row(static_cast<size_t>(r));
     for (int64_t k = 0; k < r; ++k) kernels::get_row(p->a, k, &a[static_cast<size_t>(k * cols)]);
-    std::unique_ptr<float[]> out(new float[static_cast<size_t>(rows * cols)]);
+    if (!kernels::quant_supported(w.type) && w.type != gguf::TensorType::F32)
+      throw Error(path + ": cannot merge into '" + name + "' of type " + std::string(gguf::type_name(w.type)) +
+                  " (apply the adapter unmerged)");
+    // W' in the base's own type (re-quantized, as llama.cpp's export-lora
+    // does), so the merged model runs the same kernels at the same speed.
+    const bool f32 = w.type == gguf::TensorType::F32;
+    const size_t row_bytes = f32 ? static_cast<size_t>(cols) * sizeof(float) : w.row_bytes;
+    std::unique_ptr<uint8_t[]> out(new uint8_t[row_bytes * static_cast<size_t>(rows)]);
+    std::vector<float> row(static_cast<size_t>(cols));
     for (int64_t i = 0; i < rows; ++i) {
-      float* row = &out[static_cast<size_t>(i * cols)];
-      kernels::get_row(w, i, row);  // the base (or an earlier merge)
+      kernels::get_row(w, i, row.data());  // the base (or an earlier merge)
       kernels::get_row(p->b, i, b_row.data());
       for (int64_t k = 0; k < r; ++k) {
         const float c = s * b_row[static_cast<size_t>(k)];
         const float* ak = &a[static_cast<size_t>(k * cols)];
-        for (int64_t j = 0; j < cols; ++j) row[j] += c * ak[j];
+        for (int64_t j = 0; j < cols; ++j) row[static_cast<size_t>(j)] += c * ak[j];
       }
+      uint8_t* dst = out.get() + static_cast<size_t>(i) * row_bytes;
+      if (f32)
+        std::memcpy(dst, row.data(), row_bytes);
+      else
+        kernels::quantize_row(w.type, row.data(), dst, static_cast<size_t>(cols));
     }
-    w.type = gguf::TensorType::F32;
-    w.data = reinterpret_cast<const uint8_t*>(out.get());
-    w.row_bytes = static_cast<size_t>(cols) * sizeof(float);
+    w.data = out.get();
+    w.row_bytes = row_bytes;
     w.packed = nullptr;
+    if (kernels::packed_available() && kernels::packed_bytes(w) > 0) {
+      std::unique_ptr<uint8_t[]> packed(new uint8_t[kernels::packed_bytes(w)]);
+      kernels::pack_weights(w, packed.get());
+      w.packed = packed.get();
+      m.merged.push_back(std::move(packed));
+    }
     m.merged.push_back(std::move(out));
   }
 }

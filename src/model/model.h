@@ -51,9 +51,10 @@ struct ModelConfig {
 
 struct LoadOptions {
   int n_threads = 0;  // 0 = number of physical cores
-  // LoRA adapters (file, user scale) merged into a private F32 copy of the
-  // weights they adapt: W' = W + s_eff * B A. Faster than applying them per
-  // pass, but this Model then serves only the adapted model.
+  // LoRA adapters (file, user scale) merged into a private copy of the
+  // weights they adapt, W' = W + s_eff * B A, re-quantized to W's type (exact
+  // for f32 weights). As fast as the base, but this Model then serves only
+  // the adapted model.
   std::vector<std::pair<std::string, float>> merge_lora = {};
 };
 

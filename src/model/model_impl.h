@@ -54,7 +54,7 @@ struct Model::Impl {
   // originals then serve only embedding lookups.
   std::vector<std::unique_ptr<uint8_t[]>> packed;
   uint64_t packed_total = 0;  // bytes in `packed`
-  std::vector<std::unique_ptr<float[]>> merged;  // F32 weights with LoRA adapters merged in (LoadOptions::merge_lora)
+  std::vector<std::unique_ptr<uint8_t[]>> merged;  // weights with LoRA adapters merged in (LoadOptions::merge_lora)
   double load_s = 0;          // Model::load's wall time
   std::shared_ptr<kernels::ThreadPool> pool;  // the process's shared pool (ThreadPool::shared)
   std::mutex pool_mu;  // one forward pass at a time per model (the scratch)

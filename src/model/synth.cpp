@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <numbers>
+#include <random>
 
 #include "common/error.h"
 #include "kernels/quant.h"
@@ -501,6 +502,60 @@ SynthStats synthesize(const SynthConfig& cfg, const std::string& path) {
   }
   stats.file_bytes = w.close();
   return stats;
+}
+
+size_t synthesize_lora(const std::string& base_path, const SynthLora& o, const std::string& out_path) {
+  if (o.rank < 1) throw Error("synth-lora: --rank must be >= 1");
+  if (!(o.alpha >= 0) || !std::isfinite(o.alpha)) throw Error("synth-lora: --alpha must be finite and >= 0");
+  if (o.type != "f32" && o.type != "f16") throw Error("synth-lora: --type must be f32 or f16, not '" + o.type + "'");
+  static const std::vector<std::string> kKnown = {"attn_q",   "attn_k", "attn_v", "attn_output",
+                                                  "ffn_gate", "ffn_up", "ffn_down"};
+  for (const auto& t : o.targets)
+    if (std::find(kKnown.begin(), kKnown.end(), t) == kKnown.end())
+      throw Error("synth-lora: unknown target '" + t + "' (attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down)");
+  auto base = gguf::File::open(base_path);
+  const auto arch = base->get_string("general.architecture");
+  if (!arch) throw Error(base_path + ": no general.architecture");
+  gguf::Writer w;
+  w.add_string("general.architecture", *arch);
+  w.add_string("general.type", "adapter");
+  w.add_string("general.name", "synth-lora-r" + std::to_string(o.rank));
+  w.add_string("adapter.type", "lora");
+  w.add_f32("adapter.lora.alpha", o.alpha);
+  std::mt19937_64 rng(o.seed);
+  std::normal_distribution<float> normal(0.0f, o.std);
+  const bool f16 = o.type == "f16";
+  auto tensor = [&](const std::string& name, uint64_t ne0, uint64_t ne1) {
+    std::vector<uint8_t> bytes(ne0 * ne1 * (f16 ? 2 : 4));
+    for (uint64_t i = 0; i < ne0 * ne1; ++i) {
+      const float v = normal(rng);
+      if (f16) {
+        const uint16_t h = kernels::fp32_to_fp16(v);
+        std::memcpy(&bytes[i * 2], &h, 2);
+      } else {
+        std::memcpy(&bytes[i * 4], &v, 4);
+      }
+    }
+    w.add_tensor(name, f16 ? gguf::TensorType::F16 : gguf::TensorType::F32, {ne0, ne1}, std::move(bytes));
+  };
+  size_t n = 0;
+  for (uint64_t il = 0;; ++il) {
+    bool any = false;
+    for (const auto& t : o.targets) {
+      const std::string name = "blk." + std::to_string(il) + "." + t + ".weight";
+      const gguf::TensorInfo* info = base->find_tensor(name);
+      if (!info) continue;
+      any = true;
+      const uint64_t r = static_cast<uint64_t>(o.rank);
+      tensor(name + ".lora_a", info->ne[0], r);  // A: [n_in, r]
+      tensor(name + ".lora_b", r, info->ne[1]);  // B: [r, n_out]
+      ++n;
+    }
+    if (!any) break;
+  }
+  if (n == 0) throw Error(base_path + ": none of the targets is a tensor of this model");
+  w.write(out_path);
+  return n;
 }
 
 }  // namespace specsteer::model

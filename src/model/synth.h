@@ -93,4 +93,19 @@ struct SynthStats {
 // Memory stays O(one chunk of rows) whatever the model size.
 SynthStats synthesize(const SynthConfig& cfg, const std::string& path);
 
+// A random LoRA adapter (llama.cpp's GGUF adapter format) for the model in
+// `base_path`: rank r, alpha, the named per-layer targets (attn_q, attn_k,
+// attn_v, attn_output, ffn_gate, ffn_up, ffn_down), A and B ~ N(0, std^2) in
+// f32 or f16. For benchmarks and tests of the LoRA path at real shapes.
+struct SynthLora {
+  int rank = 16;
+  float alpha = 32;
+  std::vector<std::string> targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  std::string type = "f32";
+  float std = 0.02f;
+  uint64_t seed = 1;
+};
+// Returns the number of adapted weights; throws Error for an unknown target or type.
+size_t synthesize_lora(const std::string& base_path, const SynthLora& opts, const std::string& out_path);
+
 }  // namespace specsteer::model

@@ -127,3 +127,29 @@ TEST(Lora, ParsesFileAndScale) {
   EXPECT_THROW(parse_lora_arg(":0.5"), Error);
   EXPECT_THROW(parse_lora_arg("a.gguf:inf"), Error);
 }
+
+TEST(Lora, MergingIntoQuantizedWeightsKeepsTheirTypeAndStaysClose) {
+  const std::string q8 = base_path("tiny-qwen3-q8_0");
+  if (!fs::exists(adapter_path("tiny-qwen3-f32")) || !fs::exists(q8)) GTEST_SKIP() << "fixtures absent";
+  auto merged = Model::load(q8, {.n_threads = 1, .merge_lora = {{adapter_path("tiny-qwen3-f32"), 1.0f}}});
+  auto base = Model::load(q8, {.n_threads = 1});
+  const std::vector<LoraRef> lora = load_lora_args({adapter_path("tiny-qwen3-f32") + ":1"}, *base);
+  EXPECT_EQ(merged->weight_bytes_per_token(), base->weight_bytes_per_token());  // still Q8_0
+  const std::vector<int32_t> ids = {1, 17, 300, 4000, 52, 9};
+  Sequence a(merged, {.n_ctx = 16, .kv_type = KvType::F32});
+  Sequence b(base, {.n_ctx = 16, .kv_type = KvType::F32, .lora = lora});
+  Sequence c(base, {.n_ctx = 16, .kv_type = KvType::F32});
+  const auto ra = a.eval(ids, false);
+  const std::vector<float> merged_row(ra.begin(), ra.end());
+  const auto rb = b.eval(ids, false);
+  const std::vector<float> applied_row(rb.begin(), rb.end());
+  const auto rc = c.eval(ids, false);
+  float merged_vs_applied = 0, base_vs_applied = 0;
+  for (size_t i = 0; i < rc.size(); ++i) {
+    merged_vs_applied = std::max(merged_vs_applied, std::fabs(merged_row[i] - applied_row[i]));
+    base_vs_applied = std::max(base_vs_applied, std::fabs(rc[i] - applied_row[i]));
+  }
+  // Re-quantizing W' to Q8_0 moves logits by about a Q8_0 step, far less than the adapter itself does.
+  EXPECT_LT(merged_vs_applied, 0.5f);
+  EXPECT_LT(merged_vs_applied * 4, base_vs_applied);
+}
