@@ -15,16 +15,7 @@
 namespace specsteer::profile {
 namespace {
 
-class Reimport : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = test::fresh_dir();
-    db_ = (dir_ / "p.db").string();
-  }
-  std::string file(const std::string& name, const std::string& text) { return test::write_file(dir_ / name, text); }
-  std::filesystem::path dir_;
-  std::string db_;
-};
+class Reimport : public test::DirTest {};
 
 const char* kOriginal =
     R"({"name": "U1", "profile": [{"title": "Alpha paper", "abstract": "about alpha", "id": "r1"}, {"title": "Other", "abstract": "unrelated words", "id": "r2"}]})";

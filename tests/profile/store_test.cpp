@@ -252,16 +252,7 @@ TEST(Fts5Terms, QuotesEveryWord) {
   EXPECT_EQ(fts5_terms("\xff" "ab\xc3"), "\"ab\"");
 }
 
-class Files : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = test::fresh_dir();
-    db_ = (dir_ / "p.db").string();
-  }
-  std::string file(const std::string& name, const std::string& text) { return test::write_file(dir_ / name, text); }
-  std::filesystem::path dir_;
-  std::string db_;
-};
+class Files : public test::DirTest {};
 
 const char* kGood1 =
     R"({"name": "U1", "input": "x", "output": "y", "profile": [{"title": "Alpha paper", "abstract": "about alpha", "year": 2020, "id": "1"}]})";

@@ -27,4 +27,16 @@ inline std::string write_file(const std::filesystem::path& path, const std::stri
   return path.string();
 }
 
+// A test with its own directory, a database path in it and a way to write input files there.
+class DirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fresh_dir();
+    db_ = (dir_ / "p.db").string();
+  }
+  std::string file(const std::string& name, const std::string& text) { return write_file(dir_ / name, text); }
+  std::filesystem::path dir_;
+  std::string db_;
+};
+
 }  // namespace specsteer::profile::test
