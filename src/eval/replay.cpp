@@ -207,7 +207,10 @@ ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const Repl
           (void)sampling::log_softmax(lrow(at));
           (void)sampling::log_softmax(srow(at));
         } else if (!sd) {
-          (void)steer::cloud_steer_topk(lrow(at), srow(at), p.beta, p.top_k);
+          steer::Settings st = p.steering;
+          st.beta = p.beta;
+          st.top_k = p.top_k;
+          (void)steer::cloud_steer(lrow(at), srow(at), st);
         }
       }
       t.cloud_steer_s += sw.seconds();

@@ -33,6 +33,8 @@ struct ReplayParams {
   ReplayRole role = ReplayRole::Both;
   double lambda = 0.5, beta = 1.0;  // only shape the arithmetic, not the schedule
   int top_k = 32;
+  // The steering-vector rule the cloud computes (steer::Settings' default: plausible).
+  steer::Settings steering{};
   steer::CoSteerParams costeer{};
   uint64_t seed = 0;  // token ids
   KvType kv_type = KvType::F16;  // what deployments run (and llama.cpp's default)
