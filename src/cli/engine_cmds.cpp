@@ -236,6 +236,11 @@ Registrar bench_cmd("bench", [](CLI::App& root) {
                           {"roofline_fraction", r.roofline_fraction}, {"verify", v},
                           {"kv_type", o->kv}, {"load_s", model->load_seconds()},
                           {"model_file_bytes", model->file_bytes()}, {"model_repacked_bytes", model->packed_bytes()}};
+      nlohmann::json shares = nlohmann::json::array();
+      for (const auto& t : r.decode_by_type)
+        shares.push_back({{"type", t.type}, {"share", t.share}, {"calls_per_token", t.calls}});
+      j["decode_share_by_type"] = shares;
+      j["decode_share_other"] = r.decode_other_share;
       std::cout << j.dump() << "\n";
       return;
     }
@@ -252,6 +257,10 @@ Registrar bench_cmd("bench", [](CLI::App& root) {
                 r.read_bandwidth_gb_per_s * 1e9 / r.weight_bytes_per_token, 100.0 * r.roofline_fraction);
     std::printf("verify K / decode 1:");
     for (const auto& x : r.verify) std::printf("  K=%d %.2f", x.k, x.ratio_to_decode);
+    std::printf("\ndecode time by weight type:");
+    for (const auto& t : r.decode_by_type) std::printf("  %s %.0f%% (%llu products/token)", t.type.c_str(), 100 * t.share,
+                                                      static_cast<unsigned long long>(t.calls));
+    std::printf("  other %.0f%% (attention, norms, activations)", 100 * r.decode_other_share);
     std::printf("\nload %.2f s (%.1f MiB mapped, %.1f MiB repacked); KV cache %s\n", model->load_seconds(),
                 model->file_bytes() / 1048576.0, model->packed_bytes() / 1048576.0, o->kv.c_str());
   });

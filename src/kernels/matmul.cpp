@@ -1,6 +1,9 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <vector>
 
 #include "kernels/packed.h"
@@ -152,12 +155,47 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y, ThreadPool& po
   matmul_shared_input({&one, 1}, x, n, pool);
 }
 
+namespace {
+std::atomic<bool> g_timing{false};
+std::mutex g_times_mu;
+MatmulTimes g_times;
+}  // namespace
+
+void set_matmul_timing(bool on) {
+  std::lock_guard<std::mutex> lock(g_times_mu);
+  if (on) g_times = MatmulTimes{};
+  g_timing.store(on, std::memory_order_relaxed);
+}
+
+MatmulTimes matmul_times() {
+  std::lock_guard<std::mutex> lock(g_times_mu);
+  return g_times;
+}
+
+static void matmul_shared_input_untimed(std::span<const MatmulOut> outs, const float* x, int64_t n, ThreadPool& pool);
+
 void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n, ThreadPool& pool) {
+  if (!g_timing.load(std::memory_order_relaxed) || outs.empty()) return matmul_shared_input_untimed(outs, x, n, pool);
+  for (const MatmulOut& o : outs)
+    if (o.w->type != outs[0].w->type) {  // each product under its own type
+      for (const MatmulOut& each : outs) matmul_shared_input({&each, 1}, x, n, pool);
+      return;
+    }
+  const auto t0 = std::chrono::steady_clock::now();
+  matmul_shared_input_untimed(outs, x, n, pool);
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const size_t type = static_cast<size_t>(outs[0].w->type) % 64;
+  std::lock_guard<std::mutex> lock(g_times_mu);
+  g_times.seconds[type] += dt;
+  ++g_times.calls[type];
+}
+
+static void matmul_shared_input_untimed(std::span<const MatmulOut> outs, const float* x, int64_t n, ThreadPool& pool) {
   if (outs.empty()) return;
   const Kind kind = kind_of(*outs[0].w);
   for (const MatmulOut& o : outs)
     if (kind_of(*o.w) != kind || o.w->cols != outs[0].w->cols || o.w->type != outs[0].w->type) {
-      for (const MatmulOut& each : outs) matmul_shared_input({&each, 1}, x, n, pool);
+      for (const MatmulOut& each : outs) matmul_shared_input_untimed({&each, 1}, x, n, pool);
       return;
     }
   // Work unit: one packed 16-row group, or one row (chunked by 16 rows, which

@@ -41,4 +41,13 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r
 // Copies row r of w, dequantized, into dst[cols].
 void get_row(const Matrix& w, int64_t r, float* dst);
 
+// Opt-in timing of matrix products by weight type (bench's per-type share
+// of decode time). Off by default: then it costs one relaxed load per product.
+struct MatmulTimes {
+  double seconds[64] = {};  // by gguf::TensorType value
+  uint64_t calls[64] = {};
+};
+void set_matmul_timing(bool on);
+MatmulTimes matmul_times();  // totals since timing was last switched on
+
 }  // namespace specsteer::kernels

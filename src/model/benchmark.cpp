@@ -5,6 +5,8 @@
 
 #include "common/error.h"
 #include "common/timer.h"
+#include "gguf/types.h"
+#include "kernels/matmul.h"
 #include "kernels/thread_pool.h"
 
 namespace specsteer {
@@ -118,6 +120,28 @@ BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const Bench
   for (int k : o.verify_k) {
     const double t = best[static_cast<size_t>(std::find(ks.begin(), ks.end(), k) - ks.begin())];
     r.verify.push_back({k, t, t / best[0]});
+  }
+
+  // Where a decode step's time goes, by weight type: one more timed run.
+  {
+    seq.truncate(0);
+    seq.eval(prompt, false);
+    kernels::set_matmul_timing(true);
+    Stopwatch sw;
+    for (int i = 0; i < o.n_gen; ++i) seq.eval({&gen[i], 1}, false);
+    const double total = sw.seconds();
+    kernels::set_matmul_timing(false);
+    const kernels::MatmulTimes t = kernels::matmul_times();
+    double in_products = 0;
+    for (size_t type = 0; type < 64; ++type) {
+      if (t.calls[type] == 0) continue;
+      r.decode_by_type.push_back({std::string(gguf::type_name(static_cast<gguf::TensorType>(type))),
+                                  t.seconds[type] / total, t.calls[type] / static_cast<uint64_t>(o.n_gen)});
+      in_products += t.seconds[type];
+    }
+    std::sort(r.decode_by_type.begin(), r.decode_by_type.end(),
+              [](const auto& a, const auto& b) { return a.share > b.share; });
+    r.decode_other_share = std::max(0.0, 1.0 - in_products / total);
   }
 
   r.weight_bytes_per_token = static_cast<double>(model->weight_bytes_per_token());

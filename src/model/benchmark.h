@@ -4,6 +4,7 @@
 // memory-bandwidth roofline.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
@@ -37,6 +38,15 @@ struct BenchResult {
     double ratio_to_decode;  // time(verify k) / time(decode 1)
   };
   std::vector<Verify> verify;
+  // Share of decode time in matrix products per weight type (the rest:
+  // attention, norms, activations, the pool's synchronization).
+  struct TypeShare {
+    std::string type;
+    double share = 0;   // of the decode steps' wall time
+    uint64_t calls = 0; // products per decode step
+  };
+  std::vector<TypeShare> decode_by_type;
+  double decode_other_share = 0;
 };
 
 BenchResult run_benchmark(const std::shared_ptr<const Model>& model, const BenchOptions& opts);
