@@ -28,7 +28,7 @@ struct GenOpts {
   uint64_t seed = 0;
   bool bonus = false, no_chat = false, json = false;
   int costeer_T = 20;
-  std::string cloud, tls_ca, token_file, on_failure = "fallback";
+  std::string cloud, tls_ca, token_file, on_failure;  // on_failure empty: the default policy
   double net_delay_ms = 0;
   double cloud_timeout_s = 30;
   bool cloud_timeout_given = false;
@@ -64,6 +64,10 @@ void run_generate(const GenOpts& o) {
   if (!o.profile_db.empty()) {
     if (o.user.empty() || o.task.empty()) throw Error("--profile-db needs --user and --task");
     auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
+    // A typo in --user would silently give an unpersonalized generation.
+    if (!store.has_user(o.user))
+      throw Error("--user '" + o.user + "' is not in the profile store '" + o.profile_db +
+                  "' (import its records with `specsteer profile import`)");
     auto p = profile::build_prompts(store, o.user, profile::parse_task(o.task), o.input, o.retrieve_k);
     req.x = std::move(p.x);
     req.personalized = std::move(p.personalized);
@@ -74,12 +78,16 @@ void run_generate(const GenOpts& o) {
     req.personalized = ctx.empty() ? o.input : ctx + "\n\n" + o.input;
   }
 
-  if (o.on_failure == "fallback")
+  if (o.on_failure.empty())
+    req.on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
+  else if (o.on_failure == "fallback")
     req.on_cloud_failure = steer::CloudFailure::Fallback;
   else if (o.on_failure == "fail")
     req.on_cloud_failure = steer::CloudFailure::Fail;
   else
     throw Error("--on-cloud-failure must be 'fallback' or 'fail', got '" + o.on_failure + "'");
+  if (!o.on_failure.empty() && o.cloud.empty())
+    throw Error("--on-cloud-failure needs --cloud (an in-process cloud cannot be lost)");
 #ifdef SPECSTEER_HAVE_GRPC
   std::unique_ptr<transport::GrpcTransport> link;
   if (!o.cloud.empty()) {
@@ -104,18 +112,40 @@ void run_generate(const GenOpts& o) {
   if (o.cloud.empty() && (!o.tls_ca.empty() || !o.token_file.empty() || o.net_delay_ms != 0 || o.cloud_timeout_given))
     throw Error("--tls-ca, --auth-token-file, --net-delay-ms and --cloud-timeout need --cloud");
 
-  auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  // With --cloud the edge needs only its own model: the cloud tokenizes x
+  // for its models. --llm is loaded when given (in process: the cloud's
+  // LLM; with --cloud: the LLM the edge insists the cloud runs).
+  const bool needs_llm = o.cloud.empty() && s.method != steer::Method::Slm && s.method != steer::Method::SlmPlus;
+  if (needs_llm && o.llm.empty())
+    throw Error("--llm is required for method '" + o.method +
+                "' without --cloud (with --cloud the edge needs only --slm)");
+  auto models = o.llm.empty() ? steer::Models::load_edge(o.slm, {.n_threads = o.threads})
+                              : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  // Plain output streams: the text is printed as it is decided.
+  if (!o.json)
+    req.on_token = [](int32_t, std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    };
   const auto r = steer::generate(models, req);
   // With `fail` the text so far is still printed, then the error.
   const bool failed = r.stop_reason == "cloud_error";
-  if (r.cloud_failed_at && !failed && !o.json)
-    std::fprintf(stderr, "warning: the cloud failed at token %llu (%s); the edge finished alone\n",
-                 static_cast<unsigned long long>(*r.cloud_failed_at), r.cloud_error.c_str());
+  const bool fell_back = r.cloud_failed_at && !failed;
+  const std::string cloud_error =
+      r.cloud_failed_at_open
+          ? "the cloud did not open the session: " + r.cloud_error +
+                (failed ? " (--on-cloud-failure fallback generates on the device alone)" : "")
+          : r.cloud_error;
+  if (fell_back && !o.json)
+    std::fprintf(stderr, "warning: the cloud failed at token %llu (%s); the edge finished alone (exit status %d)\n",
+                 static_cast<unsigned long long>(*r.cloud_failed_at), cloud_error.c_str(), kExitFellBack);
   if (!o.json) {
-    std::fwrite(r.text.data(), 1, r.text.size(), stdout);
-    std::printf("\n");
-    std::fflush(stdout);
-    if (failed) throw Error(r.cloud_error);
+    if (!(failed && r.cloud_failed_at_open)) {  // nothing was generated when the session never opened
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+    if (failed) throw Error(cloud_error);
+    if (fell_back) throw ExitStatus{kExitFellBack};
     return;
   }
   const auto& c = r.counters;
@@ -154,26 +184,31 @@ void run_generate(const GenOpts& o) {
         {"bonus", s.bonus},
         {"chat", req.chat},
         {"costeer_T", s.costeer.iterations},
-        {"llm", o.llm},
+        {"llm", o.llm.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.llm)},
         {"slm", o.slm}}},
       {"cloud", o.cloud.empty() ? "in-process" : o.cloud},
       {"breakdown", eval::breakdown_json(c)},
       {"trace", eval::schedule_to_json(r.schedule)},
   };
+  // "fallback": the edge finished alone after losing the cloud (exit status 3).
+  j["fallback"] = fell_back;
   if (r.cloud_failed_at) {
     j["cloud_failed_at_token"] = *r.cloud_failed_at;
+    j["cloud_failed_at_open"] = r.cloud_failed_at_open;
     j["cloud_error"] = r.cloud_error;
   }
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
-  if (failed) throw Error(r.cloud_error);
+  if (failed) throw Error(cloud_error);
+  if (fell_back) throw ExitStatus{kExitFellBack};
 }
 
 Registrar reg("generate", [](CLI::App& root) {
   auto o = std::make_shared<GenOpts>();
   auto* sub = root.add_subcommand("generate", "personalized generation: SLM+ on the edge, LLM and SLM- in the cloud");
-  sub->add_option("--slm", o->slm, "small model (edge SLM+ and cloud SLM-)")->required();
-  sub->add_option("--llm", o->llm, "large model (cloud Generalist)")->required();
+  sub->add_option("--slm", o->slm, "small model (edge SLM+; the cloud's SLM- is the same file)")->required();
+  sub->add_option("--llm", o->llm,
+                  "large model (Generalist): needed in process; with --cloud optional (the cloud must run it)");
   sub->add_option("--method", o->method, "llm|slm|slm+|sd|lightcosteer|costeer|specsteer")->capture_default_str();
   sub->add_option("--input", o->input, "the non-private task input x (the cloud sees it)")->required();
   sub->add_option("--private-context", o->private_context, "private text only the edge sees");
@@ -199,8 +234,11 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");
   sub->add_option("--auth-token-file", o->token_file, "file whose first line is the cloud's bearer token");
   sub->add_option("--on-cloud-failure", o->on_failure,
-                  "fallback: finish on the edge alone; fail: stop with an error and the text so far")
-      ->capture_default_str();
+                  "fallback: whenever the cloud fails, also at the start, finish on the device alone (exit status 3); "
+                  "fail: stop with an error and the text so far. Default: a cloud that cannot be reached or refuses "
+                  "the session (models, version) is an error, one lost mid-generation is replaced by the device "
+                  "(exit status 3, JSON \"fallback\": true)")
+      ->check(CLI::IsMember({"fallback", "fail"}));
   sub->add_option("--net-delay-ms", o->net_delay_ms, "added round-trip time per edge-cloud exchange (--cloud)")
       ->capture_default_str();
   auto* timeout = sub->add_option("--cloud-timeout", o->cloud_timeout_s,

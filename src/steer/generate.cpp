@@ -21,33 +21,37 @@ Models Models::load(const std::string& llm_path, const std::string& slm_path, co
   return m;
 }
 
-namespace {
-
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat) {
-  const bool fmt = chat && tok.chat_format() != ChatFormat::None;
-  // parse_special only for the chat wrapper's own control tokens.
-  return tok.encode(fmt ? tok.format_chat(text) : text, true, fmt);
+Models Models::load_edge(const std::string& slm_path, const LoadOptions& opts) {
+  Models m;
+  m.slm = Model::load(slm_path, opts);
+  m.slm_tok = Tokenizer::from_gguf(m.slm->file());
+  return m;
 }
-
-}  // namespace
 
 PromptIds prepare_prompts(const Models& models, const GenerateRequest& req) {
   PromptIds p;
-  p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat);
+  if (models.llm_tok) p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat);
   p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat);
   p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat);
   return p;
 }
 
 GenerationResult generate(const Models& models, const GenerateRequest& req, Trace* trace) {
-  if (!models.llm || !models.slm || !models.llm_tok || !models.slm_tok)
-    throw Error("generate: models are not loaded");
+  if (!models.slm || !models.slm_tok) throw Error("generate: the small model is not loaded");
   const Settings& s = req.settings;
   validate(s);
-  const Tokenizer& lt = *models.llm_tok;
+  // x is the task: refused when empty, as eval refuses an empty input.
+  if (req.x.empty()) throw Error("generate: the input x is empty");
+  const bool have_llm = models.llm && models.llm_tok;
+  // The LLM runs here for `llm` and for a cloud method without a remote cloud.
+  if (!have_llm && (s.method == Method::Llm || (uses_cloud(s.method) && !req.cloud)))
+    throw Error("generate: method '" + std::string(method_name(s.method)) +
+                "' needs the LLM here (--llm) or, for a cloud method, a remote cloud (--cloud)");
   const Tokenizer& st = *models.slm_tok;
+  const Tokenizer* lt = have_llm ? models.llm_tok.get() : nullptr;
+  // The cloud's EOG ids come in SessionAccept too (run_edge adds them).
   EogFn is_eog = [&](int32_t t) {
-    return (t < lt.n_vocab() && lt.is_eog(t)) || (t < st.n_vocab() && st.is_eog(t));
+    return (lt && t < lt->n_vocab() && lt->is_eog(t)) || (t < st.n_vocab() && st.is_eog(t));
   };
 
   // Refuse up front what would overflow a KV cache mid-generation: a prompt,
@@ -62,7 +66,21 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   };
 
   RunResult run;
-  const Tokenizer* out_tok = &st;
+  const Tokenizer* out_tok = s.method == Method::Llm ? lt : &st;
+  // Streaming: decided tokens are final, so each is passed on once, as its
+  // text completes valid UTF-8; the pieces concatenate to the result's text.
+  Utf8Stream stream;
+  size_t streamed = 0;
+  auto stream_upto = [&](std::span<const int32_t> decided) {
+    for (; streamed < decided.size(); ++streamed) {
+      const int32_t t = decided[streamed];
+      req.on_token(t, stream.push(out_tok->token_bytes(t)));
+    }
+  };
+  const ProgressFn progress = [&](std::span<const int32_t> decided) {
+    if (req.on_token) stream_upto(decided);
+    return !(req.cancel && req.cancel->load());
+  };
   // The local baselines: one model, one prompt, plain decoding; its work
   // goes to that model's counters.
   auto run_alone = [&](const std::shared_ptr<const Model>& model, const Tokenizer& tok, const std::string& text,
@@ -70,7 +88,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
     auto src = make_sequence_source(model);
     const auto ids = prompt_ids(tok, text, req.chat);
     fits(ids, *model, what);
-    run = run_local(*src, ids, s, is_eog);
+    run = run_local(*src, ids, s, is_eog, progress);
     positions = src->positions_evaluated();
     attention = src->attention_work();
   };
@@ -84,9 +102,8 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   };
   switch (s.method) {
     case Method::Llm:
-      run_alone(models.llm, lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
+      run_alone(models.llm, *lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
       move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
-      out_tok = &lt;
       break;
     case Method::Slm:
       run_alone(models.slm, st, req.x, "prompt x", run.counters.positions_slm_minus,
@@ -101,27 +118,34 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       std::unique_ptr<CloudService> cloud;
       std::unique_ptr<InProcessTransport> local;
       if (!req.cloud) {
-        cloud = CloudService::from_models(models.llm, models.slm);
+        cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok);
         local = std::make_unique<InProcessTransport>(*cloud, trace != nullptr);
       }
       Transport& transport = req.cloud ? *req.cloud : *local;
       PromptIds p = prepare_prompts(models, req);
-      fits(p.x_llm, *models.llm, "prompt x");
+      // x's fit on the cloud's models is the cloud's check (it refuses the open).
+      if (have_llm) fits(p.x_llm, *models.llm, "prompt x");
       fits(p.x_slm, *models.slm, "prompt x");
       fits(p.personalized, *models.slm, "personalized prompt");
       SessionOpen open;
-      // The edge's own SLM is the same file as the cloud's; a remote cloud checks both.
-      open.llm = cloud ? cloud->llm_identity() : identity_of(*models.llm);
+      // The edge's own SLM is the same file as the cloud's SLM-; the LLM is
+      // named only when this edge holds it (else the cloud's pairs with it).
+      open.llm = cloud ? cloud->llm_identity() : have_llm ? identity_of(*models.llm) : ModelIdentity{};
       open.slm = cloud ? cloud->slm_identity() : identity_of(*models.slm);
-      open.x_llm = std::move(p.x_llm);
-      open.x_slm = std::move(p.x_slm);
+      // x goes as text: the cloud tokenizes it for its models.
+      open.x_text = req.x;
+      open.chat = req.chat;
       open.settings = s;
       auto edge = make_sequence_source(models.slm);
-      run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure);
+      run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure, progress);
       if (trace && local)
         for (const auto& rec : local->records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
       break;
     }
+  }
+  if (req.on_token) {
+    stream_upto(run.tokens);
+    if (std::string tail = stream.finish(); !tail.empty()) req.on_token(-1, tail);
   }
   GenerationResult out;
   Utf8Stream utf8;
@@ -131,6 +155,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   out.stop_reason = std::move(run.stop_reason);
   out.counters = run.counters;
   out.cloud_failed_at = run.cloud_failed_at;
+  out.cloud_failed_at_open = run.cloud_failed_at_open;
   out.cloud_error = std::move(run.cloud_error);
   out.schedule = std::move(run.schedule);
   out.schedule.method = std::string(method_name(s.method));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -141,7 +142,7 @@ TEST(Models, RollbackMatchesFreshEvaluation) {
   const PromptIds p = prepare_prompts(m, req);
   auto cloud = CloudService::from_models(m.llm, m.slm);
   InProcessTransport t(*cloud);
-  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), p.x_llm, p.x_slm, req.settings};
+  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), {}, true, p.x_llm, p.x_slm, req.settings};
   auto edge = make_sequence_source(m.slm);
   auto close = [](std::span<const float> a, std::span<const float> b) {
     if (a.size() > b.size()) return false;
@@ -182,7 +183,8 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
     const PromptIds p = prepare_prompts(*m, req);
     auto cloud = CloudService::from_models(m->llm, m->slm);
     InProcessTransport t(*cloud, true);
-    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), p.x_llm, p.x_slm, req.settings};
+    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), {}, true, p.x_llm, p.x_slm,
+                     req.settings};
     auto edge = make_sequence_source(m->slm);
     std::vector<std::vector<float>> edge_rows;
     auto r = run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
@@ -239,5 +241,39 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
         EXPECT_EQ(encode(*o), encode(open));
       }
     }
+  }
+}
+
+TEST(Models, StreamedTokensConcatenateToTheTextAndCancelStopsEarly) {
+  NEED_FIXTURES();
+  for (Method m : {Method::SpecSteer, Method::LightCoSteer, Method::SlmPlus, Method::Llm}) {
+    SCOPED_TRACE(std::string(method_name(m)));
+    auto req = request(m, 24);
+    std::string streamed;
+    std::vector<int32_t> ids;
+    req.on_token = [&](int32_t id, std::string_view piece) {
+      if (id >= 0) ids.push_back(id);
+      streamed += piece;
+    };
+    const auto r = generate(pair_qwen2(), req);
+    EXPECT_EQ(streamed, r.text);
+    EXPECT_EQ(ids, r.tokens);
+    ASSERT_GE(r.tokens.size(), 12u) << "the cancel check needs a longer generation";
+
+    // Cancelled once 5 tokens were streamed: the run stops at the next round
+    // with a prefix of the full run (at most one more block decided).
+    std::atomic<bool> stop{false};
+    auto c = request(m, 24);
+    c.cancel = &stop;
+    size_t seen = 0;
+    c.on_token = [&](int32_t id, std::string_view) {
+      if (id >= 0 && ++seen >= 5) stop = true;
+    };
+    const auto rc = generate(pair_qwen2(), c);
+    EXPECT_EQ(rc.stop_reason, "cancelled");
+    EXPECT_GE(rc.tokens.size(), 5u);
+    EXPECT_LE(rc.tokens.size(), 5u + static_cast<size_t>(c.settings.draft) + 1);
+    EXPECT_LT(rc.tokens.size(), r.tokens.size());
+    EXPECT_EQ(rc.tokens, std::vector<int32_t>(r.tokens.begin(), r.tokens.begin() + rc.tokens.size()));
   }
 }
