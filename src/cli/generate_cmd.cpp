@@ -43,6 +43,7 @@ std::string read_file(const std::string& path) {
 }
 
 void run_generate(const GenOpts& o) {
+  if (o.input.empty()) throw Error("--input: the task input x is empty");
   steer::GenerateRequest req;
   auto& s = req.settings;
   s.method = steer::parse_method(o.method);

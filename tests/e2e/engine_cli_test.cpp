@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -116,3 +119,23 @@ TEST(EngineCli, DemoRunsOnTheBundledModels) {
 }
 
 }  // namespace
+
+TEST(EngineCli, GenerateRefusesWhatEvalRefuses) {
+  // Refused before any model loads: the same rules as eval (steer::validate).
+  const fs::path root = SPECSTEER_SOURCE_DIR;
+  const std::string base = "generate --slm " + q((root / "models/minilamp/specialist.gguf").string()) + " --llm " +
+                           q((root / "models/minilamp/generalist.gguf").string()) + " -t 1 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--input x -n 0", "max_new (-n) must be >= 1"},
+      {"--input x --lambda 0", "lambda must be a finite number > 0"},
+      {"--input x --beta -1", "beta must be a finite number >= 0"},
+      {"--input ''", "--input: the task input x is empty"},
+      {"--input x --on-cloud-failure sometimes", "--on-cloud-failure"},
+      {"--input x --on-cloud-failure fallback", "--on-cloud-failure needs --cloud"},
+  };
+  for (const auto& [args, says] : cases) {
+    auto r = run_cli(base + args);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_NE(r.out.find(says), std::string::npos) << args << ": " << r.out;
+  }
+}
