@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "common/timer.h"
 #include "model/benchmark.h"
@@ -38,20 +39,22 @@ uint64_t status_bytes(const std::string& key) {
 }
 
 struct RunOpts {
-  std::string model, prompt, kv = "f16";
+  std::string model, prompt, prompt_file, kv = "f16";
+  bool prompt_given = false;
   int n = 64, threads = 0, ctx = 0, top_k = 0;
   double temp = 0.0, top_p = 1.0, min_p = 0.0;
   uint64_t seed = 42;
   bool json = false, no_chat = false;
 };
 
-void run(const RunOpts& o) {
+void run(RunOpts o) {
   Stopwatch since_start;
+  o.prompt = resolve_prompt(o.prompt, o.prompt_file, o.prompt_given);
   auto model = Model::load(o.model, {.n_threads = o.threads});
   auto tok = Tokenizer::from_gguf(model->file());
   sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
   sampling::validate(sp);
-  if (o.n < 0) throw Error("-n must not be negative");
+  if (o.n < 1) throw Error("settings: max_new (-n) must be >= 1, got " + std::to_string(o.n));
   const bool chat = !o.no_chat && tok->chat_format() != ChatFormat::None;
   const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt) : o.prompt, true, chat);
   if (o.ctx < 0) throw Error("-c must not be negative");
@@ -127,20 +130,25 @@ Registrar run_cmd("run", [](CLI::App& root) {
   auto o = std::make_shared<RunOpts>();
   auto* sub = root.add_subcommand("run", "Generate a continuation of a prompt with one model");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
-  sub->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
-  sub->add_option("-n,--n-predict", o->n, "Tokens to generate (stops earlier at end-of-generation)");
-  sub->add_option("--temp", o->temp, "Sampling temperature (0 = greedy)");
-  sub->add_option("--top-k", o->top_k, "Top-k filter (0 = off)");
-  sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)");
-  sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)");
-  sub->add_option("--seed", o->seed, "RNG seed");
-  sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
+  sub->add_option("-p,--prompt", o->prompt, "Prompt text (- = standard input)");
+  sub->add_option("-f,--file", o->prompt_file, "File holding the prompt");
+  sub->add_option("-n,--n-predict", o->n, "Tokens to generate (stops earlier at end-of-generation)")
+      ->capture_default_str();
+  sub->add_option("--temp", o->temp, "Sampling temperature (0 = greedy)")->capture_default_str();
+  sub->add_option("--top-k", o->top_k, "Top-k filter (0 = off)")->capture_default_str();
+  sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)")->capture_default_str();
+  sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)")->capture_default_str();
+  sub->add_option("-s,--seed", o->seed, "RNG seed")->capture_default_str();
+  sub->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
   sub->add_option("-c,--ctx-size", o->ctx, "Context size (0 = min(the model's, 4096)); the KV cache commits memory as it fills")
       ->capture_default_str();
   sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16")->capture_default_str();
   sub->add_flag("--no-chat", o->no_chat, "Raw prompt: do not apply the model's chat format");
   sub->add_flag("--json", o->json, "Print one JSON object instead of streaming text");
-  sub->callback([o] { run(*o); });
+  sub->callback([o, sub] {
+    o->prompt_given = sub->get_option("--prompt")->count() > 0;
+    run(*o);
+  });
 });
 
 struct LogitsOpts {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "eval/runner.h"
 #ifdef SPECSTEER_HAVE_GRPC
@@ -40,10 +41,12 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("--beta", c.beta, "Steering strength (Eq. 8)")->capture_default_str();
   sub->add_option("--draft", c.draft, "Draft block size K")->capture_default_str();
-  sub->add_option("--topk", c.top_k, "Entries of the steering vector sent on rejection")->capture_default_str();
+  sub->add_option("--steer-k", c.top_k, "Entries of the steering vector sent on rejection")->capture_default_str();
+  specsteer::cli::add_deprecated(sub, "--topk", c.top_k, "--steer-k");
   sub->add_option("--limit", c.limit, "Use the first N records (0 = all)")->capture_default_str();
-  sub->add_option("--max-new-tokens", c.max_new, "Tokens to generate per record")->capture_default_str();
-  sub->add_option("--seed", c.seed, "Base seed (record i uses seed + i)")->capture_default_str();
+  sub->add_option("-n,--n-predict,--max-new-tokens", c.max_new, "Tokens to generate per record")
+      ->capture_default_str();
+  sub->add_option("-s,--seed", c.seed, "Base seed (record i uses seed + i)")->capture_default_str();
   sub->add_option("--retrieve-k", c.retrieve_k, "Profile entries retrieved (BM25) per record")
       ->capture_default_str();
   sub->add_flag("--rouge-stemmer", c.rouge_stemmer, "Porter-stem tokens longer than 3 characters in ROUGE");

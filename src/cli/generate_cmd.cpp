@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "eval/schedule_json.h"
 #include "common/error.h"
 #include "profile/profile.h"
@@ -20,10 +21,12 @@ namespace specsteer::cli {
 namespace {
 
 struct GenOpts {
-  std::string slm, llm, method = "specsteer", input, private_context, private_file;
+  std::string slm, llm, method = "specsteer", input, input_file, private_context, private_file;
+  bool input_given = false;
   std::string profile_db, user, task;
   int retrieve_k = 4;
-  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0;
+  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0, min_p = 0.0;
+  int top_k = 0;
   int draft = 4, topk = 32, n = 128, threads = 0;
   uint64_t seed = 0;
   bool bonus = false, no_chat = false, json = false;
@@ -42,7 +45,8 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-void run_generate(const GenOpts& o) {
+void run_generate(GenOpts o) {
+  o.input = resolve_prompt(o.input, o.input_file, o.input_given, "-p/--input");
   if (o.input.empty()) throw Error("--input: the task input x is empty");
   steer::GenerateRequest req;
   auto& s = req.settings;
@@ -55,6 +59,8 @@ void run_generate(const GenOpts& o) {
   s.seed = o.seed;
   s.sampler.temperature = o.temp;
   s.sampler.top_p = o.top_p;
+  s.sampler.top_k = o.top_k;
+  s.sampler.min_p = o.min_p;
   s.bonus = o.bonus;
   s.costeer.iterations = o.costeer_T;
   steer::validate(s);
@@ -211,7 +217,8 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--llm", o->llm,
                   "large model (Generalist): needed in process; with --cloud optional (the cloud must run it)");
   sub->add_option("--method", o->method, "llm|slm|slm+|sd|lightcosteer|costeer|specsteer")->capture_default_str();
-  sub->add_option("--input", o->input, "the non-private task input x (the cloud sees it)")->required();
+  sub->add_option("-p,--prompt,--input", o->input, "the non-private task input x (the cloud sees it); - = stdin");
+  sub->add_option("-f,--file", o->input_file, "file holding the task input x");
   sub->add_option("--private-context", o->private_context, "private text only the edge sees");
   sub->add_option("--private-context-file", o->private_file, "file with private text only the edge sees");
   sub->add_option("--profile-db", o->profile_db, "profile store: retrieve the private context from it");
@@ -221,15 +228,18 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--lambda", o->lambda, "Eq. 7 verification threshold")->capture_default_str();
   sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
   sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
-  sub->add_option("--topk", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
-  sub->add_option("-n", o->n, "maximum new tokens")->capture_default_str();
-  sub->add_option("--seed", o->seed, "seed for every random draw")->capture_default_str();
+  sub->add_option("--steer-k", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
+  add_deprecated(sub, "--topk", o->topk, "--steer-k (--top-k is the sampling filter)");
+  sub->add_option("-n,--n-predict", o->n, "maximum new tokens")->capture_default_str();
+  sub->add_option("-s,--seed", o->seed, "seed for every random draw")->capture_default_str();
   sub->add_option("--temp", o->temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();
   sub->add_option("--top-p", o->top_p, "nucleus filter in sampled mode")->capture_default_str();
+  sub->add_option("--top-k", o->top_k, "sampling top-k filter in sampled mode (0 = off)")->capture_default_str();
+  sub->add_option("--min-p", o->min_p, "min-p filter in sampled mode (0 = off)")->capture_default_str();
   sub->add_option("--costeer-iters", o->costeer_T, "CoSteer FTRL iterations T")->capture_default_str();
   sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");
   sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
-  sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)");
+  sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object with text, tokens and counters");
   sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (default: cloud in this process)");
   sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");
@@ -246,8 +256,9 @@ Registrar reg("generate", [](CLI::App& root) {
                                   "seconds to wait for each cloud reply (SessionOpen's prefill included); "
                                   "expiry is a cloud failure (--on-cloud-failure)")
                       ->capture_default_str();
-  sub->callback([o, timeout] {
+  sub->callback([o, timeout, sub] {
     o->cloud_timeout_given = timeout->count() > 0;
+    o->input_given = sub->get_option("--input")->count() > 0;
     run_generate(*o);
   });
 });

@@ -2,6 +2,8 @@
 // binary, checked against llama.cpp's golden data where it exists.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -138,4 +140,53 @@ TEST(EngineCli, GenerateRefusesWhatEvalRefuses) {
     EXPECT_NE(r.rc, 0) << args;
     EXPECT_NE(r.out.find(says), std::string::npos) << args << ": " << r.out;
   }
+}
+
+TEST(EngineCli, SharedOptionNamesAcrossCommands) {
+  const fs::path root = SPECSTEER_SOURCE_DIR;
+  const std::string slm = q((root / "models/minilamp/specialist.gguf").string());
+  const std::string llm = q((root / "models/minilamp/generalist.gguf").string());
+  if (!fs::exists(root / "models/minilamp/specialist.gguf")) GTEST_SKIP() << "bundled models absent";
+  const fs::path dir = fs::temp_directory_path() / ("specsteer-opts-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string x = "A review of a quiet cafe";
+  std::ofstream(dir / "x.txt") << x;
+  auto tokens = [](const std::string& out) {
+    const auto j = nlohmann::json::parse(out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j["tokens"];
+  };
+  // generate: -p TEXT, -p - (stdin), -f FILE and --input give the same x.
+  const std::string gen = "generate --slm " + slm + " --llm " + llm + " -n 6 -s 3 -t 1 --json ";
+  const auto by_flag = run_cli(gen + "-p " + q(x), false);
+  ASSERT_EQ(by_flag.rc, 0) << by_flag.out;
+  EXPECT_FALSE(tokens(by_flag.out).is_null()) << by_flag.out;
+  EXPECT_EQ(tokens(run_cli(gen + "--input " + q(x), false).out), tokens(by_flag.out));
+  EXPECT_EQ(tokens(run_cli(gen + "-f " + q((dir / "x.txt").string()), false).out), tokens(by_flag.out));
+  EXPECT_EQ(tokens(run_cli(gen + "-p - < " + q((dir / "x.txt").string()), false).out), tokens(by_flag.out));
+  EXPECT_NE(run_cli(gen + "-p " + q(x) + " -f " + q((dir / "x.txt").string())).rc, 0) << "-p and -f together";
+  EXPECT_NE(run_cli(gen).out.find("give the prompt"), std::string::npos);
+  // The steering vector's size is --steer-k; --topk still works and warns.
+  const auto old = run_cli(gen + "-p " + q(x) + " --topk 8");
+  EXPECT_EQ(old.rc, 0) << old.out;
+  EXPECT_NE(old.out.find("--topk is deprecated, use --steer-k"), std::string::npos) << old.out;
+  EXPECT_EQ(run_cli(gen + "-p " + q(x) + " --steer-k 8").rc, 0);
+  // run: -p - and -f read the prompt; -n 0 is refused as everywhere.
+  const std::string run = "run -m " + slm + " -n 4 -s 1 -t 1 --json ";
+  const auto r1 = run_cli(run + "-p " + q(x), false);
+  ASSERT_EQ(r1.rc, 0) << r1.out;
+  EXPECT_EQ(tokens(run_cli(run + "-f " + q((dir / "x.txt").string()), false).out), tokens(r1.out));
+  EXPECT_EQ(tokens(run_cli(run + "-p - < " + q((dir / "x.txt").string()), false).out), tokens(r1.out));
+  EXPECT_NE(run_cli("run -m " + slm + " -p hi -n 0").out.find("max_new (-n) must be >= 1"), std::string::npos);
+  // eval: -n/--n-predict, refused the same way.
+  const auto ev = run_cli("eval --data " + q((root / "data/longlamp-sample/review.jsonl").string()) +
+                          " --task review --slm " + slm + " --llm " + llm +
+                          " --out " + q((dir / "ev").string()) + " -n 0");
+  EXPECT_NE(ev.rc, 0);
+  EXPECT_NE(ev.out.find("max_new (-n) must be >= 1"), std::string::npos) << ev.out;
+  // Every help shows defaults.
+  for (const char* cmd : {"run", "generate", "eval", "demo", "cloud serve", "edge serve"}) {
+    const auto h = run_cli(std::string(cmd) + " --help");
+    EXPECT_NE(h.out.find("INT=0"), std::string::npos) << cmd << " help without defaults? " << h.out.substr(0, 400);
+  }
+  fs::remove_all(dir);
 }
