@@ -1,11 +1,14 @@
 // Engine commands: run, logits, bench.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/command.h"
 #include "cli/options.h"
@@ -42,7 +45,9 @@ struct RunOpts {
   std::string model, prompt, prompt_file, kv = "f16";
   bool prompt_given = false;
   int n = 64, threads = 0, ctx = 0, top_k = 0;
-  double temp = 0.0, top_p = 1.0, min_p = 0.0;
+  double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
+  int repeat_last_n = 64;
+  std::vector<std::string> stop;
   uint64_t seed = 42;
   bool json = false, no_chat = false;
 };
@@ -55,6 +60,14 @@ void run(RunOpts o) {
   sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
   sampling::validate(sp);
   if (o.n < 1) throw Error("settings: max_new (-n) must be >= 1, got " + std::to_string(o.n));
+  if (!std::isfinite(o.repeat_penalty) || o.repeat_penalty <= 0)
+    throw Error("--repeat-penalty must be a finite number > 0 (1 = off)");
+  if (o.repeat_last_n < 0) throw Error("--repeat-last-n must be >= 0");
+  size_t longest_stop = 0;
+  for (const auto& st : o.stop) {
+    if (st.empty()) throw Error("-r/--reverse-prompt: a stop string is empty");
+    longest_stop = std::max(longest_stop, st.size());
+  }
   const bool chat = !o.no_chat && tok->chat_format() != ChatFormat::None;
   const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt) : o.prompt, true, chat);
   if (o.ctx < 0) throw Error("-c must not be negative");
@@ -69,31 +82,66 @@ void run(RunOpts o) {
   std::vector<int32_t> out;
   std::string text;
 
+  // llama.cpp's repeat penalty over the last --repeat-last-n tokens (prompt
+  // included): a positive logit is divided by it, a negative one multiplied.
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  std::vector<float> penalized;
+  auto penalize = [&](std::span<const float> row) -> std::span<const float> {
+    if (o.repeat_penalty == 1.0 || o.repeat_last_n == 0) return row;
+    penalized.assign(row.begin(), row.end());
+    const size_t from = history.size() - std::min(history.size(), static_cast<size_t>(o.repeat_last_n));
+    std::vector<int32_t> seen(history.begin() + static_cast<std::ptrdiff_t>(from), history.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t t : seen) {
+      if (t < 0 || static_cast<size_t>(t) >= penalized.size()) continue;
+      float& l = penalized[static_cast<size_t>(t)];
+      l = l > 0 ? static_cast<float>(l / o.repeat_penalty) : static_cast<float>(l * o.repeat_penalty);
+    }
+    return penalized;
+  };
+  // Stop strings: the text ends before the first; bytes that could begin
+  // one are printed only once they cannot.
+  size_t printed = 0;
+  std::optional<size_t> stop_at;
+  auto print_upto = [&](size_t upto) {
+    if (!o.json && upto > printed) {
+      std::fwrite(text.data() + printed, 1, upto - printed, stdout);
+      std::fflush(stdout);
+    }
+    printed = std::max(printed, upto);
+  };
+
   Stopwatch sw;
   auto logits = seq.eval(prompt, false);
   const double t_prompt = sw.seconds();
   double t_first = -1;  // since the process started (load included)
   sw.reset();
   for (int i = 0; i < o.n; ++i) {
-    int32_t next = sampling::sample(logits, sp, rng);
+    int32_t next = sampling::sample(penalize(logits), sp, rng);
     if (i == 0) t_first = since_start.seconds();
     if (tok->is_eog(next)) break;
     out.push_back(next);
-    std::string piece = stream.push(tok->token_bytes(next));
-    text += piece;
-    if (!o.json) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
+    history.push_back(next);
+    const size_t before = text.size();
+    text += stream.push(tok->token_bytes(next));
+    for (const auto& st : o.stop) {
+      const size_t at = text.find(st, before >= st.size() ? before - st.size() + 1 : 0);
+      if (at != std::string::npos && (!stop_at || at < *stop_at)) stop_at = at;
     }
+    if (stop_at) break;
+    size_t upto = text.size() - std::min(text.size(), longest_stop ? longest_stop - 1 : 0);
+    while (upto > printed && upto < text.size() && (static_cast<uint8_t>(text[upto]) & 0xC0) == 0x80) --upto;
+    print_upto(upto);
     if (i + 1 < o.n) logits = seq.eval({&next, 1}, false);
   }
   const double t_gen = sw.seconds();
-  std::string tail = stream.finish();
-  text += tail;
+  if (stop_at) text.resize(*stop_at);
+  else text += stream.finish();
+  print_upto(text.size());
   const uint64_t kv_used = seq.size() * seq.kv_bytes_per_position();
   const uint64_t kv_reserved = seq.capacity() * seq.kv_bytes_per_position();
   if (!o.json) {
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::printf("\n");
     std::fprintf(stderr,
                  "memory: model %.1f MiB mapped + %.1f MiB repacked; KV cache (%s) %.1f MiB used of %.1f MiB "
@@ -139,6 +187,11 @@ Registrar run_cmd("run", [](CLI::App& root) {
   sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)")->capture_default_str();
   sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)")->capture_default_str();
   sub->add_option("-s,--seed", o->seed, "RNG seed")->capture_default_str();
+  sub->add_option("--repeat-penalty", o->repeat_penalty, "Penalize the last --repeat-last-n tokens (1 = off)")
+      ->capture_default_str();
+  sub->add_option("--repeat-last-n", o->repeat_last_n, "Tokens the repeat penalty looks back on (0 = off)")
+      ->capture_default_str();
+  sub->add_option("-r,--reverse-prompt", o->stop, "Stop string: generation ends before it (repeatable)");
   sub->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
   sub->add_option("-c,--ctx-size", o->ctx, "Context size (0 = min(the model's, 4096)); the KV cache commits memory as it fills")
       ->capture_default_str();

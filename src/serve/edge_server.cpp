@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <ctime>
@@ -156,6 +157,15 @@ struct EdgeServer::Impl {
       if (!seed->is_number_integer() || seed->get<int64_t>() < 0)
         throw bad_request("seed", "'seed' must be a non-negative integer");
       s.seed = seed->get<uint64_t>();
+    }
+    if (const json* st = find(body, "stop")) {  // a string or up to 4 strings, as OpenAI takes them
+      if (st->is_string()) req.stop.push_back(st->get<std::string>());
+      else if (st->is_array() && st->size() <= 4 &&
+               std::all_of(st->begin(), st->end(), [](const json& e) { return e.is_string(); }))
+        for (const auto& e : *st) req.stop.push_back(e.get<std::string>());
+      else throw bad_request("stop", "'stop' must be a string or an array of up to 4 strings");
+      for (const auto& e : req.stop)
+        if (e.empty()) throw bad_request("stop", "'stop' strings must not be empty");
     }
     std::string task = o.task;
     int retrieve_k = o.retrieve_k;

@@ -1,5 +1,6 @@
 #include "steer/generate.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/error.h"
@@ -67,19 +68,43 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
 
   RunResult run;
   const Tokenizer* out_tok = s.method == Method::Llm ? lt : &st;
-  // Streaming: decided tokens are final, so each is passed on once, as its
-  // text completes valid UTF-8; the pieces concatenate to the result's text.
+  // The decided text, grown token by token (decided tokens are final). It
+  // is passed on as it completes valid UTF-8, except that with stop strings
+  // the bytes that could begin one are held back; the text ends before the
+  // first stop string, and finding one stops the run.
   Utf8Stream stream;
-  size_t streamed = 0;
-  auto stream_upto = [&](std::span<const int32_t> decided) {
-    for (; streamed < decided.size(); ++streamed) {
-      const int32_t t = decided[streamed];
-      req.on_token(t, stream.push(out_tok->token_bytes(t)));
+  std::string text;
+  size_t decoded = 0, released = 0;
+  std::optional<size_t> stop_at;
+  size_t longest_stop = 0;
+  for (const auto& st_str : req.stop) {
+    if (st_str.empty()) throw Error("generate: a stop string is empty");
+    longest_stop = std::max(longest_stop, st_str.size());
+  }
+  auto release = [&](int32_t id, size_t upto) {
+    if (!req.on_token) return;
+    req.on_token(id, std::string_view(text).substr(released, upto - released));
+    released = upto;
+  };
+  auto decode_upto = [&](std::span<const int32_t> decided) {
+    for (; decoded < decided.size() && !stop_at; ++decoded) {
+      const int32_t t = decided[decoded];
+      const size_t before = text.size();
+      text += stream.push(out_tok->token_bytes(t));
+      for (const auto& st_str : req.stop) {
+        // A new match ends in the new bytes: search from just before them.
+        const size_t from = before >= st_str.size() ? before - st_str.size() + 1 : 0;
+        const size_t at = text.find(st_str, from);
+        if (at != std::string::npos && (!stop_at || at < *stop_at)) stop_at = at;
+      }
+      size_t upto = stop_at ? *stop_at : text.size() - std::min(text.size(), longest_stop ? longest_stop - 1 : 0);
+      while (upto > released && upto < text.size() && (static_cast<uint8_t>(text[upto]) & 0xC0) == 0x80) --upto;
+      release(t, std::max(upto, released));
     }
   };
   const ProgressFn progress = [&](std::span<const int32_t> decided) {
-    if (req.on_token) stream_upto(decided);
-    return !(req.cancel && req.cancel->load());
+    decode_upto(decided);
+    return !stop_at && !(req.cancel && req.cancel->load());
   };
   // The local baselines: one model, one prompt, plain decoding; its work
   // goes to that model's counters.
@@ -143,14 +168,16 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       break;
     }
   }
-  if (req.on_token) {
-    stream_upto(run.tokens);
-    if (std::string tail = stream.finish(); !tail.empty()) req.on_token(-1, tail);
+  decode_upto(run.tokens);
+  if (stop_at) {
+    text.resize(*stop_at);
+    run.stop_reason = "stop";
+  } else {
+    text += stream.finish();
   }
+  if (text.size() > released) release(-1, text.size());
   GenerationResult out;
-  Utf8Stream utf8;
-  for (int32_t t : run.tokens) out.text += utf8.push(out_tok->token_bytes(t));
-  out.text += utf8.finish();
+  out.text = std::move(text);
   out.tokens = std::move(run.tokens);
   out.stop_reason = std::move(run.stop_reason);
   out.counters = run.counters;

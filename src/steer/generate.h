@@ -43,18 +43,24 @@ struct GenerateRequest {
   CloudFailure on_cloud_failure = CloudFailure::FallbackAfterOpen;
   // Streaming: called on this thread with each decided token as soon as it is
   // final, and the text it completes (valid UTF-8; empty while a multi-byte
-  // character is incomplete). The pieces concatenate to GenerationResult::text
-  // (a last call with id -1 flushes an incomplete character at the end).
+  // character is incomplete or, with stop strings, held back). The pieces
+  // concatenate to GenerationResult::text (a last call with id -1 passes
+  // what was held back at the end).
   std::function<void(int32_t id, std::string_view piece)> on_token;
   // Set from any thread to stop after the tokens decided so far (checked
   // before every round or step): stop_reason "cancelled".
   const std::atomic<bool>* cancel = nullptr;
+  // Stop strings (-r/--reverse-prompt): the generation stops at the round
+  // after one appears and the text ends before it (stop_reason "stop";
+  // `tokens` keeps every decided id). While streaming, bytes that could
+  // begin a stop string are held back until they cannot.
+  std::vector<std::string> stop;
 };
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids (EOG excluded)
   std::string text;             // decoded, valid UTF-8
-  std::string stop_reason;      // "eog", "length", "cancelled" or "cloud_error"
+  std::string stop_reason;      // "eog", "length", "stop" (a stop string), "cancelled" or "cloud_error"
   Counters counters;
   std::optional<uint64_t> cloud_failed_at;  // tokens from here on came from SLM+ alone (or none: Fail)
   bool cloud_failed_at_open = false;        // the cloud never opened the session (unreachable, refused)

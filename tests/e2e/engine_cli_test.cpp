@@ -190,3 +190,26 @@ TEST(EngineCli, SharedOptionNamesAcrossCommands) {
   }
   fs::remove_all(dir);
 }
+
+TEST(EngineCli, RunStopStringsAndRepeatPenalty) {
+  const std::string name = "tiny-qwen3-f32";
+  if (!fs::exists(golden(name, ".gguf"))) GTEST_SKIP() << "fixtures absent";
+  const std::string base = "run -m " + q(golden(name, ".gguf")) + " -p " + q("Tell me about cats") + " -n 24 -t 1 ";
+  auto text = [](const std::string& out) {
+    const auto j = nlohmann::json::parse(out, nullptr, false);
+    return j.is_discarded() ? std::string("<not json>") : j["text"].get<std::string>();
+  };
+  const std::string full = text(run_cli(base + "--json", false).out);
+  ASSERT_GE(full.size(), 12u);
+  const std::string stop = full.substr(full.size() / 2, 3);
+  EXPECT_EQ(text(run_cli(base + "--json -r " + q(stop), false).out), full.substr(0, full.find(stop)));
+  // Streaming prints the same, nothing past the stop string.
+  EXPECT_EQ(run_cli(base + "-r " + q(stop), false).out, full.substr(0, full.find(stop)) + "\n");
+  // The repeat penalty changes greedy output and is deterministic; 1 is off.
+  const std::string pen = text(run_cli(base + "--json --repeat-penalty 3", false).out);
+  EXPECT_NE(pen, full);
+  EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 3", false).out), pen);
+  EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 1", false).out), full);
+  EXPECT_NE(run_cli(base + "--repeat-penalty 0").out.find("--repeat-penalty must be"), std::string::npos);
+  EXPECT_NE(run_cli(base + "-r ''").out.find("a stop string is empty"), std::string::npos);
+}

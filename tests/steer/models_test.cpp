@@ -277,3 +277,28 @@ TEST(Models, StreamedTokensConcatenateToTheTextAndCancelStopsEarly) {
     EXPECT_EQ(rc.tokens, std::vector<int32_t>(r.tokens.begin(), r.tokens.begin() + rc.tokens.size()));
   }
 }
+
+TEST(Models, StopStringsEndTheTextBeforeThemAndStopTheRun) {
+  NEED_FIXTURES();
+  for (Method m : {Method::SpecSteer, Method::SlmPlus}) {
+    SCOPED_TRACE(std::string(method_name(m)));
+    const auto full = generate(pair_qwen2(), request(m, 32));
+    ASSERT_GE(full.text.size(), 24u);
+    // A stop string taken from the middle of the full text: its first
+    // occurrence is where the text must end.
+    const std::string stop = full.text.substr(full.text.size() / 2, 3);
+    const size_t at = full.text.find(stop);
+    auto req = request(m, 32);
+    req.stop = {"never appears \x01", stop};
+    std::string streamed;
+    req.on_token = [&](int32_t, std::string_view piece) { streamed += piece; };
+    const auto r = generate(pair_qwen2(), req);
+    EXPECT_EQ(r.stop_reason, "stop");
+    EXPECT_EQ(r.text, full.text.substr(0, at));
+    EXPECT_EQ(streamed, r.text) << "nothing past the stop string is streamed";
+    EXPECT_EQ(std::vector<int32_t>(full.tokens.begin(), full.tokens.begin() + r.tokens.size()), r.tokens);
+  }
+  auto empty = request(Method::SlmPlus, 4);
+  empty.stop = {""};
+  EXPECT_THROW(generate(pair_qwen2(), empty), Error);
+}
