@@ -226,13 +226,24 @@ TEST(EdgeServe, ChatAndCompletionsStreamTheSameTextAsNonStreaming) {
   ASSERT_EQ(sd_r->status, 200) << sd_r->body;
   EXPECT_EQ(json::parse(sd_r->body)["specsteer"]["method"], "sd");
 
+  // OpenAI's `stop`: the text ends before it, streamed or not.
+  ASSERT_GE(ref.text.size(), 8u);
+  const std::string stop = ref.text.substr(ref.text.size() / 2, 3);
+  json stopped = chat_body(n, false);
+  stopped["stop"] = json::array({stop});
+  auto st_r = c.Post("/v1/chat/completions", stopped.dump(), "application/json");
+  ASSERT_TRUE(st_r);
+  ASSERT_EQ(st_r->status, 200) << st_r->body;
+  EXPECT_EQ(json::parse(st_r->body)["choices"][0]["message"]["content"], ref.text.substr(0, ref.text.find(stop)));
+  EXPECT_EQ(json::parse(st_r->body)["choices"][0]["finish_reason"], "stop");
+
   auto models_r = c.Get("/v1/models");
   ASSERT_TRUE(models_r);
   EXPECT_EQ(json::parse(models_r->body)["data"][0]["id"], "tiny-qwen3-q8_0");
   auto health = c.Get("/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(json::parse(health->body)["status"], "ok");
-  EXPECT_EQ(json::parse(health->body)["generations"], 5);
+  EXPECT_EQ(json::parse(health->body)["generations"], 6);
   EXPECT_EQ(d.edge->log().find(kInput), std::string::npos) << "prompt text in the edge log";
 }
 
@@ -286,6 +297,9 @@ TEST(EdgeServe, BadRequestsGetOpenAIShapedErrors) {
                "user");
   expect_error(c.Post("/v1/completions", R"({"prompt": 3})", "application/json"), 400, "'prompt' must be", "prompt");
   expect_error(c.Get("/v1/nothing"), 404, "no route", nullptr);
+  bad = chat_body(4, false);
+  bad["stop"] = 3;
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "'stop' must be", "stop");
   // A known user is personalized (and answered).
   json ok = chat_body(4, false);
   ok["user"] = "Mira Okafor";
