@@ -48,6 +48,7 @@ struct RunOpts {
   double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
   int repeat_last_n = 64;
   std::vector<std::string> stop;
+  std::string system;
   uint64_t seed = 42;
   bool json = false, no_chat = false;
 };
@@ -69,7 +70,8 @@ void run(RunOpts o) {
     longest_stop = std::max(longest_stop, st.size());
   }
   const bool chat = !o.no_chat && tok->chat_format() != ChatFormat::None;
-  const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt) : o.prompt, true, chat);
+  const std::string raw = o.system.empty() ? o.prompt : o.system + "\n\n" + o.prompt;
+  const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt, o.system) : raw, true, chat);
   if (o.ctx < 0) throw Error("-c must not be negative");
   const int n_ctx = o.ctx > 0 ? o.ctx : std::min(model->config().n_ctx_train, kDefaultContext);
   if (prompt.empty()) throw Error("the prompt tokenized to nothing and the model adds no BOS; give a prompt");
@@ -191,6 +193,7 @@ Registrar run_cmd("run", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("--repeat-last-n", o->repeat_last_n, "Tokens the repeat penalty looks back on (0 = off)")
       ->capture_default_str();
+  sub->add_option("--system", o->system, "System text (in the chat format's system turn)");
   sub->add_option("-r,--reverse-prompt", o->stop, "Stop string: generation ends before it (repeatable)");
   sub->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
   sub->add_option("-c,--ctx-size", o->ctx, "Context size (0 = min(the model's, 4096)); the KV cache commits memory as it fills")

@@ -28,6 +28,7 @@ struct GenOpts {
   double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0, min_p = 0.0;
   int top_k = 0;
   std::vector<std::string> stop;
+  std::string system;
   int draft = 4, topk = 32, n = 128, threads = 0;
   uint64_t seed = 0;
   bool bonus = false, no_chat = false, json = false;
@@ -67,6 +68,7 @@ void run_generate(GenOpts o) {
   steer::validate(s);
   req.chat = !o.no_chat;
   req.stop = o.stop;
+  req.system = o.system;
 
   const int n_private = !o.private_context.empty() + !o.private_file.empty() + !o.profile_db.empty();
   if (n_private > 1) throw Error("give only one of --private-context, --private-context-file, --profile-db");
@@ -238,6 +240,7 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--top-p", o->top_p, "nucleus filter in sampled mode")->capture_default_str();
   sub->add_option("--top-k", o->top_k, "sampling top-k filter in sampled mode (0 = off)")->capture_default_str();
   sub->add_option("--min-p", o->min_p, "min-p filter in sampled mode (0 = off)")->capture_default_str();
+  sub->add_option("--system", o->system, "system text of the chat (the cloud sees it, like x)");
   sub->add_option("-r,--reverse-prompt", o->stop, "stop string: the text ends before it (repeatable)");
   sub->add_option("--costeer-iters", o->costeer_T, "CoSteer FTRL iterations T")->capture_default_str();
   sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");

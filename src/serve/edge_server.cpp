@@ -45,7 +45,7 @@ json error_json(const HttpError& e) { return error_json(e.type, e.code, e.param,
 
 void send_error(httplib::Response& res, const HttpError& e) {
   res.status = e.status;
-  res.set_content(error_json(e).dump(), "application/json");
+  res.set_content(error_json(e).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 // Typed field readers: a wrong type is a 400 naming the field.
@@ -128,7 +128,13 @@ struct EdgeServer::Impl {
       // x is the last user turn (the task input the cloud may see).
       for (const auto& m : *msgs) {
         if (!m.is_object()) throw bad_request("messages", "each message must be an object");
-        if (text(m, "role", "", "messages[].") == "user") x = text(m, "content", "", "messages[].");
+        const std::string role = text(m, "role", "", "messages[].");
+        if (role == "user") x = text(m, "content", "", "messages[].");
+        // System turns become the chat's system text (the cloud sees it, like x).
+        if (role == "system" || role == "developer") {
+          const std::string sys = text(m, "content", "", "messages[].");
+          req.system += (req.system.empty() || sys.empty() ? "" : "\n") + sys;
+        }
       }
       if (x.empty()) throw bad_request("messages", "'messages' holds no user message with text content");
       req.chat = o.chat;
@@ -301,7 +307,7 @@ struct EdgeServer::Impl {
                           {"usage", usage},
                           {"specsteer", sp}};
         log(http_req.path + ": 200, " + std::to_string(r.tokens.size()) + " tokens");
-        res.set_content(out.dump(), "application/json");
+        res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
       } catch (const HttpError& e) {
         count(&EdgeServerStats::errors);
         log(http_req.path + ": " + std::to_string(e.status) + " " + e.what());
@@ -326,7 +332,7 @@ struct EdgeServer::Impl {
                         {"choices", json::array({choice})}};
           };
           auto send = [&](const json& j) {
-            const std::string event = "data: " + j.dump() + "\n\n";
+            const std::string event = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
             return sink.write(event.data(), event.size());
           };
           std::atomic<bool> cancel{false};
@@ -358,6 +364,10 @@ struct EdgeServer::Impl {
             count(&EdgeServerStats::errors);
             log(path + ": " + std::to_string(e.status) + " " + e.what() + " (stream)");
             send(error_json(e));
+          } catch (const std::exception& e) {
+            count(&EdgeServerStats::errors);
+            log(path + ": 500 " + e.what() + " (stream)");
+            send(error_json("server_error", "", "", e.what()));
           }
           const std::string done = "data: [DONE]\n\n";
           sink.write(done.data(), done.size());
@@ -383,13 +393,13 @@ EdgeServer::EdgeServer(const steer::Models& models, EdgeServerOptions opts)
     const json out = {{"object", "list"},
                       {"data", json::array({{{"id", m.o.model_id}, {"object", "model"}, {"created", 0},
                                              {"owned_by", "specsteer"}}})}};
-    r.set_content(out.dump(), "application/json");
+    r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   });
   m.http.Get("/health", [&m](const httplib::Request&, httplib::Response& r) {
     const EdgeServerStats s = m.stats_copy();
     const json out = {{"status", "ok"},        {"model", m.o.model_id},         {"requests", s.requests},
                       {"generations", s.generations}, {"errors", s.errors}, {"cancelled", s.cancelled}};
-    r.set_content(out.dump(), "application/json");
+    r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   });
   // Unknown routes and library-level failures answer in the same JSON shape.
   m.http.set_error_handler([](const httplib::Request& q, httplib::Response& r) {
@@ -398,7 +408,7 @@ EdgeServer::EdgeServer(const steer::Models& models, EdgeServerOptions opts)
     r.set_content(error_json("invalid_request_error", missing ? "not_found" : "", "",
                              missing ? "no route " + q.method + " " + q.path : "request failed (" +
                                                                                    std::to_string(r.status) + ")")
-                      .dump(),
+                      .dump(-1, ' ', false, json::error_handler_t::replace),
                   "application/json");
   });
   m.http.set_exception_handler([](const httplib::Request&, httplib::Response& r, std::exception_ptr ep) {
@@ -410,7 +420,7 @@ EdgeServer::EdgeServer(const steer::Models& models, EdgeServerOptions opts)
     } catch (...) {
     }
     r.status = 500;
-    r.set_content(error_json("server_error", "", "", what).dump(), "application/json");
+    r.set_content(error_json("server_error", "", "", what).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   });
   if (m.o.port == 0) {
     m.port = m.http.bind_to_any_port(m.o.host);

@@ -11,10 +11,11 @@
 
 namespace specsteer::steer {
 
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat) {
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat, const std::string& system) {
   const bool fmt = chat && tok.chat_format() != ChatFormat::None;
   // parse_special only for the chat wrapper's own control tokens.
-  return tok.encode(fmt ? tok.format_chat(text) : text, true, fmt);
+  if (fmt) return tok.encode(tok.format_chat(text, system), true, true);
+  return tok.encode(system.empty() ? text : system + "\n\n" + text, true, false);
 }
 
 std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm) {
@@ -43,13 +44,15 @@ void admit_open(SessionOpen& open, const CloudModels& m) {
     if (!m.llm_tok || !m.slm_tok)
       throw OpenRefused(K::Invalid, "cloud: x was sent as text but this cloud has no tokenizers; send token ids");
     try {
-      open.x_llm = prompt_ids(*m.llm_tok, open.x_text, open.chat);
-      open.x_slm = prompt_ids(*m.slm_tok, open.x_text, open.chat);
+      open.x_llm = prompt_ids(*m.llm_tok, open.x_text, open.chat, open.system);
+      open.x_slm = prompt_ids(*m.slm_tok, open.x_text, open.chat, open.system);
     } catch (const Error& e) {
       throw OpenRefused(K::Invalid, std::string("cloud: cannot tokenize x: ") + e.what());
     }
   }
   if (open.x_llm.empty() || open.x_slm.empty()) throw OpenRefused(K::Invalid, "cloud: SessionOpen.x is empty");
+  if (open.x_text.empty() && !open.system.empty())
+    throw OpenRefused(K::Invalid, "cloud: SessionOpen.system needs x as text (ids already hold the prompt)");
 }
 
 SessionAccept accept_for(const SessionOpen& open, const CloudModels& m, uint64_t session) {

@@ -25,11 +25,13 @@ class Tokenizer;
 
 namespace specsteer::steer {
 
-// x as a model's prompt: wrapped in the model's chat format when `chat` and
-// the model has one (its control tokens parsed), then tokenized with BOS as
-// the model's metadata says. Edge and cloud both use it, so x tokenized by
+// x as a model's prompt: wrapped in the model's chat format (with the system
+// text, when given) when `chat` and the model has one (its control tokens
+// parsed), then tokenized with BOS as the model's metadata says. Without a
+// chat format a system text precedes x, separated by a blank line. Edge and cloud both use it, so x tokenized by
 // the cloud equals x tokenized by an edge holding both models.
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat);
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat,
+                                const std::string& system = {});
 
 // The cloud's own models as it answers a SessionOpen: identities, the
 // tokenizers that read x sent as text (null: only ids accepted, e.g. tests'

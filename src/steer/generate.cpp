@@ -31,9 +31,9 @@ Models Models::load_edge(const std::string& slm_path, const LoadOptions& opts) {
 
 PromptIds prepare_prompts(const Models& models, const GenerateRequest& req) {
   PromptIds p;
-  if (models.llm_tok) p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat);
-  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat);
-  p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat);
+  if (models.llm_tok) p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat, req.system);
+  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat, req.system);
+  p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat, req.system);
   return p;
 }
 
@@ -111,7 +111,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   auto run_alone = [&](const std::shared_ptr<const Model>& model, const Tokenizer& tok, const std::string& text,
                        const char* what, uint64_t& positions, uint64_t& attention) {
     auto src = make_sequence_source(model);
-    const auto ids = prompt_ids(tok, text, req.chat);
+    const auto ids = prompt_ids(tok, text, req.chat, req.system);
     fits(ids, *model, what);
     run = run_local(*src, ids, s, is_eog, progress);
     positions = src->positions_evaluated();
@@ -160,6 +160,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       // x goes as text: the cloud tokenizes it for its models.
       open.x_text = req.x;
       open.chat = req.chat;
+      open.system = req.system;
       open.settings = s;
       auto edge = make_sequence_source(models.slm);
       run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure, progress);

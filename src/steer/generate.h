@@ -37,6 +37,7 @@ struct GenerateRequest {
   std::string personalized;  // private context + x: only the edge's SLM+ sees it
   Settings settings;
   bool chat = true;  // wrap prompts in each model's chat format when it has one
+  std::string system;  // the chat's system text (--system; non-private: the cloud sees it)
   // Cloud methods: the link to a remote cloud (e.g. transport::GrpcTransport),
   // used for this one generation; nullptr runs the cloud in this process.
   Transport* cloud = nullptr;

@@ -256,6 +256,7 @@ struct Encoder {
     w.identity(m.slm);
     w.str(m.x_text);
     w.u8(m.chat ? 1 : 0);
+    w.str(m.system);
     w.ids(m.x_llm);
     // x_slm is usually the same ids: one flag byte instead of a second copy.
     if (m.x_slm == m.x_llm) {
@@ -355,6 +356,7 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       m.slm = r.identity("slm");
       m.x_text = r.str("x_text", limits.max_text);
       m.chat = r.flag("chat");
+      m.system = r.str("system", limits.max_text);
       m.x_llm = r.ids("x_llm");
       m.x_slm = r.flag("x_slm_same") ? m.x_llm : r.ids("x_slm");
       if (m.x_text.empty() == m.x_llm.empty())

@@ -51,6 +51,7 @@ struct SessionOpen {
   // x in one of two forms (exactly one is set):
   std::string x_text;  // as text: the cloud chat-formats (when `chat`) and tokenizes it for each of its models
   bool chat = true;
+  std::string system;  // with x_text: the chat's system text (non-private; "" = none)
   std::vector<int32_t> x_llm;  // or as ids: x, chat-formatted and tokenized for the LLM
   std::vector<int32_t> x_slm;  // the same x for SLM- (often identical ids)
   Settings settings;

@@ -113,6 +113,7 @@ v1::EdgeMessage to_proto_uplink(const steer::Message& m) {
     put_identity(p->mutable_slm(), o->slm);
     p->set_x_text(o->x_text);
     p->set_chat(o->chat);
+    p->set_system(o->system);
     put(p->mutable_x_llm(), o->x_llm);
     if (o->x_slm != o->x_llm) put(p->mutable_x_slm(), o->x_slm);
     put_settings(p->mutable_settings(), o->settings);
@@ -182,6 +183,7 @@ steer::Message from_proto(const v1::EdgeMessage& m, const steer::DecodeLimits& l
       o.slm = identity(p.slm());
       o.x_text = p.x_text();
       o.chat = p.chat();
+      o.system = p.system();
       o.x_llm = ids(p.x_llm());
       o.x_slm = p.x_slm().empty() ? o.x_llm : ids(p.x_slm());
       o.settings = settings(p.settings());

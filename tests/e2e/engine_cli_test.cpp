@@ -212,4 +212,8 @@ TEST(EngineCli, RunStopStringsAndRepeatPenalty) {
   EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 1", false).out), full);
   EXPECT_NE(run_cli(base + "--repeat-penalty 0").out.find("--repeat-penalty must be"), std::string::npos);
   EXPECT_NE(run_cli(base + "-r ''").out.find("a stop string is empty"), std::string::npos);
+  // --system frames the prompt: another continuation, deterministic.
+  const std::string sys = text(run_cli(base + "--json --system " + q("You are a pirate."), false).out);
+  EXPECT_NE(sys, full);
+  EXPECT_EQ(text(run_cli(base + "--json --system " + q("You are a pirate."), false).out), sys);
 }

@@ -128,9 +128,11 @@ const Models& models() {
 }
 
 // The same generation in this process: x is the user message, no profile.
-GenerationResult reference(const std::string& x, int n, bool chat, Method method = Method::SpecSteer) {
+GenerationResult reference(const std::string& x, int n, bool chat, const std::string& system = "",
+                           Method method = Method::SpecSteer) {
   GenerateRequest r;
   r.x = x;
+  r.system = system;
   r.personalized = x;
   r.chat = chat;
   r.settings.method = method;
@@ -164,7 +166,9 @@ TEST(EdgeServe, ChatAndCompletionsStreamTheSameTextAsNonStreaming) {
   START(d);
   auto c = d.client();
   const int n = 16;
-  const auto ref = reference(kInput, n, true);
+  // The system message travels to the cloud with x and frames both prompts.
+  const auto ref = reference(kInput, n, true, "You are terse.");
+  EXPECT_NE(ref.schedule.llm_prompt, reference(kInput, n, true).schedule.llm_prompt);
 
   auto plain = c.Post("/v1/chat/completions", chat_body(n, false).dump(), "application/json");
   ASSERT_TRUE(plain);
@@ -228,7 +232,14 @@ TEST(EdgeServe, ChatAndCompletionsStreamTheSameTextAsNonStreaming) {
 
   // OpenAI's `stop`: the text ends before it, streamed or not.
   ASSERT_GE(ref.text.size(), 8u);
-  const std::string stop = ref.text.substr(ref.text.size() / 2, 3);
+  // (whole UTF-8 characters: a JSON string holds nothing else)
+  auto boundary = [&](size_t i) {
+    while (i < ref.text.size() && (static_cast<unsigned char>(ref.text[i]) & 0xC0) == 0x80) ++i;
+    return i;
+  };
+  const size_t from = boundary(ref.text.size() / 2);
+  const std::string stop = ref.text.substr(from, boundary(from + 1) - from);
+  ASSERT_FALSE(stop.empty());
   json stopped = chat_body(n, false);
   stopped["stop"] = json::array({stop});
   auto st_r = c.Post("/v1/chat/completions", stopped.dump(), "application/json");

@@ -50,6 +50,7 @@ std::vector<Message> samples() {
   text.x_slm.clear();
   text.x_text = "Write a review of \"Dune\" \xE2\x80\x94 in 3 lines.";
   text.chat = false;
+  text.system = "Answer in French.";
   v.push_back(text);
   SessionAccept full{78, 151936, {"tiny-llm", "qwen3", 151936, 99}, 40, 41, {151643, 151645}, 4096, kProtocolVersion};
   v.push_back(full);

@@ -142,7 +142,7 @@ TEST(Models, RollbackMatchesFreshEvaluation) {
   const PromptIds p = prepare_prompts(m, req);
   auto cloud = CloudService::from_models(m.llm, m.slm);
   InProcessTransport t(*cloud);
-  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), {}, true, p.x_llm, p.x_slm, req.settings};
+  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), {}, true, {}, p.x_llm, p.x_slm, req.settings};
   auto edge = make_sequence_source(m.slm);
   auto close = [](std::span<const float> a, std::span<const float> b) {
     if (a.size() > b.size()) return false;
@@ -183,7 +183,7 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
     const PromptIds p = prepare_prompts(*m, req);
     auto cloud = CloudService::from_models(m->llm, m->slm);
     InProcessTransport t(*cloud, true);
-    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), {}, true, p.x_llm, p.x_slm,
+    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), {}, true, {}, p.x_llm, p.x_slm,
                      req.settings};
     auto edge = make_sequence_source(m->slm);
     std::vector<std::vector<float>> edge_rows;
