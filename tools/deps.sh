@@ -16,3 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The pinned openai npm client for tests/serve (optional: without node/npm or
+# the registry its test skips with a message).
+client="$(cd "$(dirname "$0")/.." && pwd)/tests/serve/openai_client"
+if command -v npm >/dev/null 2>&1 && [ ! -f "$client/node_modules/openai/package.json" ]; then
+  (cd "$client" && timeout 300 npm ci --no-audit --no-fund --silent) ||
+    echo "deps.sh: could not install the openai npm client; its test will skip" >&2
+fi

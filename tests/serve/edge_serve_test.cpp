@@ -353,3 +353,28 @@ TEST(EdgeServe, AClientThatDisconnectsMidStreamCancelsTheGeneration) {
   EXPECT_EQ(h["generations"], 1);
   EXPECT_NE(d.edge->log().find("client went away, cancelled after"), std::string::npos) << d.edge->log();
 }
+
+TEST(EdgeServe, TheOfficialOpenAIClientGetsTheSameTextStreamedOrNot) {
+  // The pinned `openai` npm package (tests/serve/openai_client), installed by
+  // tools/deps.sh when node and npm are there and the registry is reachable.
+  const fs::path dir = fs::path(SPECSTEER_SOURCE_DIR) / "tests/serve/openai_client";
+  if (std::system("command -v node >/dev/null 2>&1") != 0) GTEST_SKIP() << "node not installed";
+  if (!fs::exists(dir / "node_modules/openai/package.json"))
+    GTEST_SKIP() << "the openai npm client is not installed (npm install in " << dir.string()
+                 << ", done by tools/deps.sh when the registry is reachable)";
+  START(d);
+  const int n = 12;
+  const auto ref = reference(kInput, n, true, "You are terse.");
+  const fs::path out = temp_dir() / "openai_client.out";
+  const std::string cmd = "node '" + (dir / "client.mjs").string() + "' http://127.0.0.1:" +
+                          std::to_string(d.edge->port()) + "/v1 " + std::to_string(n) + " > '" + out.string() +
+                          "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(out);
+  const json j = json::parse(slurp(out), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << slurp(out);
+  EXPECT_EQ(j["text"], ref.text);
+  EXPECT_EQ(j["streamed"], ref.text);
+  EXPECT_EQ(j["usage"]["completion_tokens"], ref.tokens.size());
+  EXPECT_EQ(j["specsteer"]["round_trips"], ref.counters.round_trips);
+  EXPECT_EQ(j["error"]["status"], 400) << "the client sees the 400 as an APIError";
+}
