@@ -164,6 +164,11 @@ TEST(EngineCli, SharedOptionNamesAcrossCommands) {
   EXPECT_EQ(tokens(run_cli(gen + "-f " + q((dir / "x.txt").string()), false).out), tokens(by_flag.out));
   EXPECT_EQ(tokens(run_cli(gen + "-p - < " + q((dir / "x.txt").string()), false).out), tokens(by_flag.out));
   EXPECT_NE(run_cli(gen + "-p " + q(x) + " -f " + q((dir / "x.txt").string())).rc, 0) << "-p and -f together";
+  // Without --json the text is streamed as decided: the same text, then a newline.
+  const std::string gen_plain = "generate --slm " + slm + " --llm " + llm + " -n 6 -s 3 -t 1 -p " + q(x);
+  const auto j = nlohmann::json::parse(by_flag.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(run_cli(gen_plain, false).out, j["text"].get<std::string>() + "\n");
   EXPECT_NE(run_cli(gen).out.find("give the prompt"), std::string::npos);
   // The steering vector's size is --steer-k; --topk still works and warns.
   const auto old = run_cli(gen + "-p " + q(x) + " --topk 8");
