@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
       libsqlite3-dev libpcre2-dev libssl-dev nlohmann-json3-dev libcli11-dev
-      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcpp-httplib-dev
       python3 python3-numpy clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -15,4 +15,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The pinned openai npm client for tests/serve (optional: without node/npm or
+# the registry its test skips with a message).
+client="$(cd "$(dirname "$0")/.." && pwd)/tests/serve/openai_client"
+if command -v npm >/dev/null 2>&1 && [ ! -f "$client/node_modules/openai/package.json" ]; then
+  (cd "$client" && timeout 300 npm ci --no-audit --no-fund --silent) ||
+    echo "deps.sh: could not install the openai npm client; its test will skip" >&2
 fi

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "steer/generate.h"
 #include "transport/client.h"
@@ -159,7 +160,7 @@ Registrar reg("cloud", [](CLI::App& root) {
   sub->add_option("--memory-budget-mb", o->budget_mb,
                   "memory for all sessions' KV caches and logits (0 = unlimited)")
       ->capture_default_str();
-  sub->add_option("--ctx", o->n_ctx, "context per session and model (0 = the model's training context)")
+  sub->add_option("-c,--ctx-size,--ctx", o->n_ctx, "context per session and model (0 = the model's training context)")
       ->capture_default_str();
   sub->add_option("--max-message-bytes", o->max_message_bytes, "largest accepted request")->capture_default_str();
   sub->add_option("--shutdown-grace", o->grace, "seconds in-flight sessions may run after SIGTERM")
@@ -174,7 +175,8 @@ Registrar reg("cloud", [](CLI::App& root) {
   sub->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (TLS)");
   sub->add_option("--tls-key", o->tls_key, "PEM private key (TLS)");
   sub->add_option("--auth-token-file", o->token_file, "require 'authorization: Bearer <first line of file>'");
-  sub->add_option("-t,--threads", o->threads, "compute threads shared by all sessions (0 = physical cores)");
+  sub->add_option("-t,--threads", o->threads, "compute threads shared by all sessions (0 = physical cores)")
+      ->capture_default_str();
   sub->callback([o] { serve(*o); });
 
   auto l = std::make_shared<LoadOpts>();
@@ -189,17 +191,18 @@ Registrar reg("cloud", [](CLI::App& root) {
   ld->add_option("--sessions", l->sessions, "generations in total (default: --concurrency)");
   ld->add_option("--lambda", l->lambda, "Eq. 7 threshold")->capture_default_str();
   ld->add_option("--draft", l->draft, "draft length K")->capture_default_str();
-  ld->add_option("--topk", l->topk, "steering entries on rejection")->capture_default_str();
+  ld->add_option("--steer-k", l->topk, "steering entries on rejection")->capture_default_str();
+  add_deprecated(ld, "--topk", l->topk, "--steer-k");
   ld->add_option("--steer-candidates", l->steer_candidates, "steering-vector ids: contrast|plausible")
       ->capture_default_str();
   ld->add_option("--plausibility", l->plausibility, "gamma of --steer-candidates plausible")->capture_default_str();
-  ld->add_option("-n", l->n, "new tokens per generation")->capture_default_str();
-  ld->add_option("--seed", l->seed, "seed of generation 0 (generation i uses seed + i)")->capture_default_str();
+  ld->add_option("-n,--n-predict", l->n, "new tokens per generation")->capture_default_str();
+  ld->add_option("-s,--seed", l->seed, "seed of generation 0 (generation i uses seed + i)")->capture_default_str();
   ld->add_option("--temp", l->temp, "temperature (0 = greedy)")->capture_default_str();
   ld->add_option("--net-delay-ms", l->net_delay_ms, "added round-trip time per exchange")->capture_default_str();
   ld->add_option("--tls-ca", l->tls_ca, "PEM roots to verify the server (TLS)");
   ld->add_option("--auth-token-file", l->token_file, "bearer token file");
-  ld->add_option("-t,--threads", l->threads, "edge compute threads (0 = physical cores)");
+  ld->add_option("-t,--threads", l->threads, "edge compute threads (0 = physical cores)")->capture_default_str();
   ld->callback([l] { load(*l); });
 });
 

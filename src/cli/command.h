@@ -19,6 +19,15 @@ struct Command {
 
 std::vector<Command>& registry();
 
+// Thrown by a command after it printed its result, to end the process with
+// this status (e.g. kExitFellBack) instead of 0; main() returns it.
+struct ExitStatus {
+  int code;
+};
+// `generate`: the text is complete but the edge finished it alone because the
+// cloud was lost mid-generation (the JSON says "fallback": true).
+inline constexpr int kExitFellBack = 3;
+
 struct Registrar {
   Registrar(std::string name, Setup setup) { registry().push_back({std::move(name), std::move(setup)}); }
 };

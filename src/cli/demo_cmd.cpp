@@ -218,11 +218,11 @@ Registrar demo_cmd("demo", [](CLI::App& root) {
   sub->add_option("--data", o->data, "LongLaMP-layout JSONL (default: data/minilamp/demo.jsonl)");
   sub->add_option("--methods", o->methods, "Comma-separated methods")->capture_default_str();
   sub->add_option("--records", o->records, "How many records to run")->capture_default_str();
-  sub->add_option("-n", o->n, "Max new tokens per generation")->capture_default_str();
+  sub->add_option("-n,--n-predict", o->n, "Max new tokens per generation")->capture_default_str();
   sub->add_option("--lambda", o->lambda, "SpecSteer lambda (Eq. 7)")->capture_default_str();
   sub->add_option("--beta", o->beta, "Steering strength beta (Eq. 8)")->capture_default_str();
   sub->add_option("--draft", o->draft, "Draft length K")->capture_default_str();
-  sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
+  sub->add_option("-s,--seed", o->seed, "Seed")->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "Threads of the process (0 = physical cores)")->capture_default_str();
   sub->add_option("--repeats", o->repeats, "Runs per generation; timings are their median")->capture_default_str();
   sub->add_option("--replay-edge", o->replay_edge, "Edge model to replay the demo's schedules on (e.g. gguf synth qwen3-0.6b)");

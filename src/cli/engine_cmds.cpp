@@ -1,13 +1,17 @@
 // Engine commands: run, logits, bench.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "common/timer.h"
 #include "model/benchmark.h"
@@ -59,23 +63,37 @@ struct LoraOpts {
 };
 
 struct RunOpts {
-  std::string model, prompt, kv = "f16";
+  std::string model, prompt, prompt_file, kv = "f16";
+  bool prompt_given = false;
   LoraOpts lora;
   int n = 64, threads = 0, ctx = 0, top_k = 0;
-  double temp = 0.0, top_p = 1.0, min_p = 0.0;
+  double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
+  int repeat_last_n = 64;
+  std::vector<std::string> stop;
+  std::string system;
   uint64_t seed = 42;
   bool json = false, no_chat = false;
 };
 
-void run(const RunOpts& o) {
+void run(RunOpts o) {
   Stopwatch since_start;
+  o.prompt = resolve_prompt(o.prompt, o.prompt_file, o.prompt_given);
   auto model = o.lora.load(o.model, o.threads);
   auto tok = Tokenizer::from_gguf(model->file());
   sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
   sampling::validate(sp);
-  if (o.n < 0) throw Error("-n must not be negative");
+  if (o.n < 1) throw Error("settings: max_new (-n) must be >= 1, got " + std::to_string(o.n));
+  if (!std::isfinite(o.repeat_penalty) || o.repeat_penalty <= 0)
+    throw Error("--repeat-penalty must be a finite number > 0 (1 = off)");
+  if (o.repeat_last_n < 0) throw Error("--repeat-last-n must be >= 0");
+  size_t longest_stop = 0;
+  for (const auto& st : o.stop) {
+    if (st.empty()) throw Error("-r/--reverse-prompt: a stop string is empty");
+    longest_stop = std::max(longest_stop, st.size());
+  }
   const bool chat = !o.no_chat && tok->chat_format() != ChatFormat::None;
-  const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt) : o.prompt, true, chat);
+  const std::string raw = o.system.empty() ? o.prompt : o.system + "\n\n" + o.prompt;
+  const auto prompt = tok->encode(chat ? tok->format_chat(o.prompt, o.system) : raw, true, chat);
   if (o.ctx < 0) throw Error("-c must not be negative");
   const int n_ctx = o.ctx > 0 ? o.ctx : std::min(model->config().n_ctx_train, kDefaultContext);
   if (prompt.empty()) throw Error("the prompt tokenized to nothing and the model adds no BOS; give a prompt");
@@ -88,31 +106,66 @@ void run(const RunOpts& o) {
   std::vector<int32_t> out;
   std::string text;
 
+  // llama.cpp's repeat penalty over the last --repeat-last-n tokens (prompt
+  // included): a positive logit is divided by it, a negative one multiplied.
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  std::vector<float> penalized;
+  auto penalize = [&](std::span<const float> row) -> std::span<const float> {
+    if (o.repeat_penalty == 1.0 || o.repeat_last_n == 0) return row;
+    penalized.assign(row.begin(), row.end());
+    const size_t from = history.size() - std::min(history.size(), static_cast<size_t>(o.repeat_last_n));
+    std::vector<int32_t> seen(history.begin() + static_cast<std::ptrdiff_t>(from), history.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t t : seen) {
+      if (t < 0 || static_cast<size_t>(t) >= penalized.size()) continue;
+      float& l = penalized[static_cast<size_t>(t)];
+      l = l > 0 ? static_cast<float>(l / o.repeat_penalty) : static_cast<float>(l * o.repeat_penalty);
+    }
+    return penalized;
+  };
+  // Stop strings: the text ends before the first; bytes that could begin
+  // one are printed only once they cannot.
+  size_t printed = 0;
+  std::optional<size_t> stop_at;
+  auto print_upto = [&](size_t upto) {
+    if (!o.json && upto > printed) {
+      std::fwrite(text.data() + printed, 1, upto - printed, stdout);
+      std::fflush(stdout);
+    }
+    printed = std::max(printed, upto);
+  };
+
   Stopwatch sw;
   auto logits = seq.eval(prompt, false);
   const double t_prompt = sw.seconds();
   double t_first = -1;  // since the process started (load included)
   sw.reset();
   for (int i = 0; i < o.n; ++i) {
-    int32_t next = sampling::sample(logits, sp, rng);
+    int32_t next = sampling::sample(penalize(logits), sp, rng);
     if (i == 0) t_first = since_start.seconds();
     if (tok->is_eog(next)) break;
     out.push_back(next);
-    std::string piece = stream.push(tok->token_bytes(next));
-    text += piece;
-    if (!o.json) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
+    history.push_back(next);
+    const size_t before = text.size();
+    text += stream.push(tok->token_bytes(next));
+    for (const auto& st : o.stop) {
+      const size_t at = text.find(st, before >= st.size() ? before - st.size() + 1 : 0);
+      if (at != std::string::npos && (!stop_at || at < *stop_at)) stop_at = at;
     }
+    if (stop_at) break;
+    size_t upto = text.size() - std::min(text.size(), longest_stop ? longest_stop - 1 : 0);
+    while (upto > printed && upto < text.size() && (static_cast<uint8_t>(text[upto]) & 0xC0) == 0x80) --upto;
+    print_upto(upto);
     if (i + 1 < o.n) logits = seq.eval({&next, 1}, false);
   }
   const double t_gen = sw.seconds();
-  std::string tail = stream.finish();
-  text += tail;
+  if (stop_at) text.resize(*stop_at);
+  else text += stream.finish();
+  print_upto(text.size());
   const uint64_t kv_used = seq.size() * seq.kv_bytes_per_position();
   const uint64_t kv_reserved = seq.capacity() * seq.kv_bytes_per_position();
   if (!o.json) {
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::printf("\n");
     std::fprintf(stderr,
                  "memory: model %.1f MiB mapped + %.1f MiB repacked; KV cache (%s) %.1f MiB used of %.1f MiB "
@@ -149,21 +202,32 @@ Registrar run_cmd("run", [](CLI::App& root) {
   auto o = std::make_shared<RunOpts>();
   auto* sub = root.add_subcommand("run", "Generate a continuation of a prompt with one model");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
-  sub->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
-  sub->add_option("-n,--n-predict", o->n, "Tokens to generate (stops earlier at end-of-generation)");
-  sub->add_option("--temp", o->temp, "Sampling temperature (0 = greedy)");
-  sub->add_option("--top-k", o->top_k, "Top-k filter (0 = off)");
-  sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)");
-  sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)");
-  sub->add_option("--seed", o->seed, "RNG seed");
-  sub->add_option("-t,--threads", o->threads, "Threads (default: physical cores)");
+  sub->add_option("-p,--prompt", o->prompt, "Prompt text (- = standard input)");
+  sub->add_option("-f,--file", o->prompt_file, "File holding the prompt");
+  sub->add_option("-n,--n-predict", o->n, "Tokens to generate (stops earlier at end-of-generation)")
+      ->capture_default_str();
+  sub->add_option("--temp", o->temp, "Sampling temperature (0 = greedy)")->capture_default_str();
+  sub->add_option("--top-k", o->top_k, "Top-k filter (0 = off)")->capture_default_str();
+  sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)")->capture_default_str();
+  sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)")->capture_default_str();
+  sub->add_option("-s,--seed", o->seed, "RNG seed")->capture_default_str();
+  sub->add_option("--repeat-penalty", o->repeat_penalty, "Penalize the last --repeat-last-n tokens (1 = off)")
+      ->capture_default_str();
+  sub->add_option("--repeat-last-n", o->repeat_last_n, "Tokens the repeat penalty looks back on (0 = off)")
+      ->capture_default_str();
+  sub->add_option("--system", o->system, "System text (in the chat format's system turn)");
+  sub->add_option("-r,--reverse-prompt", o->stop, "Stop string: generation ends before it (repeatable)");
+  sub->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
   sub->add_option("-c,--ctx-size", o->ctx, "Context size (0 = min(the model's, 4096)); the KV cache commits memory as it fills")
       ->capture_default_str();
   sub->add_option("--kv-type", o->kv, "KV cache type: f32 or f16")->capture_default_str();
   sub->add_flag("--no-chat", o->no_chat, "Raw prompt: do not apply the model's chat format");
   sub->add_flag("--json", o->json, "Print one JSON object instead of streaming text");
   o->lora.add_to(sub);
-  sub->callback([o] { run(*o); });
+  sub->callback([o, sub] {
+    o->prompt_given = sub->get_option("--prompt")->count() > 0;
+    run(*o);
+  });
 });
 
 struct LogitsOpts {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "eval/runner.h"
 #ifdef SPECSTEER_HAVE_GRPC
@@ -45,7 +46,8 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
   sub->add_option("--draft", c.drafts, "Comma-separated draft block sizes K (specsteer, sd)")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--topk", c.top_k, "Most entries of the steering vector sent on rejection")->capture_default_str();
+  sub->add_option("--steer-k", c.top_k, "Most entries of the steering vector sent on rejection")->capture_default_str();
+  specsteer::cli::add_deprecated(sub, "--topk", c.top_k, "--steer-k");
   sub->add_option("--steer-candidates", c.steer_candidates,
                   "Comma-separated steering-vector rules (specsteer, lightcosteer): contrast (paper: top-k of "
                   "h_LLM - beta*h_SLM-), plausible (ids with p_LLM >= gamma * max p_LLM, at most k, same ranking)")
@@ -53,8 +55,9 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("--plausibility", c.plausibility, "gamma of the plausible rule, in [0, 1]")->capture_default_str();
   sub->add_option("--limit", c.limit, "Use the first N records (0 = all)")->capture_default_str();
-  sub->add_option("--max-new-tokens", c.max_new, "Tokens to generate per record")->capture_default_str();
-  sub->add_option("--seed", c.seed, "Base seed (record i uses seed + i)")->capture_default_str();
+  sub->add_option("-n,--n-predict,--max-new-tokens", c.max_new, "Tokens to generate per record")
+      ->capture_default_str();
+  sub->add_option("-s,--seed", c.seed, "Base seed (record i uses seed + i)")->capture_default_str();
   sub->add_option("--retrieve-k", c.retrieve_k, "Profile entries retrieved (BM25) per record")
       ->capture_default_str();
   sub->add_flag("--rouge-stemmer", c.rouge_stemmer, "Porter-stem tokens longer than 3 characters in ROUGE");

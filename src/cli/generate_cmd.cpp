@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "eval/schedule_json.h"
 #include "common/error.h"
 #include "profile/profile.h"
@@ -20,15 +21,19 @@ namespace specsteer::cli {
 namespace {
 
 struct GenOpts {
-  std::string slm, llm, method = "specsteer", input, private_context, private_file;
+  std::string slm, llm, method = "specsteer", input, input_file, private_context, private_file;
+  bool input_given = false;
   std::string profile_db, user, task;
   int retrieve_k = 4;
-  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0;
+  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0, min_p = 0.0;
+  int top_k = 0;
+  std::vector<std::string> stop;
+  std::string system;
   int draft = 4, topk = 32, n = 128, threads = 0;
   uint64_t seed = 0;
   bool bonus = false, no_chat = false, json = false;
   int costeer_T = 20;
-  std::string cloud, tls_ca, token_file, on_failure = "fallback";
+  std::string cloud, tls_ca, token_file, on_failure;  // on_failure empty: the default policy
   std::string steer_candidates{steer::candidates_name(steer::Settings{}.steer_candidates)};
   double plausibility = steer::Settings{}.plausibility;
   double net_delay_ms = 0;
@@ -45,7 +50,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-void run_generate(const GenOpts& o) {
+void run_generate(GenOpts o) {
+  o.input = resolve_prompt(o.input, o.input_file, o.input_given, "-p/--input");
+  if (o.input.empty()) throw Error("--input: the task input x is empty");
   steer::GenerateRequest req;
   auto& s = req.settings;
   s.method = steer::parse_method(o.method);
@@ -57,18 +64,26 @@ void run_generate(const GenOpts& o) {
   s.seed = o.seed;
   s.sampler.temperature = o.temp;
   s.sampler.top_p = o.top_p;
+  s.sampler.top_k = o.top_k;
+  s.sampler.min_p = o.min_p;
   s.bonus = o.bonus;
   s.costeer.iterations = o.costeer_T;
   s.steer_candidates = steer::parse_candidates(o.steer_candidates);
   s.plausibility = o.plausibility;
   steer::validate(s);
   req.chat = !o.no_chat;
+  req.stop = o.stop;
+  req.system = o.system;
 
   const int n_private = !o.private_context.empty() + !o.private_file.empty() + !o.profile_db.empty();
   if (n_private > 1) throw Error("give only one of --private-context, --private-context-file, --profile-db");
   if (!o.profile_db.empty()) {
     if (o.user.empty() || o.task.empty()) throw Error("--profile-db needs --user and --task");
     auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
+    // A typo in --user would silently give an unpersonalized generation.
+    if (!store.has_user(o.user))
+      throw Error("--user '" + o.user + "' is not in the profile store '" + o.profile_db +
+                  "' (import its records with `specsteer profile import`)");
     auto p = profile::build_prompts(store, o.user, profile::parse_task(o.task), o.input, o.retrieve_k);
     req.x = std::move(p.x);
     req.personalized = std::move(p.personalized);
@@ -79,12 +94,16 @@ void run_generate(const GenOpts& o) {
     req.personalized = ctx.empty() ? o.input : ctx + "\n\n" + o.input;
   }
 
-  if (o.on_failure == "fallback")
+  if (o.on_failure.empty())
+    req.on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
+  else if (o.on_failure == "fallback")
     req.on_cloud_failure = steer::CloudFailure::Fallback;
   else if (o.on_failure == "fail")
     req.on_cloud_failure = steer::CloudFailure::Fail;
   else
     throw Error("--on-cloud-failure must be 'fallback' or 'fail', got '" + o.on_failure + "'");
+  if (!o.on_failure.empty() && o.cloud.empty())
+    throw Error("--on-cloud-failure needs --cloud (an in-process cloud cannot be lost)");
 #ifdef SPECSTEER_HAVE_GRPC
   std::unique_ptr<transport::GrpcTransport> link;
   if (!o.cloud.empty()) {
@@ -109,19 +128,41 @@ void run_generate(const GenOpts& o) {
   if (o.cloud.empty() && (!o.tls_ca.empty() || !o.token_file.empty() || o.net_delay_ms != 0 || o.cloud_timeout_given))
     throw Error("--tls-ca, --auth-token-file, --net-delay-ms and --cloud-timeout need --cloud");
 
-  auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  // With --cloud the edge needs only its own model: the cloud tokenizes x
+  // for its models. --llm is loaded when given (in process: the cloud's
+  // LLM; with --cloud: the LLM the edge insists the cloud runs).
+  const bool needs_llm = o.cloud.empty() && s.method != steer::Method::Slm && s.method != steer::Method::SlmPlus;
+  if (needs_llm && o.llm.empty())
+    throw Error("--llm is required for method '" + o.method +
+                "' without --cloud (with --cloud the edge needs only --slm)");
+  auto models = o.llm.empty() ? steer::Models::load_edge(o.slm, {.n_threads = o.threads})
+                              : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   req.edge_lora = load_lora_args(o.lora, *models.slm);
+  // Plain output streams: the text is printed as it is decided.
+  if (!o.json)
+    req.on_token = [](int32_t, std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    };
   const auto r = steer::generate(models, req);
   // With `fail` the text so far is still printed, then the error.
   const bool failed = r.stop_reason == "cloud_error";
-  if (r.cloud_failed_at && !failed && !o.json)
-    std::fprintf(stderr, "warning: the cloud failed at token %llu (%s); the edge finished alone\n",
-                 static_cast<unsigned long long>(*r.cloud_failed_at), r.cloud_error.c_str());
+  const bool fell_back = r.cloud_failed_at && !failed;
+  const std::string cloud_error =
+      r.cloud_failed_at_open
+          ? "the cloud did not open the session: " + r.cloud_error +
+                (failed ? " (--on-cloud-failure fallback generates on the device alone)" : "")
+          : r.cloud_error;
+  if (fell_back && !o.json)
+    std::fprintf(stderr, "warning: the cloud failed at token %llu (%s); the edge finished alone (exit status %d)\n",
+                 static_cast<unsigned long long>(*r.cloud_failed_at), cloud_error.c_str(), kExitFellBack);
   if (!o.json) {
-    std::fwrite(r.text.data(), 1, r.text.size(), stdout);
-    std::printf("\n");
-    std::fflush(stdout);
-    if (failed) throw Error(r.cloud_error);
+    if (!(failed && r.cloud_failed_at_open)) {  // nothing was generated when the session never opened
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+    if (failed) throw Error(cloud_error);
+    if (fell_back) throw ExitStatus{kExitFellBack};
     return;
   }
   const auto& c = r.counters;
@@ -164,30 +205,35 @@ void run_generate(const GenOpts& o) {
         {"bonus", s.bonus},
         {"chat", req.chat},
         {"costeer_T", s.costeer.iterations},
-        {"llm", o.llm},
+        {"llm", o.llm.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.llm)},
         {"slm", o.slm}}},
       {"cloud", o.cloud.empty() ? "in-process" : o.cloud},
       {"breakdown", eval::breakdown_json(c)},
       {"trace", eval::schedule_to_json(r.schedule)},
   };
   if (!steer::keeps_profile_on_device(s.method)) j["privacy_note"] = std::string(steer::privacy_note(s.method));
+  // "fallback": the edge finished alone after losing the cloud (exit status 3).
+  j["fallback"] = fell_back;
   if (r.cloud_failed_at) {
     j["cloud_failed_at_token"] = *r.cloud_failed_at;
+    j["cloud_failed_at_open"] = r.cloud_failed_at_open;
     j["cloud_error"] = r.cloud_error;
   }
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
-  if (failed) throw Error(r.cloud_error);
+  if (failed) throw Error(cloud_error);
+  if (fell_back) throw ExitStatus{kExitFellBack};
 }
 
 Registrar reg("generate", [](CLI::App& root) {
   auto o = std::make_shared<GenOpts>();
   auto* sub = root.add_subcommand("generate", "personalized generation: SLM+ on the edge, LLM and SLM- in the cloud");
-  sub->add_option("--slm", o->slm, "small model (edge SLM+ and cloud SLM-)")->required();
-  sub->add_option("--llm", o->llm, "large model (cloud Generalist)")->required();
-  sub->add_option("--method", o->method, "llm|slm|slm+|llm+|sd|lightcosteer|costeer|specsteer (llm+ sends the profile to the Generalist)")
-      ->capture_default_str();
-  sub->add_option("--input", o->input, "the non-private task input x (the cloud sees it)")->required();
+  sub->add_option("--slm", o->slm, "small model (edge SLM+; the cloud's SLM- is the same file)")->required();
+  sub->add_option("--llm", o->llm,
+                  "large model (Generalist): needed in process; with --cloud optional (the cloud must run it)");
+  sub->add_option("--method", o->method, "llm|slm|slm+|llm+|sd|lightcosteer|costeer|specsteer (llm+ sends the profile to the Generalist)")->capture_default_str();
+  sub->add_option("-p,--prompt,--input", o->input, "the non-private task input x (the cloud sees it); - = stdin");
+  sub->add_option("-f,--file", o->input_file, "file holding the task input x");
   sub->add_option("--private-context", o->private_context, "private text only the edge sees");
   sub->add_option("--private-context-file", o->private_file, "file with private text only the edge sees");
   sub->add_option("--profile-db", o->profile_db, "profile store: retrieve the private context from it");
@@ -197,38 +243,47 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--lambda", o->lambda, "Eq. 7 verification threshold")->capture_default_str();
   sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
   sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
-  sub->add_option("--topk", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
+  sub->add_option("--steer-k", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
+  add_deprecated(sub, "--topk", o->topk, "--steer-k (--top-k is the sampling filter)");
   sub->add_option("--steer-candidates", o->steer_candidates,
                   "steering-vector ids: contrast (paper: top-k of h_LLM - beta*h_SLM-) or plausible (ids with "
                   "p_LLM >= gamma * max p_LLM, at most k, ranked the same way)")
       ->capture_default_str();
   sub->add_option("--plausibility", o->plausibility, "gamma of --steer-candidates plausible, in [0, 1]")
       ->capture_default_str();
-  sub->add_option("-n", o->n, "maximum new tokens")->capture_default_str();
-  sub->add_option("--seed", o->seed, "seed for every random draw")->capture_default_str();
+  sub->add_option("-n,--n-predict", o->n, "maximum new tokens")->capture_default_str();
+  sub->add_option("-s,--seed", o->seed, "seed for every random draw")->capture_default_str();
   sub->add_option("--temp", o->temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();
   sub->add_option("--top-p", o->top_p, "nucleus filter in sampled mode")->capture_default_str();
+  sub->add_option("--top-k", o->top_k, "sampling top-k filter in sampled mode (0 = off)")->capture_default_str();
+  sub->add_option("--min-p", o->min_p, "min-p filter in sampled mode (0 = off)")->capture_default_str();
+  sub->add_option("--system", o->system, "system text of the chat (the cloud sees it, like x)");
+  sub->add_option("-r,--reverse-prompt", o->stop, "stop string: the text ends before it (repeatable)");
   sub->add_option("--costeer-iters", o->costeer_T, "CoSteer FTRL iterations T")->capture_default_str();
   sub->add_option("--lora", o->lora,
                   "LoRA adapter of the edge's SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable; never sent to the cloud");
   sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");
   sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
-  sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)");
+  sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object with text, tokens and counters");
   sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (default: cloud in this process)");
   sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");
   sub->add_option("--auth-token-file", o->token_file, "file whose first line is the cloud's bearer token");
   sub->add_option("--on-cloud-failure", o->on_failure,
-                  "fallback: finish on the edge alone; fail: stop with an error and the text so far")
-      ->capture_default_str();
+                  "fallback: whenever the cloud fails, also at the start, finish on the device alone (exit status 3); "
+                  "fail: stop with an error and the text so far. Default: a cloud that cannot be reached or refuses "
+                  "the session (models, version) is an error, one lost mid-generation is replaced by the device "
+                  "(exit status 3, JSON \"fallback\": true)")
+      ->check(CLI::IsMember({"fallback", "fail"}));
   sub->add_option("--net-delay-ms", o->net_delay_ms, "added round-trip time per edge-cloud exchange (--cloud)")
       ->capture_default_str();
   auto* timeout = sub->add_option("--cloud-timeout", o->cloud_timeout_s,
                                   "seconds to wait for each cloud reply (SessionOpen's prefill included); "
                                   "expiry is a cloud failure (--on-cloud-failure)")
                       ->capture_default_str();
-  sub->callback([o, timeout] {
+  sub->callback([o, timeout, sub] {
     o->cloud_timeout_given = timeout->count() > 0;
+    o->input_given = sub->get_option("--input")->count() > 0;
     run_generate(*o);
   });
 });

@@ -240,7 +240,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   if (task != profile::Task::Abstract && task != profile::Task::Review && task != profile::Task::Writing)
     throw Error("--task: eval runs the LongLaMP tasks abstract|review|writing, got '" + cfg.task + "'");
   if (cfg.limit < 0) throw Error("--limit: must be >= 0");
-  if (cfg.max_new < 1) throw Error("--max-new-tokens: must be >= 1");
+  if (cfg.max_new < 1) throw Error("settings: max_new (-n) must be >= 1, got " + std::to_string(cfg.max_new));
   if (!(cfg.plausibility >= 0 && cfg.plausibility <= 1)) throw Error("--plausibility: must be in [0, 1]");
   const std::vector<Job> jobs = expand_jobs(cfg);
   for (const auto& [flag, path] : {std::pair{"--data", cfg.data}, {"--slm", cfg.slm_path}, {"--llm", cfg.llm_path}})

@@ -7,8 +7,65 @@
 #include "common/timer.h"
 #include "steer/formulas.h"
 #include "steer/transport.h"
+#include "tokenizer/tokenizer.h"
 
 namespace specsteer::steer {
+
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat, const std::string& system) {
+  const bool fmt = chat && tok.chat_format() != ChatFormat::None;
+  // parse_special only for the chat wrapper's own control tokens.
+  if (fmt) return tok.encode(tok.format_chat(text, system), true, true);
+  return tok.encode(system.empty() ? text : system + "\n\n" + text, true, false);
+}
+
+std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm) {
+  std::vector<int32_t> out;
+  const int n = std::min(llm.n_vocab(), slm.n_vocab());
+  for (int32_t t = 0; t < n; ++t)
+    if (llm.is_eog(t) || slm.is_eog(t)) out.push_back(t);
+  return out;
+}
+
+void admit_open(SessionOpen& open, const CloudModels& m) {
+  using K = OpenRefused::Kind;
+  if (open.version != kProtocolVersion) throw OpenRefused(K::Mismatch, version_mismatch("the edge", open.version));
+  auto same = [](const ModelIdentity& want, const ModelIdentity& have) {
+    return want.n_vocab == have.n_vocab && want.fingerprint == have.fingerprint && want.arch == have.arch;
+  };
+  if (!same(open.slm, m.slm))
+    throw OpenRefused(K::Mismatch, "cloud: the edge's small model '" + open.slm.name + "' differs from the cloud's SLM '" +
+                                       m.slm.name + "' (SLM+ and SLM- must be the same model file)");
+  // An edge holding only its own model names no LLM: the cloud's LLM pairs
+  // with its SLM (the vocabularies were checked when the cloud loaded them).
+  if (open.llm.n_vocab != 0 && !same(open.llm, m.llm))
+    throw OpenRefused(K::Mismatch,
+                      "cloud: the edge expects LLM '" + open.llm.name + "' but this cloud serves '" + m.llm.name + "'");
+  if (!open.x_text.empty()) {
+    if (!m.llm_tok || !m.slm_tok)
+      throw OpenRefused(K::Invalid, "cloud: x was sent as text but this cloud has no tokenizers; send token ids");
+    try {
+      open.x_llm = prompt_ids(*m.llm_tok, open.x_text, open.chat, open.system);
+      open.x_slm = prompt_ids(*m.slm_tok, open.x_text, open.chat, open.system);
+    } catch (const Error& e) {
+      throw OpenRefused(K::Invalid, std::string("cloud: cannot tokenize x: ") + e.what());
+    }
+  }
+  if (open.x_llm.empty() || open.x_slm.empty()) throw OpenRefused(K::Invalid, "cloud: SessionOpen.x is empty");
+  if (open.x_text.empty() && !open.system.empty())
+    throw OpenRefused(K::Invalid, "cloud: SessionOpen.system needs x as text (ids already hold the prompt)");
+}
+
+SessionAccept accept_for(const SessionOpen& open, const CloudModels& m, uint64_t session) {
+  SessionAccept a;
+  a.session = session;
+  a.n_vocab = m.shared_vocab();
+  a.llm = m.llm;
+  a.x_llm_tokens = static_cast<uint32_t>(open.x_llm.size());
+  a.x_slm_tokens = static_cast<uint32_t>(open.x_slm.size());
+  a.eog = m.eog;
+  a.n_ctx = m.n_ctx;
+  return a;
+}
 
 namespace {
 
@@ -199,7 +256,10 @@ struct CloudService::Entry {
 };
 
 CloudService::CloudService(SourceFactory llm, SourceFactory slm, ModelIdentity llm_id, ModelIdentity slm_id)
-    : make_llm_(std::move(llm)), make_slm_(std::move(slm)), llm_id_(std::move(llm_id)), slm_id_(std::move(slm_id)) {}
+    : CloudService(std::move(llm), std::move(slm), CloudModels{std::move(llm_id), std::move(slm_id), {}, {}, 0, {}}) {}
+
+CloudService::CloudService(SourceFactory llm, SourceFactory slm, CloudModels models)
+    : make_llm_(std::move(llm)), make_slm_(std::move(slm)), models_(std::move(models)) {}
 
 const Cloud* CloudService::session(uint64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -220,22 +280,13 @@ Message CloudService::dispatch(Message m) {
     return it->second;
   };
   if (auto* o = std::get_if<SessionOpen>(&m)) {
-    auto same = [](const ModelIdentity& want, const ModelIdentity& have) {
-      return want.n_vocab == have.n_vocab && want.fingerprint == have.fingerprint && want.arch == have.arch;
-    };
-    if (!same(o->llm, llm_id_))
-      throw Error("cloud: the edge expects LLM '" + o->llm.name + "' but this cloud serves '" + llm_id_.name + "'");
-    if (!same(o->slm, slm_id_))
-      throw Error("cloud: the edge's small model '" + o->slm.name + "' differs from the cloud's SLM '" +
-                  slm_id_.name + "' (SLM+ and SLM- must be the same model)");
+    admit_open(*o, models_);
     auto e = std::make_shared<Entry>();
     e->cloud = std::make_unique<Cloud>(make_llm_(), make_slm_(), *o);
-    SessionAccept a;
-    a.n_vocab = static_cast<uint32_t>(e->cloud->n_vocab());
     std::lock_guard<std::mutex> lock(mu_);
-    a.session = next_id_++;
-    sessions_[a.session] = std::move(e);
-    return a;
+    const uint64_t id = next_id_++;
+    sessions_[id] = std::move(e);
+    return accept_for(*o, models_, id);
   }
   if (auto* b = std::get_if<DraftBlock>(&m)) {
     auto e = find(b->session);
@@ -264,7 +315,7 @@ Message CloudService::dispatch(Message m) {
 std::vector<uint8_t> CloudService::handle(std::span<const uint8_t> request) {
   try {
     DecodeLimits lim;
-    lim.n_vocab = std::max(llm_id_.n_vocab, slm_id_.n_vocab);
+    lim.n_vocab = std::max(models_.llm.n_vocab, models_.slm.n_vocab);
     return encode(dispatch(decode(request, lim)));
   } catch (const std::exception& e) {
     return encode(ErrorReply{e.what()});

@@ -5,18 +5,62 @@
 // encoded messages, whose uplink types hold the non-private prompt x and
 // token ids (messages.h).
 #include <cstdint>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "sampling/sampling.h"
 #include "steer/logit_source.h"
 #include "steer/messages.h"
 
+namespace specsteer {
+class Tokenizer;
+}
+
 namespace specsteer::steer {
+
+// x as a model's prompt: wrapped in the model's chat format (with the system
+// text, when given) when `chat` and the model has one (its control tokens
+// parsed), then tokenized with BOS as the model's metadata says. Without a
+// chat format a system text precedes x, separated by a blank line. Edge and cloud both use it, so x tokenized by
+// the cloud equals x tokenized by an edge holding both models.
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat,
+                                const std::string& system = {});
+
+// The cloud's own models as it answers a SessionOpen: identities, the
+// tokenizers that read x sent as text (null: only ids accepted, e.g. tests'
+// synthetic models), the context of its sessions (0: unchecked).
+struct CloudModels {
+  ModelIdentity llm, slm;
+  std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
+  uint32_t n_ctx = 0;
+  std::vector<int32_t> eog;  // EOG ids of either model below the shared vocabulary (from the tokenizers)
+  uint32_t shared_vocab() const { return std::min(llm.n_vocab, slm.n_vocab); }
+};
+std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm);
+
+// Why a cloud refuses a SessionOpen before running anything: Mismatch (the
+// protocol version or the models differ: FAILED_PRECONDITION on the network)
+// or Invalid (x or the settings are unusable: INVALID_ARGUMENT).
+class OpenRefused : public Error {
+ public:
+  enum class Kind { Mismatch, Invalid };
+  OpenRefused(Kind k, const std::string& why) : Error(why), kind(k) {}
+  Kind kind;
+};
+
+// Checks a SessionOpen against the cloud's models (version; SLM- is the
+// edge's model; an LLM the edge named is this one) and turns x sent as text
+// into each model's ids (fills open.x_llm / open.x_slm). Throws OpenRefused.
+void admit_open(SessionOpen& open, const CloudModels& models);
+// The SessionAccept for an admitted open (x as ids by now).
+SessionAccept accept_for(const SessionOpen& open, const CloudModels& models, uint64_t session);
 
 // One session: both caches hold x + the agreed generated prefix, plus the
 // next-token logits for that prefix. Not thread-safe (the service locks).
@@ -54,23 +98,27 @@ class CloudService {
  public:
   using SourceFactory = std::function<std::unique_ptr<LogitSource>()>;
   CloudService(SourceFactory llm, SourceFactory slm, ModelIdentity llm_id, ModelIdentity slm_id);
-  // Builds sources over the models' Sequences; identities from their files.
+  CloudService(SourceFactory llm, SourceFactory slm, CloudModels models);
+  // Builds sources over the models' Sequences; identities and tokenizers
+  // from their files (so x may come as text).
   static std::unique_ptr<CloudService> from_models(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm,
-                                                   SequenceOptions opts = {});
+                                                   SequenceOptions opts = {},
+                                                   std::shared_ptr<const Tokenizer> llm_tok = nullptr,
+                                                   std::shared_ptr<const Tokenizer> slm_tok = nullptr);
 
   // Decodes a request, runs it, encodes the reply. Never throws: bad input
   // and failures come back as ErrorReply.
   std::vector<uint8_t> handle(std::span<const uint8_t> request);
 
   const Cloud* session(uint64_t id) const;  // nullptr when unknown/closed
-  const ModelIdentity& llm_identity() const { return llm_id_; }
-  const ModelIdentity& slm_identity() const { return slm_id_; }
+  const ModelIdentity& llm_identity() const { return models_.llm; }
+  const ModelIdentity& slm_identity() const { return models_.slm; }
   size_t n_sessions() const;
 
  private:
   Message dispatch(Message m);
   SourceFactory make_llm_, make_slm_;
-  ModelIdentity llm_id_, slm_id_;
+  CloudModels models_;
   struct Entry;  // a session and its own lock, so sessions run concurrently
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Entry>> sessions_;
@@ -79,5 +127,10 @@ class CloudService {
 
 // Identity used to check that edge and cloud run the same models.
 ModelIdentity identity_of(const Model& m);
+// CloudModels of a model pair; tokenizers loaded from the files unless given;
+// n_ctx 0: the smaller training context.
+CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx = 0,
+                         std::shared_ptr<const Tokenizer> llm_tok = nullptr,
+                         std::shared_ptr<const Tokenizer> slm_tok = nullptr);
 
 }  // namespace specsteer::steer

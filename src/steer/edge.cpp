@@ -51,8 +51,15 @@ std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
 
 // Fallback after a cloud failure: SLM+ alone decodes the rest, exactly as
 // `slm+` would from the personalized prompt + the tokens generated so far.
+// True (and the run marked "cancelled") when the observer asks to stop.
+bool stop_requested(const ProgressFn& progress, RunResult& r) {
+  if (!progress || progress(r.tokens)) return false;
+  r.stop_reason = "cancelled";
+  return true;
+}
+
 void continue_locally(LogitSource& src, std::span<const int32_t> personalized, RunResult& r, const Settings& s,
-                      sampling::Rng& rng, const EogFn& is_eog) {
+                      sampling::Rng& rng, const EogFn& is_eog, const ProgressFn& progress) {
   Counters& c = r.counters;
   std::vector<EvalSpan>& spans = r.schedule.fallback;
   Stopwatch sw;
@@ -73,6 +80,7 @@ void continue_locally(LogitSource& src, std::span<const int32_t> personalized, R
   r.stop_reason = "length";
   const size_t max_new = static_cast<size_t>(s.max_new);
   while (r.tokens.size() < max_new) {
+    if (stop_requested(progress, r)) break;
     const int32_t t = sampling::sample(next, s.sampler, rng);
     if (is_eog(t)) {
       r.stop_reason = "eog";
@@ -98,7 +106,8 @@ void finish_breakdown(Counters& c) {
 
 }  // namespace
 
-RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog) {
+RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog,
+                    const ProgressFn& progress) {
   validate(s);
   if (prompt.empty()) throw Error("generate: the prompt is empty");
   RunResult r;
@@ -111,6 +120,7 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
   r.schedule.edge_prompt = static_cast<uint32_t>(prompt.size());
   r.stop_reason = "length";
   while (r.tokens.size() < static_cast<size_t>(s.max_new)) {
+    if (stop_requested(progress, r)) break;
     Stopwatch ss;
     const int32_t t = sampling::sample(next, s.sampler, rng);
     c.t_edge_sample_s += ss.seconds();
@@ -137,8 +147,8 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
 }
 
 RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Transport& cloud_link,
-                   const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer,
-                   CloudFailure on_failure) {
+                   const SessionOpen& open, const EogFn& edge_is_eog, const RoundObserver& observer,
+                   CloudFailure on_failure, const ProgressFn& progress) {
   // Every reply is checked against what was asked; a violation is a cloud failure.
   CheckedTransport transport(cloud_link, open);
   const Settings& s = open.settings;
@@ -158,12 +168,18 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     }
   };
 
+  // End of generation: the edge's own model's ids, and the cloud's models'
+  // (SessionAccept.eog: an edge without the LLM learns them there).
+  std::vector<int32_t> cloud_eog;
+  const EogFn is_eog = [&](int32_t t) {
+    return edge_is_eog(t) || std::binary_search(cloud_eog.begin(), cloud_eog.end(), t);
+  };
+
   Schedule& sched = r.schedule;
   sched.method = std::string(method_name(s.method));
   sched.edge_prompt = static_cast<uint32_t>(personalized.size());
-  sched.llm_prompt = static_cast<uint32_t>(open.x_llm.size());
-  if (s.method != Method::Sd) sched.slm_prompt = static_cast<uint32_t>(open.x_slm.size());
   double exchange_s = 0;  // decode-phase exchanges, close included
+  bool opened = false;    // SessionAccept received
   bool finished = false;  // all tokens decided; only the close remains
   try {
     DecodeLimits lim;
@@ -180,7 +196,14 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
       prefill_error = std::current_exception();
     }
     const auto accept_msg = opening.get();
+    opened = true;
     const uint64_t session = accept_msg.session;
+    // The cloud tokenized x (sent as text, or checked the ids sent): its
+    // passes start after x as each of its models reads it.
+    sched.llm_prompt = accept_msg.x_llm_tokens;
+    if (s.method != Method::Sd) sched.slm_prompt = accept_msg.x_slm_tokens;
+    cloud_eog = accept_msg.eog;
+    std::sort(cloud_eog.begin(), cloud_eog.end());
     const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
     lim.n_vocab = static_cast<uint32_t>(V);
 
@@ -250,6 +273,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
 
     if (s.method == Method::LightCoSteer || s.method == Method::CoSteer) {
       while (gen.size() < max_new) {
+        if (stop_requested(progress, r)) break;
         sched.rounds.emplace_back();
         Round& rd = sched.rounds.back();
         rd.recovery = true;
@@ -284,6 +308,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
       const bool sd = s.method == Method::Sd;
       std::vector<std::vector<float>> rows;  // rows[i] predicted draft i
       while (gen.size() < max_new) {
+        if (stop_requested(progress, r)) break;
         sched.rounds.emplace_back();
         feed();
         const size_t budget = max_new - gen.size();
@@ -421,10 +446,15 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     if (!finished) {
       r.cloud_failed_at = r.tokens.size();
       r.cloud_error = e.what();
-      if (on_failure == CloudFailure::Fail)
+      // By default a cloud that never opened the session is an error (a wrong
+      // address or mismatched models should not pass for a cloud answer);
+      // only an explicit Fallback turns it into a device-only generation.
+      const bool at_open = !opened;
+      r.cloud_failed_at_open = at_open;
+      if (on_failure == CloudFailure::Fail || (on_failure == CloudFailure::FallbackAfterOpen && at_open))
         r.stop_reason = "cloud_error";
       else
-        continue_locally(src, personalized, r, s, rng, is_eog);
+        continue_locally(src, personalized, r, s, rng, is_eog, progress);
     }
   }
   wire_counters();

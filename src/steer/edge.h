@@ -19,11 +19,12 @@ using EogFn = std::function<bool(int32_t)>;
 
 struct RunResult {
   std::vector<int32_t> tokens;  // generated ids, EOG excluded
-  std::string stop_reason;      // "eog", "length" or "cloud_error" (CloudFailure::Fail)
+  std::string stop_reason;      // "eog", "length", "cancelled" (ProgressFn) or "cloud_error" (CloudFailure::Fail)
   Counters counters;
   // Set when the transport failed (TransportError): tokens [0, n) came from
   // the edge-cloud protocol, the rest (fallback) from SLM+ alone.
   std::optional<uint64_t> cloud_failed_at;
+  bool cloud_failed_at_open = false;  // the failure came before SessionAccept (unreachable, refused)
   std::string cloud_error;
   // Every forward pass of the run, round by round (replay). Cloud passes are
   // derived from the protocol (what the cloud must have evaluated for each
@@ -37,16 +38,26 @@ struct RunResult {
 // Tests use it to compare against a fresh evaluation (rollback check).
 using RoundObserver = std::function<void(const LogitSource& slm_plus, std::span<const float> next, const Verdict& v)>;
 
+// Sees the decided tokens as a run goes (streaming): called before each
+// round or step with every token decided so far (they are final: later
+// rounds only append). Returning false stops the run after the tokens
+// decided so far, with stop_reason "cancelled" (the cloud session is closed).
+using ProgressFn = std::function<bool(std::span<const int32_t> decided)>;
+
 // Runs sd / specsteer / lightcosteer / costeer: drafts or steps on
 // `slm_plus` (which receives `personalized`), talks to the cloud only
 // through `transport`. `open` carries x, model identities and settings.
 // When the transport fails (TransportError) the tokens so far are kept and,
-// with CloudFailure::Fallback, SLM+ decodes the rest alone.
+// as `on_failure` says (transport.h), SLM+ decodes the rest alone or the
+// run stops with stop_reason "cloud_error". `is_eog` is extended with the
+// EOG ids the cloud announces in SessionAccept, and the schedule's cloud
+// prompts are the x lengths it reports there.
 RunResult run_edge(LogitSource& slm_plus, std::span<const int32_t> personalized, Transport& transport,
                    const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer = {},
-                   CloudFailure on_failure = CloudFailure::Fallback);
+                   CloudFailure on_failure = CloudFailure::FallbackAfterOpen, const ProgressFn& progress = {});
 
 // llm / slm / slm+: plain autoregressive decoding of `prompt` on one source.
-RunResult run_local(LogitSource& source, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog);
+RunResult run_local(LogitSource& source, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog,
+                    const ProgressFn& progress = {});
 
 }  // namespace specsteer::steer

@@ -1,5 +1,6 @@
 #include "steer/generate.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/error.h"
@@ -21,33 +22,37 @@ Models Models::load(const std::string& llm_path, const std::string& slm_path, co
   return m;
 }
 
-namespace {
-
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat) {
-  const bool fmt = chat && tok.chat_format() != ChatFormat::None;
-  // parse_special only for the chat wrapper's own control tokens.
-  return tok.encode(fmt ? tok.format_chat(text) : text, true, fmt);
+Models Models::load_edge(const std::string& slm_path, const LoadOptions& opts) {
+  Models m;
+  m.slm = Model::load(slm_path, opts);
+  m.slm_tok = Tokenizer::from_gguf(m.slm->file());
+  return m;
 }
-
-}  // namespace
 
 PromptIds prepare_prompts(const Models& models, const GenerateRequest& req) {
   PromptIds p;
-  p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat);
-  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat);
-  p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat);
+  if (models.llm_tok) p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat, req.system);
+  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat, req.system);
+  p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat, req.system);
   return p;
 }
 
 GenerationResult generate(const Models& models, const GenerateRequest& req, Trace* trace) {
-  if (!models.llm || !models.slm || !models.llm_tok || !models.slm_tok)
-    throw Error("generate: models are not loaded");
+  if (!models.slm || !models.slm_tok) throw Error("generate: the small model is not loaded");
   const Settings& s = req.settings;
   validate(s);
-  const Tokenizer& lt = *models.llm_tok;
+  // x is the task: refused when empty, as eval refuses an empty input.
+  if (req.x.empty()) throw Error("generate: the input x is empty");
+  const bool have_llm = models.llm && models.llm_tok;
+  // The LLM runs here for `llm` and for a cloud method without a remote cloud.
+  if (!have_llm && (s.method == Method::Llm || s.method == Method::LlmPlus || (uses_cloud(s.method) && !req.cloud)))
+    throw Error("generate: method '" + std::string(method_name(s.method)) +
+                "' needs the LLM here (--llm) or, for a cloud method, a remote cloud (--cloud)");
   const Tokenizer& st = *models.slm_tok;
+  const Tokenizer* lt = have_llm ? models.llm_tok.get() : nullptr;
+  // The cloud's EOG ids come in SessionAccept too (run_edge adds them).
   EogFn is_eog = [&](int32_t t) {
-    return (t < lt.n_vocab() && lt.is_eog(t)) || (t < st.n_vocab() && st.is_eog(t));
+    return (lt && t < lt->n_vocab() && lt->is_eog(t)) || (t < st.n_vocab() && st.is_eog(t));
   };
 
   // Refuse up front what would overflow a KV cache mid-generation: a prompt,
@@ -62,16 +67,54 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   };
 
   RunResult run;
-  const Tokenizer* out_tok = &st;
+  const Tokenizer* out_tok = s.method == Method::Llm || s.method == Method::LlmPlus ? lt : &st;
+  // The decided text, grown token by token (decided tokens are final). It
+  // is passed on as it completes valid UTF-8, except that with stop strings
+  // the bytes that could begin one are held back; the text ends before the
+  // first stop string, and finding one stops the run.
+  Utf8Stream stream;
+  std::string text;
+  size_t decoded = 0, released = 0;
+  std::optional<size_t> stop_at;
+  size_t longest_stop = 0;
+  for (const auto& st_str : req.stop) {
+    if (st_str.empty()) throw Error("generate: a stop string is empty");
+    longest_stop = std::max(longest_stop, st_str.size());
+  }
+  auto release = [&](int32_t id, size_t upto) {
+    if (!req.on_token) return;
+    req.on_token(id, std::string_view(text).substr(released, upto - released));
+    released = upto;
+  };
+  auto decode_upto = [&](std::span<const int32_t> decided) {
+    for (; decoded < decided.size() && !stop_at; ++decoded) {
+      const int32_t t = decided[decoded];
+      const size_t before = text.size();
+      text += stream.push(out_tok->token_bytes(t));
+      for (const auto& st_str : req.stop) {
+        // A new match ends in the new bytes: search from just before them.
+        const size_t from = before >= st_str.size() ? before - st_str.size() + 1 : 0;
+        const size_t at = text.find(st_str, from);
+        if (at != std::string::npos && (!stop_at || at < *stop_at)) stop_at = at;
+      }
+      size_t upto = stop_at ? *stop_at : text.size() - std::min(text.size(), longest_stop ? longest_stop - 1 : 0);
+      while (upto > released && upto < text.size() && (static_cast<uint8_t>(text[upto]) & 0xC0) == 0x80) --upto;
+      release(t, std::max(upto, released));
+    }
+  };
+  const ProgressFn progress = [&](std::span<const int32_t> decided) {
+    decode_upto(decided);
+    return !stop_at && !(req.cancel && req.cancel->load());
+  };
   // The local baselines: one model, one prompt, plain decoding; its work
   // goes to that model's counters.
   auto run_alone = [&](const std::shared_ptr<const Model>& model, const Tokenizer& tok, const std::string& text,
                        const char* what, uint64_t& positions, uint64_t& attention,
                        const std::vector<LoraRef>& lora = {}) {
     auto src = make_sequence_source(model, {.lora = lora});
-    const auto ids = prompt_ids(tok, text, req.chat);
+    const auto ids = prompt_ids(tok, text, req.chat, req.system);
     fits(ids, *model, what);
-    run = run_local(*src, ids, s, is_eog);
+    run = run_local(*src, ids, s, is_eog, progress);
     positions = src->positions_evaluated();
     attention = src->attention_work();
   };
@@ -85,15 +128,13 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   };
   switch (s.method) {
     case Method::Llm:
-      run_alone(models.llm, lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
+      run_alone(models.llm, *lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
       move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
-      out_tok = &lt;
       break;
     case Method::LlmPlus:  // LLM-RAG: the Generalist reads the profile, so it leaves the device
-      run_alone(models.llm, lt, req.personalized, "personalized prompt", run.counters.positions_llm,
+      run_alone(models.llm, *lt, req.personalized, "personalized prompt", run.counters.positions_llm,
                 run.counters.attention_llm);
       move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
-      out_tok = &lt;
       break;
     case Method::Slm:
       run_alone(models.slm, st, req.x, "prompt x", run.counters.positions_slm_minus,
@@ -108,37 +149,48 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       std::unique_ptr<CloudService> cloud;
       std::unique_ptr<InProcessTransport> local;
       if (!req.cloud) {
-        cloud = CloudService::from_models(models.llm, models.slm);
+        cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok);
         local = std::make_unique<InProcessTransport>(*cloud, trace != nullptr);
       }
       Transport& transport = req.cloud ? *req.cloud : *local;
       PromptIds p = prepare_prompts(models, req);
-      fits(p.x_llm, *models.llm, "prompt x");
+      // x's fit on the cloud's models is the cloud's check (it refuses the open).
+      if (have_llm) fits(p.x_llm, *models.llm, "prompt x");
       fits(p.x_slm, *models.slm, "prompt x");
       fits(p.personalized, *models.slm, "personalized prompt");
       SessionOpen open;
-      // The edge's own SLM is the same file as the cloud's; a remote cloud checks both.
-      open.llm = cloud ? cloud->llm_identity() : identity_of(*models.llm);
+      // The edge's own SLM is the same file as the cloud's SLM-; the LLM is
+      // named only when this edge holds it (else the cloud's pairs with it).
+      open.llm = cloud ? cloud->llm_identity() : have_llm ? identity_of(*models.llm) : ModelIdentity{};
       open.slm = cloud ? cloud->slm_identity() : identity_of(*models.slm);
-      open.x_llm = std::move(p.x_llm);
-      open.x_slm = std::move(p.x_slm);
+      // x goes as text: the cloud tokenizes it for its models.
+      open.x_text = req.x;
+      open.chat = req.chat;
+      open.system = req.system;
       open.settings = s;
       // The private adapters apply to SLM+ only; the cloud's SLM- is the base model.
       auto edge = make_sequence_source(models.slm, {.lora = req.edge_lora});
-      run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure);
+      run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure, progress);
       if (trace && local)
         for (const auto& rec : local->records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
       break;
     }
   }
+  decode_upto(run.tokens);
+  if (stop_at) {
+    text.resize(*stop_at);
+    run.stop_reason = "stop";
+  } else {
+    text += stream.finish();
+  }
+  if (text.size() > released) release(-1, text.size());
   GenerationResult out;
-  Utf8Stream utf8;
-  for (int32_t t : run.tokens) out.text += utf8.push(out_tok->token_bytes(t));
-  out.text += utf8.finish();
+  out.text = std::move(text);
   out.tokens = std::move(run.tokens);
   out.stop_reason = std::move(run.stop_reason);
   out.counters = run.counters;
   out.cloud_failed_at = run.cloud_failed_at;
+  out.cloud_failed_at_open = run.cloud_failed_at_open;
   out.cloud_error = std::move(run.cloud_error);
   out.schedule = std::move(run.schedule);
   out.schedule.method = std::string(method_name(s.method));

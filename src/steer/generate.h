@@ -1,11 +1,16 @@
 #pragma once
 // Library entry point: one generation with any method, edge and cloud in one
-// process (talking through the in-process transport, so bytes are real).
+// process (talking through the in-process transport, so bytes are real), or
+// the edge here and the cloud behind GenerateRequest::cloud. Either way the
+// edge sends x as text and the cloud tokenizes it (protocol version 2).
 // The eval harness and the CLI both call generate().
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/model.h"
@@ -17,11 +22,14 @@
 namespace specsteer::steer {
 
 struct Models {
-  std::shared_ptr<const Model> llm, slm;
+  std::shared_ptr<const Model> llm, slm;  // llm is null on an edge that holds only its own model
   std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
   // Loads both models and their tokenizers; refuses (Error) pairs whose
   // normal-token vocabularies differ (vocab_compatible).
   static Models load(const std::string& llm_path, const std::string& slm_path, const LoadOptions& opts = {});
+  // The edge's small model alone: enough for slm, slm+ and every cloud
+  // method against a remote cloud (which tokenizes x for its own models).
+  static Models load_edge(const std::string& slm_path, const LoadOptions& opts = {});
 };
 
 struct GenerateRequest {
@@ -29,10 +37,25 @@ struct GenerateRequest {
   std::string personalized;  // private context + x: only the edge's SLM+ sees it
   Settings settings;
   bool chat = true;  // wrap prompts in each model's chat format when it has one
+  std::string system;  // the chat's system text (--system; non-private: the cloud sees it)
   // Cloud methods: the link to a remote cloud (e.g. transport::GrpcTransport),
   // used for this one generation; nullptr runs the cloud in this process.
   Transport* cloud = nullptr;
-  CloudFailure on_cloud_failure = CloudFailure::Fallback;
+  CloudFailure on_cloud_failure = CloudFailure::FallbackAfterOpen;
+  // Streaming: called on this thread with each decided token as soon as it is
+  // final, and the text it completes (valid UTF-8; empty while a multi-byte
+  // character is incomplete or, with stop strings, held back). The pieces
+  // concatenate to GenerationResult::text (a last call with id -1 passes
+  // what was held back at the end).
+  std::function<void(int32_t id, std::string_view piece)> on_token;
+  // Set from any thread to stop after the tokens decided so far (checked
+  // before every round or step): stop_reason "cancelled".
+  const std::atomic<bool>* cancel = nullptr;
+  // Stop strings (-r/--reverse-prompt): the generation stops at the round
+  // after one appears and the text ends before it (stop_reason "stop";
+  // `tokens` keeps every decided id). While streaming, bytes that could
+  // begin a stop string are held back until they cannot.
+  std::vector<std::string> stop;
   // LoRA adapters of the edge's SLM+ (loaded for models.slm): private like the
   // profile, they never reach the cloud, whose SLM- stays the base model.
   std::vector<LoraRef> edge_lora = {};
@@ -41,15 +64,17 @@ struct GenerateRequest {
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids (EOG excluded)
   std::string text;             // decoded, valid UTF-8
-  std::string stop_reason;      // "eog", "length" or "cloud_error"
+  std::string stop_reason;      // "eog", "length", "stop" (a stop string), "cancelled" or "cloud_error"
   Counters counters;
   std::optional<uint64_t> cloud_failed_at;  // tokens from here on came from SLM+ alone (or none: Fail)
+  bool cloud_failed_at_open = false;        // the cloud never opened the session (unreachable, refused)
   std::string cloud_error;
   Schedule schedule;  // every forward pass, round by round (steer/schedule.h)
 };
 
 // The token ids each role starts from: x for the cloud's LLM and SLM-, the
 // personalized prompt for the edge's SLM+ (chat-formatted when asked).
+// x_llm stays empty without an LLM.
 struct PromptIds {
   std::vector<int32_t> x_llm, x_slm, personalized;
 };

@@ -145,8 +145,8 @@ class Reader {
     }
     return n;
   }
-  std::string str(const char* field) {
-    const uint64_t n = count(field, 4096, 1);
+  std::string str(const char* field, uint64_t max = 4096) {
+    const uint64_t n = count(field, max, 1);
     std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
     pos_ += n;
     return s;
@@ -261,6 +261,9 @@ struct Encoder {
     w.varint(m.version);
     w.identity(m.llm);
     w.identity(m.slm);
+    w.str(m.x_text);
+    w.u8(m.chat ? 1 : 0);
+    w.str(m.system);
     w.ids(m.x_llm);
     // x_slm is usually the same ids: one flag byte instead of a second copy.
     if (m.x_slm == m.x_llm) {
@@ -273,8 +276,14 @@ struct Encoder {
   }
   void operator()(const SessionAccept& m) {
     w.u8(static_cast<uint8_t>(Tag::SessionAccept));
+    w.varint(m.version);
     w.varint(m.session);
     w.varint(m.n_vocab);
+    w.identity(m.llm);
+    w.varint(m.x_llm_tokens);
+    w.varint(m.x_slm_tokens);
+    w.ids(m.eog);
+    w.varint(m.n_ctx);
   }
   void operator()(const DraftBlock& m) {
     w.u8(static_cast<uint8_t>(Tag::DraftBlock));
@@ -323,6 +332,11 @@ struct Encoder {
 
 }  // namespace
 
+std::string version_mismatch(const std::string& who, uint32_t version) {
+  return "protocol version mismatch: " + who + " speaks version " + std::to_string(version) + ", this side version " +
+         std::to_string(kProtocolVersion) + " (update the older of edge and cloud)";
+}
+
 const char* message_name(const Message& m) {
   static const char* names[] = {"SessionOpen", "SessionAccept", "DraftBlock", "Verdict",   "StepRequest",
                                 "StepReply",   "Close",         "CloseAck",   "ErrorReply"};
@@ -344,12 +358,17 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       r.msg = "SessionOpen";
       SessionOpen m;
       m.version = r.u32("version");
-      if (m.version != kProtocolVersion)
-        r.fail("version", "unsupported protocol version " + std::to_string(m.version));
+      if (m.version != kProtocolVersion) r.fail("version", version_mismatch("the edge", m.version));
       m.llm = r.identity("llm");
       m.slm = r.identity("slm");
+      m.x_text = r.str("x_text", limits.max_text);
+      m.chat = r.flag("chat");
+      m.system = r.str("system", limits.max_text);
       m.x_llm = r.ids("x_llm");
       m.x_slm = r.flag("x_slm_same") ? m.x_llm : r.ids("x_slm");
+      if (m.x_text.empty() == m.x_llm.empty())
+        r.fail("x_text", m.x_text.empty() ? "x is empty (neither text nor token ids)"
+                                          : "x is given both as text and as token ids");
       m.settings = read_settings(r);
       out = std::move(m);
       break;
@@ -357,10 +376,17 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
     case Tag::SessionAccept: {
       r.msg = "SessionAccept";
       SessionAccept m;
+      m.version = r.u32("version");
+      if (m.version != kProtocolVersion) r.fail("version", version_mismatch("the cloud", m.version));
       m.session = r.varint("session");
       m.n_vocab = r.u32("n_vocab");
       if (m.n_vocab == 0 || m.n_vocab > 0x7fffffffu) r.fail("n_vocab", "must be in [1, 2^31)");
-      out = m;
+      m.llm = r.identity("llm");
+      m.x_llm_tokens = r.u32("x_llm_tokens");
+      m.x_slm_tokens = r.u32("x_slm_tokens");
+      m.eog = r.ids("eog");
+      m.n_ctx = r.u32("n_ctx");
+      out = std::move(m);
       break;
     }
     case Tag::DraftBlock: {

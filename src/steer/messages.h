@@ -1,7 +1,7 @@
 #pragma once
 // Edge <-> cloud messages and their compact binary encoding.
 //
-// Wire format (version 1): one message per buffer, [type u8][fields...].
+// Wire format (version 2): one message per buffer, [type u8][fields...].
 // Unsigned integers and token ids are LEB128 varints, floats are IEEE-754
 // little-endian (f32 for logits/probabilities, f64 for settings), strings
 // and vectors are a varint count then the elements. decode() rejects
@@ -10,7 +10,7 @@
 // Error naming the message, the field and the byte offset.
 //
 // What crosses the wire is exactly these structs: the uplink carries the
-// non-private prompt x (as each cloud model's token ids), model identities,
+// non-private prompt x (as text, or as each cloud model's token ids), model identities,
 // settings and generated/drafted token ids (plus, for `sd` only, the
 // drafter's probability of each drafted token). Nothing derived from the
 // private context other than drafted ids is representable.
@@ -24,7 +24,9 @@
 
 namespace specsteer::steer {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: x travels as text and the cloud tokenizes it (an edge needs only its own
+// model); SessionAccept says what the edge cannot know without the LLM.
+inline constexpr uint32_t kProtocolVersion = 2;
 
 struct ModelIdentity {
   std::string name;  // general.name or file name, informational
@@ -42,14 +44,29 @@ struct IdValue {
 
 struct SessionOpen {
   uint32_t version = kProtocolVersion;
-  ModelIdentity llm, slm;  // what the edge expects the cloud to run
-  std::vector<int32_t> x_llm;  // x, chat-formatted and tokenized for the LLM
+  // The Generalist the edge expects; empty (n_vocab 0) accepts whichever LLM
+  // the cloud serves, as an edge holding only its own model must.
+  ModelIdentity llm;
+  ModelIdentity slm;  // the edge's small model: the cloud's SLM- must be this one
+  // x in one of two forms (exactly one is set):
+  std::string x_text;  // as text: the cloud chat-formats (when `chat`) and tokenizes it for each of its models
+  bool chat = true;
+  std::string system;  // with x_text: the chat's system text (non-private; "" = none)
+  std::vector<int32_t> x_llm;  // or as ids: x, chat-formatted and tokenized for the LLM
   std::vector<int32_t> x_slm;  // the same x for SLM- (often identical ids)
   Settings settings;
 };
 struct SessionAccept {
   uint64_t session = 0;
   uint32_t n_vocab = 0;  // the shared id range both sides work in
+  ModelIdentity llm;     // the Generalist the cloud runs
+  // Length of x as each cloud model's prompt: where the cloud's passes start
+  // (the edge's per-round schedule of the cloud's forward passes).
+  uint32_t x_llm_tokens = 0;
+  uint32_t x_slm_tokens = 0;
+  std::vector<int32_t> eog;  // end-of-generation ids of the cloud's models (< n_vocab)
+  uint32_t n_ctx = 0;        // the session's context on the cloud: x + -n + K must fit
+  uint32_t version = kProtocolVersion;  // the cloud's protocol version (encoded first)
 };
 struct DraftBlock {
   uint64_t session = 0;
@@ -95,11 +112,14 @@ using Message = std::variant<SessionOpen, SessionAccept, DraftBlock, Verdict, St
                              CloseAck, ErrorReply>;
 
 const char* message_name(const Message& m);
+// "protocol version mismatch: <who> speaks version N, this side version M ...".
+std::string version_mismatch(const std::string& who, uint32_t version);
 
 struct DecodeLimits {
   uint32_t n_vocab = 0;            // ids must be < n_vocab (0: < 2^31) and full vectors exactly this long
   uint64_t max_tokens = 1u << 20;  // per id list
   uint64_t max_vector = 1u << 24;  // per float/pair list
+  uint64_t max_text = 1u << 22;    // bytes of SessionOpen.x_text
 };
 
 std::vector<uint8_t> encode(const Message& m);

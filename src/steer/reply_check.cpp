@@ -41,9 +41,9 @@ uint32_t expected_shared_vocab(const SessionOpen& open) {
   return std::min(open.llm.n_vocab, open.slm.n_vocab);
 }
 
-void check_reply(const SessionOpen& open, const Message& request, const Message& reply) {
+void check_reply(const SessionOpen& open, const Message& request, const Message& reply, uint32_t accepted_vocab) {
   const Settings& s = open.settings;
-  const uint32_t V = expected_shared_vocab(open);
+  const uint32_t V = accepted_vocab ? accepted_vocab : expected_shared_vocab(open);
   const size_t k = static_cast<size_t>(s.top_k);
   const std::string asked = message_name(request);
   auto expect = [&](const char* want) {
@@ -59,6 +59,28 @@ void check_reply(const SessionOpen& open, const Message& request, const Message&
     if (V && a->n_vocab != V)
       violation("SessionAccept.n_vocab " + std::to_string(a->n_vocab) + " differs from the edge models' " +
                 std::to_string(V));
+    // An edge that named no LLM learns it here: the shared range is the
+    // smaller vocabulary of its own model and the LLM the cloud announces.
+    if (open.llm.n_vocab == 0) {
+      const uint32_t shared = open.slm.n_vocab ? std::min(open.slm.n_vocab, a->llm.n_vocab) : a->llm.n_vocab;
+      if (a->llm.n_vocab == 0 || a->n_vocab != shared)
+        violation("SessionAccept.n_vocab " + std::to_string(a->n_vocab) + " is not the smaller of the edge model's " +
+                  std::to_string(open.slm.n_vocab) + " and the announced LLM's " + std::to_string(a->llm.n_vocab));
+    } else if (a->llm.n_vocab != open.llm.n_vocab || a->llm.fingerprint != open.llm.fingerprint ||
+               a->llm.arch != open.llm.arch) {
+      violation("SessionAccept.llm '" + a->llm.name + "' is not the LLM the edge asked for ('" + open.llm.name + "')");
+    }
+    // The edge's schedule of the cloud's passes starts after x.
+    if (a->x_llm_tokens == 0 || a->x_slm_tokens == 0)
+      violation("SessionAccept.x_llm_tokens/x_slm_tokens must be > 0");
+    if (open.x_text.empty() &&
+        (a->x_llm_tokens != open.x_llm.size() || a->x_slm_tokens != open.x_slm.size()))
+      violation("SessionAccept x lengths (" + std::to_string(a->x_llm_tokens) + ", " +
+                std::to_string(a->x_slm_tokens) + ") differ from the ids the edge sent (" +
+                std::to_string(open.x_llm.size()) + ", " + std::to_string(open.x_slm.size()) + ")");
+    for (int32_t id : a->eog)
+      if (id < 0 || static_cast<uint32_t>(id) >= a->n_vocab)
+        violation("SessionAccept.eog id " + std::to_string(id) + " is outside the shared vocabulary");
   } else if (const auto* b = std::get_if<DraftBlock>(&request)) {
     const auto* v = std::get_if<Verdict>(&reply);
     if (!v) expect("Verdict");
@@ -104,15 +126,15 @@ std::vector<uint8_t> CheckedTransport::exchange(std::span<const uint8_t> request
   std::vector<uint8_t> raw = cloud_.exchange(request);
   try {
     DecodeLimits lim;
-    if (accepted_) lim.n_vocab = expected_shared_vocab(open_);
+    lim.n_vocab = accepted_vocab_;
     Message reply;
     try {
       reply = decode(raw, lim);
     } catch (const Error& e) {
       throw CloudProtocolError(std::string("malformed reply: ") + e.what());
     }
-    check_reply(open_, req, reply);
-    if (std::holds_alternative<SessionAccept>(reply)) accepted_ = true;
+    check_reply(open_, req, reply, accepted_vocab_);
+    if (const auto* a = std::get_if<SessionAccept>(&reply)) accepted_vocab_ = a->n_vocab;
   } catch (const CloudProtocolError& e) {
     broken_ = e.what();
     throw;

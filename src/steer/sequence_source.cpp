@@ -5,6 +5,7 @@
 #include "gguf/gguf.h"
 #include "steer/cloud.h"
 #include "steer/logit_source.h"
+#include "tokenizer/tokenizer.h"
 
 namespace specsteer::steer {
 
@@ -80,12 +81,26 @@ ModelIdentity identity_of(const Model& m) {
   return id;
 }
 
+CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx, std::shared_ptr<const Tokenizer> llm_tok,
+                         std::shared_ptr<const Tokenizer> slm_tok) {
+  CloudModels m;
+  m.llm = identity_of(llm);
+  m.slm = identity_of(slm);
+  m.llm_tok = llm_tok ? std::move(llm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(llm.file()));
+  m.slm_tok = slm_tok ? std::move(slm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(slm.file()));
+  m.eog = shared_eog_ids(*m.llm_tok, *m.slm_tok);
+  m.n_ctx = static_cast<uint32_t>(n_ctx > 0 ? n_ctx
+                                            : std::min(llm.config().n_ctx_train, slm.config().n_ctx_train));
+  return m;
+}
+
 std::unique_ptr<CloudService> CloudService::from_models(std::shared_ptr<const Model> llm,
-                                                        std::shared_ptr<const Model> slm, SequenceOptions opts) {
-  ModelIdentity lid = identity_of(*llm), sid = identity_of(*slm);
+                                                        std::shared_ptr<const Model> slm, SequenceOptions opts,
+                                                        std::shared_ptr<const Tokenizer> llm_tok,
+                                                        std::shared_ptr<const Tokenizer> slm_tok) {
   return std::make_unique<CloudService>([llm, opts] { return make_sequence_source(llm, opts); },
-                                        [slm, opts] { return make_sequence_source(slm, opts); }, std::move(lid),
-                                        std::move(sid));
+                                        [slm, opts] { return make_sequence_source(slm, opts); },
+                                        cloud_models(*llm, *slm, opts.n_ctx, std::move(llm_tok), std::move(slm_tok)));
 }
 
 }  // namespace specsteer::steer

@@ -48,15 +48,18 @@ bool uses_cloud(Method m) {
 void validate(const Settings& s) {
   auto bad = [](const std::string& field, const std::string& why) { throw Error("settings: " + field + " " + why); };
   if (static_cast<size_t>(s.method) >= std::size(kNames)) bad("method", "is not a known method");
-  if (!std::isfinite(s.lambda) || s.lambda < 0) bad("lambda", "must be a finite number >= 0");
-  if (!std::isfinite(s.beta)) bad("beta", "must be finite");
+  // One rule set for every entry point (generate, eval, cloud, edge serve):
+  // Eq. 7 divides by lambda, Eq. 8 steers toward the LLM only for beta >= 0,
+  // and a generation of no tokens is a mistake, not a request.
+  if (!std::isfinite(s.lambda) || s.lambda <= 0) bad("lambda", "must be a finite number > 0");
+  if (!std::isfinite(s.beta) || s.beta < 0) bad("beta", "must be a finite number >= 0");
   if (s.draft < 1 || s.draft > 256) bad("draft (K)", "must be in [1, 256], got " + std::to_string(s.draft));
   if (s.top_k < 1) bad("topk", "must be >= 1, got " + std::to_string(s.top_k));
   if (s.steer_candidates != SteerCandidates::Contrast && s.steer_candidates != SteerCandidates::Plausible)
     bad("steer_candidates", "is not a known rule (contrast or plausible)");
   if (!std::isfinite(s.plausibility) || s.plausibility < 0 || s.plausibility > 1)
     bad("plausibility (gamma)", "must be in [0, 1], got " + std::to_string(s.plausibility));
-  if (s.max_new < 0) bad("max_new (-n)", "must be >= 0");
+  if (s.max_new < 1) bad("max_new (-n)", "must be >= 1, got " + std::to_string(s.max_new));
   sampling::validate(s.sampler);
   const auto& c = s.costeer;
   if (c.iterations < 1 || c.iterations > 10000) bad("costeer.iterations", "must be in [1, 10000]");

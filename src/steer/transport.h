@@ -33,8 +33,14 @@ class CloudProtocolError : public TransportError {
 };
 
 enum class CloudFailure : uint8_t {
-  Fallback,  // keep the tokens so far and continue with the local SLM+
-  Fail,      // stop and return the tokens so far with the error
+  // Asked for explicitly: device-only generation whenever the cloud fails,
+  // also when it cannot be reached or refuses the session at the start.
+  Fallback,
+  Fail,  // stop and return the tokens so far with the error
+  // The default: a cloud that does not open the session (unreachable,
+  // models or protocol version differ) fails the generation like Fail; a
+  // cloud lost after it opened the session is replaced by the local SLM+.
+  FallbackAfterOpen,
 };
 
 struct WireBytes {

@@ -41,9 +41,10 @@ int max_reply_bytes(const steer::SessionOpen& open) {
   const steer::Settings& s = open.settings;
   const uint64_t vocab = std::max(open.llm.n_vocab, open.slm.n_vocab);
   // One (id, value) pair is at most 13 bytes of protobuf (tag, length, varint
-  // id, fixed32 value); 16 leaves room. Fixed overhead covers SessionAccept,
-  // CloseAck and the Verdict/StepReply headers many times over.
-  uint64_t bytes = 4096 + 16ull * (static_cast<uint64_t>(s.top_k) + static_cast<uint64_t>(s.draft));
+  // id, fixed32 value); 16 leaves room. Fixed overhead covers SessionAccept
+  // (the LLM's identity with names up to 4 KiB, a few hundred EOG ids),
+  // CloseAck and the Verdict/StepReply headers.
+  uint64_t bytes = 16384 + 16ull * (static_cast<uint64_t>(s.top_k) + static_cast<uint64_t>(s.draft));
   if (s.method == steer::Method::Sd) bytes += 16ull * vocab;              // LLM target distribution
   if (s.method == steer::Method::CoSteer) bytes += 2 * (4ull * vocab + 16);  // two packed float vectors
   return static_cast<int>(std::min<uint64_t>(bytes, std::numeric_limits<int>::max()));
@@ -240,6 +241,13 @@ std::vector<uint8_t> GrpcTransport::exchange(std::span<const uint8_t> request) {
   if (!read) m.fail_stream("a read");
   m.wire.down += down.ByteSizeLong() + kGrpcFrameBytes;
 
+  // A cloud of another protocol version: say so rather than "malformed".
+  if (down.has_accept() && down.accept().version() != steer::kProtocolVersion) {
+    m.ctx->TryCancel();
+    m.stream->Finish();
+    m.stream.reset();
+    m.fail(steer::version_mismatch("the cloud", down.accept().version()));
+  }
   steer::Message reply;
   try {
     reply = from_proto(down, m.limits);

@@ -120,6 +120,9 @@ v1::EdgeMessage to_proto_uplink(const steer::Message& m) {
     p->set_version(o->version);
     put_identity(p->mutable_llm(), o->llm);
     put_identity(p->mutable_slm(), o->slm);
+    p->set_x_text(o->x_text);
+    p->set_chat(o->chat);
+    p->set_system(o->system);
     put(p->mutable_x_llm(), o->x_llm);
     if (o->x_slm != o->x_llm) put(p->mutable_x_slm(), o->x_slm);
     put_settings(p->mutable_settings(), o->settings);
@@ -147,6 +150,12 @@ v1::CloudMessage to_proto_downlink(const steer::Message& m) {
     auto* p = out.mutable_accept();
     p->set_session(a->session);
     p->set_n_vocab(a->n_vocab);
+    p->set_version(a->version);
+    put_identity(p->mutable_llm(), a->llm);
+    p->set_x_llm_tokens(a->x_llm_tokens);
+    p->set_x_slm_tokens(a->x_slm_tokens);
+    put(p->mutable_eog(), a->eog);
+    p->set_n_ctx(a->n_ctx);
   } else if (const auto* v = std::get_if<steer::Verdict>(&m)) {
     auto* p = out.mutable_verdict();
     p->set_n_accepted(v->n_accepted);
@@ -181,6 +190,9 @@ steer::Message from_proto(const v1::EdgeMessage& m, const steer::DecodeLimits& l
       o.version = p.version();
       o.llm = identity(p.llm());
       o.slm = identity(p.slm());
+      o.x_text = p.x_text();
+      o.chat = p.chat();
+      o.system = p.system();
       o.x_llm = ids(p.x_llm());
       o.x_slm = p.x_slm().empty() ? o.x_llm : ids(p.x_slm());
       o.settings = settings(p.settings());
@@ -209,8 +221,19 @@ steer::Message from_proto(const v1::EdgeMessage& m, const steer::DecodeLimits& l
 
 steer::Message from_proto(const v1::CloudMessage& m, const steer::DecodeLimits& limits) {
   switch (m.msg_case()) {
-    case v1::CloudMessage::kAccept:
-      return validated(steer::SessionAccept{m.accept().session(), m.accept().n_vocab()}, limits);
+    case v1::CloudMessage::kAccept: {
+      const auto& p = m.accept();
+      steer::SessionAccept a;
+      a.version = p.version();
+      a.session = p.session();
+      a.n_vocab = p.n_vocab();
+      a.llm = identity(p.llm());
+      a.x_llm_tokens = p.x_llm_tokens();
+      a.x_slm_tokens = p.x_slm_tokens();
+      a.eog = ids(p.eog());
+      a.n_ctx = p.n_ctx();
+      return validated(a, limits);
+    }
     case v1::CloudMessage::kVerdict: {
       const auto& p = m.verdict();
       steer::Verdict v;

@@ -153,7 +153,7 @@ uint64_t session_memory_bytes(const Model& llm, const Model& slm, int n_ctx, int
 
 struct CloudServer::Impl final : v1::Cloud::Service {
   std::shared_ptr<const Model> llm, slm;
-  steer::ModelIdentity llm_id, slm_id;
+  steer::CloudModels models;  // identities, tokenizers (x as text), EOG ids, context
   ServerOptions o;
   uint64_t kv_per_session = 0;
   std::shared_ptr<EvalBatcher> llm_batcher, slm_batcher;  // null without batching
@@ -270,22 +270,23 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   }
   touch(serial, true);
   if (!in.has_open()) return refuse(StatusCode::FAILED_PRECONDITION, "the first message must be SessionOpen", peer);
+  // The version first: an edge of another version may fill fields differently.
+  if (in.open().version() != steer::kProtocolVersion)
+    return refuse(StatusCode::FAILED_PRECONDITION, steer::version_mismatch("the edge", in.open().version()), peer);
   steer::DecodeLimits lim;
-  lim.n_vocab = std::max(llm_id.n_vocab, slm_id.n_vocab);
+  lim.n_vocab = std::max(models.llm.n_vocab, models.slm.n_vocab);
   lim.max_tokens = static_cast<uint64_t>(std::max(ctx_llm, ctx_slm));
   steer::SessionOpen open;
   try {
     open = std::get<steer::SessionOpen>(from_proto(in, lim));
+    steer::admit_open(open, models);  // identities; x as text becomes each model's ids
+  } catch (const steer::OpenRefused& e) {
+    return refuse(e.kind == steer::OpenRefused::Kind::Mismatch ? StatusCode::FAILED_PRECONDITION
+                                                               : StatusCode::INVALID_ARGUMENT,
+                  e.what(), peer);
   } catch (const std::exception& e) {
     return refuse(StatusCode::INVALID_ARGUMENT, e.what(), peer);
   }
-  auto same = [](const steer::ModelIdentity& want, const steer::ModelIdentity& have) {
-    return want.n_vocab == have.n_vocab && want.fingerprint == have.fingerprint && want.arch == have.arch;
-  };
-  if (!same(open.llm, llm_id) || !same(open.slm, slm_id))
-    return refuse(StatusCode::FAILED_PRECONDITION,
-                  "the edge's models differ from the cloud's (LLM '" + llm_id.name + "', SLM '" + slm_id.name + "')",
-                  peer);
   const auto& s = open.settings;
   if (!steer::uses_cloud(s.method))
     return refuse(StatusCode::INVALID_ARGUMENT,
@@ -297,7 +298,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
                       "' steering vectors (--steer-candidates), the edge asked for '" +
                       std::string(steer::candidates_name(s.steer_candidates)) + "'",
                   peer);
-  const uint64_t n_vocab = std::min(llm_id.n_vocab, slm_id.n_vocab);
+  const uint64_t n_vocab = models.shared_vocab();
   if (static_cast<uint64_t>(s.top_k) > n_vocab)
     return refuse(StatusCode::INVALID_ARGUMENT, "Settings.top_k exceeds the vocabulary (" + std::to_string(n_vocab) + ")",
                   peer);
@@ -372,7 +373,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   lim.n_vocab = static_cast<uint32_t>(cloud->n_vocab());
   lim.max_tokens = static_cast<uint64_t>(s.draft) + 1;
 
-  v1::CloudMessage out = to_proto_downlink(steer::SessionAccept{id, static_cast<uint32_t>(cloud->n_vocab())});
+  v1::CloudMessage out = to_proto_downlink(steer::accept_for(open, models, id));
   touch(serial, false);  // an edge that stops reading is idle too: --idle-timeout covers the write
   if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
   uint64_t rounds = 0;
@@ -453,14 +454,14 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   m.llm = std::move(llm);
   m.slm = std::move(slm);
   m.o = std::move(opts);
-  m.llm_id = steer::identity_of(*m.llm);
-  m.slm_id = steer::identity_of(*m.slm);
+
   for (const auto* model : {m.llm.get(), m.slm.get()})
     if (m.o.n_ctx > model->config().n_ctx_train)
       throw Error("--ctx " + std::to_string(m.o.n_ctx) + " exceeds the training context of " + model->path() + " (" +
                   std::to_string(model->config().n_ctx_train) + " tokens)");
   m.ctx_llm = ctx_of(*m.llm, m.o.n_ctx);
   m.ctx_slm = ctx_of(*m.slm, m.o.n_ctx);
+  m.models = steer::cloud_models(*m.llm, *m.slm, std::min(m.ctx_llm, m.ctx_slm));
   // One session's KV caches must fit in this machine's memory, or every
   // session would fail to allocate them.
   if (const uint64_t ram = physical_memory_bytes(); ram && session_memory_bytes(*m.llm, *m.slm, m.o.n_ctx, 1) > ram)

@@ -2,11 +2,16 @@
 // binary, checked against llama.cpp's golden data where it exists.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -150,4 +155,105 @@ TEST(EngineCli, GenerateJsonMarksLlmPlusNonPrivate) {
   bad = run_cli(base + " --method specsteer --plausibility 1.5");
   EXPECT_NE(bad.rc, 0);
   EXPECT_NE(bad.out.find("plausibility"), std::string::npos) << bad.out;
+}
+
+TEST(EngineCli, GenerateRefusesWhatEvalRefuses) {
+  // Refused before any model loads: the same rules as eval (steer::validate).
+  const fs::path root = SPECSTEER_SOURCE_DIR;
+  const std::string base = "generate --slm " + q((root / "models/minilamp/specialist.gguf").string()) + " --llm " +
+                           q((root / "models/minilamp/generalist.gguf").string()) + " -t 1 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--input x -n 0", "max_new (-n) must be >= 1"},
+      {"--input x --lambda 0", "lambda must be a finite number > 0"},
+      {"--input x --beta -1", "beta must be a finite number >= 0"},
+      {"--input ''", "--input: the task input x is empty"},
+      {"--input x --on-cloud-failure sometimes", "--on-cloud-failure"},
+      {"--input x --on-cloud-failure fallback", "--on-cloud-failure needs --cloud"},
+  };
+  for (const auto& [args, says] : cases) {
+    auto r = run_cli(base + args);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_NE(r.out.find(says), std::string::npos) << args << ": " << r.out;
+  }
+}
+
+TEST(EngineCli, SharedOptionNamesAcrossCommands) {
+  const fs::path root = SPECSTEER_SOURCE_DIR;
+  const std::string slm = q((root / "models/minilamp/specialist.gguf").string());
+  const std::string llm = q((root / "models/minilamp/generalist.gguf").string());
+  if (!fs::exists(root / "models/minilamp/specialist.gguf")) GTEST_SKIP() << "bundled models absent";
+  const fs::path dir = fs::temp_directory_path() / ("specsteer-opts-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string x = "A review of a quiet cafe";
+  std::ofstream(dir / "x.txt") << x;
+  auto tokens = [](const std::string& out) {
+    const auto j = nlohmann::json::parse(out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j["tokens"];
+  };
+  // generate: -p TEXT, -p - (stdin), -f FILE and --input give the same x.
+  const std::string gen = "generate --slm " + slm + " --llm " + llm + " -n 6 -s 3 -t 1 --json ";
+  const auto by_flag = run_cli(gen + "-p " + q(x), false);
+  ASSERT_EQ(by_flag.rc, 0) << by_flag.out;
+  EXPECT_FALSE(tokens(by_flag.out).is_null()) << by_flag.out;
+  EXPECT_EQ(tokens(run_cli(gen + "--input " + q(x), false).out), tokens(by_flag.out));
+  EXPECT_EQ(tokens(run_cli(gen + "-f " + q((dir / "x.txt").string()), false).out), tokens(by_flag.out));
+  EXPECT_EQ(tokens(run_cli(gen + "-p - < " + q((dir / "x.txt").string()), false).out), tokens(by_flag.out));
+  EXPECT_NE(run_cli(gen + "-p " + q(x) + " -f " + q((dir / "x.txt").string())).rc, 0) << "-p and -f together";
+  // Without --json the text is streamed as decided: the same text, then a newline.
+  const std::string gen_plain = "generate --slm " + slm + " --llm " + llm + " -n 6 -s 3 -t 1 -p " + q(x);
+  const auto j = nlohmann::json::parse(by_flag.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(run_cli(gen_plain, false).out, j["text"].get<std::string>() + "\n");
+  EXPECT_NE(run_cli(gen).out.find("give the prompt"), std::string::npos);
+  // The steering vector's size is --steer-k; --topk still works and warns.
+  const auto old = run_cli(gen + "-p " + q(x) + " --topk 8");
+  EXPECT_EQ(old.rc, 0) << old.out;
+  EXPECT_NE(old.out.find("--topk is deprecated, use --steer-k"), std::string::npos) << old.out;
+  EXPECT_EQ(run_cli(gen + "-p " + q(x) + " --steer-k 8").rc, 0);
+  // run: -p - and -f read the prompt; -n 0 is refused as everywhere.
+  const std::string run = "run -m " + slm + " -n 4 -s 1 -t 1 --json ";
+  const auto r1 = run_cli(run + "-p " + q(x), false);
+  ASSERT_EQ(r1.rc, 0) << r1.out;
+  EXPECT_EQ(tokens(run_cli(run + "-f " + q((dir / "x.txt").string()), false).out), tokens(r1.out));
+  EXPECT_EQ(tokens(run_cli(run + "-p - < " + q((dir / "x.txt").string()), false).out), tokens(r1.out));
+  EXPECT_NE(run_cli("run -m " + slm + " -p hi -n 0").out.find("max_new (-n) must be >= 1"), std::string::npos);
+  // eval: -n/--n-predict, refused the same way.
+  const auto ev = run_cli("eval --data " + q((root / "data/longlamp-sample/review.jsonl").string()) +
+                          " --task review --slm " + slm + " --llm " + llm +
+                          " --out " + q((dir / "ev").string()) + " -n 0");
+  EXPECT_NE(ev.rc, 0);
+  EXPECT_NE(ev.out.find("max_new (-n) must be >= 1"), std::string::npos) << ev.out;
+  // Every help shows defaults.
+  for (const char* cmd : {"run", "generate", "eval", "demo", "cloud serve", "edge serve"}) {
+    const auto h = run_cli(std::string(cmd) + " --help");
+    EXPECT_NE(h.out.find("INT=0"), std::string::npos) << cmd << " help without defaults? " << h.out.substr(0, 400);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(EngineCli, RunStopStringsAndRepeatPenalty) {
+  const std::string name = "tiny-qwen3-f32";
+  if (!fs::exists(golden(name, ".gguf"))) GTEST_SKIP() << "fixtures absent";
+  const std::string base = "run -m " + q(golden(name, ".gguf")) + " -p " + q("Tell me about cats") + " -n 24 -t 1 ";
+  auto text = [](const std::string& out) {
+    const auto j = nlohmann::json::parse(out, nullptr, false);
+    return j.is_discarded() ? std::string("<not json>") : j["text"].get<std::string>();
+  };
+  const std::string full = text(run_cli(base + "--json", false).out);
+  ASSERT_GE(full.size(), 12u);
+  const std::string stop = full.substr(full.size() / 2, 3);
+  EXPECT_EQ(text(run_cli(base + "--json -r " + q(stop), false).out), full.substr(0, full.find(stop)));
+  // Streaming prints the same, nothing past the stop string.
+  EXPECT_EQ(run_cli(base + "-r " + q(stop), false).out, full.substr(0, full.find(stop)) + "\n");
+  // The repeat penalty changes greedy output and is deterministic; 1 is off.
+  const std::string pen = text(run_cli(base + "--json --repeat-penalty 3", false).out);
+  EXPECT_NE(pen, full);
+  EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 3", false).out), pen);
+  EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 1", false).out), full);
+  EXPECT_NE(run_cli(base + "--repeat-penalty 0").out.find("--repeat-penalty must be"), std::string::npos);
+  EXPECT_NE(run_cli(base + "-r ''").out.find("a stop string is empty"), std::string::npos);
+  // --system frames the prompt: another continuation, deterministic.
+  const std::string sys = text(run_cli(base + "--json --system " + q("You are a pirate."), false).out);
+  EXPECT_NE(sys, full);
+  EXPECT_EQ(text(run_cli(base + "--json --system " + q("You are a pirate."), false).out), sys);
 }

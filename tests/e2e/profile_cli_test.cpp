@@ -93,4 +93,17 @@ TEST_F(ProfileCli, BadInputExitCodes) {
   EXPECT_FALSE(fs::exists(dir_ / "none.db")) << "search must not create a database";
 }
 
+TEST_F(ProfileCli, GenerateRefusesAUserTheStoreDoesNotHave) {
+  ASSERT_EQ(run("profile import --db " + db_ + " --task abstract --data " + sample("abstract")).rc, 0);
+  const std::string slm = q(std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/specialist.gguf");
+  const std::string gen = "generate --slm " + slm + " --method slm+ --profile-db " + db_ +
+                          " --task abstract --input 'A title' -n 2 -t 1 --user ";
+  // A typo in --user would otherwise give an unpersonalized text and exit 0.
+  CliResult unknown = run(gen + q("Mira Okafr"));
+  EXPECT_EQ(unknown.rc, 1) << unknown.out;
+  EXPECT_NE(unknown.out.find("--user 'Mira Okafr' is not in the profile store"), std::string::npos) << unknown.out;
+  CliResult known = run(gen + q("Mira Okafor"));
+  EXPECT_EQ(known.rc, 0) << known.out;
+}
+
 }  // namespace

@@ -28,6 +28,14 @@ std::unique_ptr<CloudService> make_cloud() {
                                         ModelIdentity{"llm", "synth", V, 1}, ModelIdentity{"slm", "synth", V, 2});
 }
 
+// A SessionAccept with only the session and the vocabulary set.
+SessionAccept accept_of(uint64_t session, uint32_t n_vocab) {
+  SessionAccept a;
+  a.session = session;
+  a.n_vocab = n_vocab;
+  return a;
+}
+
 SessionOpen open_for(const Settings& s) {
   SessionOpen o;
   o.llm = {"llm", "synth", V, 1};
@@ -119,7 +127,7 @@ const std::vector<Violation>& violations() {
        },
        "inconsistent"},
       {"CloseAck to a DraftBlock", [](const Message&, Message) { return Message(CloseAck{}); }, "expected Verdict"},
-      {"SessionAccept to a DraftBlock", [](const Message&, Message) { return Message(SessionAccept{1, V}); },
+      {"SessionAccept to a DraftBlock", [](const Message&, Message) { return Message(accept_of(1, V)); },
        "expected Verdict"},
       {"ErrorReply mid-generation", [](const Message&, Message) { return Message(ErrorReply{"out of cheese"}); },
        "out of cheese"},
@@ -192,7 +200,7 @@ TEST(CloudFailure, WrongReplyToSessionOpenFallsBackFromTheStart) {
   const Settings s = all_accepting();
   const auto plus = slm_plus(s.max_new);
   const std::vector<std::pair<TamperingTransport::Tamper, const char*>> cases = {
-      {[](const Message&, Message) { return Message(SessionAccept{1, 1000000000}); }, "n_vocab 1000000000"},
+      {[](const Message&, Message) { return Message(accept_of(1, 1000000000)); }, "n_vocab 1000000000"},
       {[](const Message&, Message) { return Message(rejected_at_zero({})); }, "expected SessionAccept"},
   };
   for (const auto& [tamper, says] : cases) {
@@ -226,4 +234,89 @@ TEST(CloudFailure, ACheckedTransportStopsTalkingAfterAViolation) {
   EXPECT_THROW(check_reply(open, Close{accept.session}, Verdict{}), CloudProtocolError);
   EXPECT_NO_THROW(check_reply(open, open, ErrorReply{"refused"}));  // a refused session: reported by the caller
   EXPECT_THROW(check_reply(open, two, ErrorReply{"gone"}), CloudProtocolError);
+}
+
+namespace {
+// A cloud that cannot be reached at all.
+class UnreachableTransport final : public Transport {
+ public:
+  std::vector<uint8_t> exchange(std::span<const uint8_t>) override {
+    throw TransportError("cloud 127.0.0.1:1: UNAVAILABLE: cannot connect");
+  }
+};
+}  // namespace
+
+TEST(CloudFailure, ByDefaultACloudThatNeverOpensTheSessionIsAnError) {
+  const Settings s = all_accepting();
+  const auto bad_accept = [](const Message&, Message) { return Message(accept_of(1, 1000000000)); };
+  // The default policy: nothing generated, the run says the cloud failed at the open.
+  const RunResult r = run(s, 0, bad_accept, CloudFailure::FallbackAfterOpen, /*tamper_open=*/true);
+  EXPECT_EQ(r.stop_reason, "cloud_error");
+  EXPECT_TRUE(r.cloud_failed_at_open);
+  EXPECT_TRUE(r.tokens.empty());
+  UnreachableTransport dead;
+  auto edge = synth::source(V, kSlm);
+  const RunResult u = run_edge(*edge, kPersonalized, dead, open_for(s), [](int32_t) { return false; });
+  EXPECT_EQ(u.stop_reason, "cloud_error") << "the default policy of run_edge";
+  EXPECT_TRUE(u.cloud_failed_at_open);
+  EXPECT_NE(u.cloud_error.find("UNAVAILABLE"), std::string::npos);
+  // Asked for explicitly, the edge runs alone from the start.
+  auto edge2 = synth::source(V, kSlm);
+  const RunResult f =
+      run_edge(*edge2, kPersonalized, dead, open_for(s), [](int32_t) { return false; }, {}, CloudFailure::Fallback);
+  EXPECT_TRUE(f.cloud_failed_at_open);
+  EXPECT_EQ(f.tokens, slm_plus(s.max_new));
+  // A cloud lost after the open still falls back by default.
+  const RunResult mid = run(s, 2, [](const Message&, Message) { return Message(CloseAck{}); },
+                            CloudFailure::FallbackAfterOpen);
+  ASSERT_TRUE(mid.cloud_failed_at);
+  EXPECT_FALSE(mid.cloud_failed_at_open);
+  EXPECT_NE(mid.stop_reason, "cloud_error");
+  EXPECT_EQ(mid.tokens, slm_plus(s.max_new));
+}
+
+TEST(CloudFailure, SessionAcceptIsCheckedAgainstTheOpen) {
+  const SessionOpen ids = open_for(all_accepting());  // x as ids, both models named
+  auto accept = [](uint32_t n_vocab, ModelIdentity llm, uint32_t xl, uint32_t xs, std::vector<int32_t> eog = {}) {
+    SessionAccept a;
+    a.session = 1;
+    a.n_vocab = n_vocab;
+    a.llm = std::move(llm);
+    a.x_llm_tokens = xl;
+    a.x_slm_tokens = xs;
+    a.eog = std::move(eog);
+    return Message(a);
+  };
+  const ModelIdentity llm{"llm", "synth", V, 1};
+  EXPECT_NO_THROW(check_reply(ids, ids, accept(V, llm, 3, 3, {0, 63})));
+  EXPECT_THROW(check_reply(ids, ids, accept(V, {"other", "synth", V, 9}, 3, 3)), CloudProtocolError);
+  EXPECT_THROW(check_reply(ids, ids, accept(V, llm, 4, 3)), CloudProtocolError);  // not the ids sent
+  EXPECT_THROW(check_reply(ids, ids, accept(V, llm, 3, 3, {64})), CloudProtocolError);  // EOG outside the vocabulary
+  // An edge with only its small model: x as text, no LLM named. The shared
+  // range is the smaller of its vocabulary and the announced LLM's.
+  SessionOpen text = ids;
+  text.llm = {};
+  text.x_llm.clear();
+  text.x_slm.clear();
+  text.x_text = "x";
+  EXPECT_NO_THROW(check_reply(text, text, accept(V, {"big", "synth", 2 * V, 7}, 5, 5)));
+  EXPECT_THROW(check_reply(text, text, accept(2 * V, {"big", "synth", 2 * V, 7}, 5, 5)), CloudProtocolError);
+  EXPECT_THROW(check_reply(text, text, accept(V, {"big", "synth", 2 * V, 7}, 0, 5)), CloudProtocolError);
+}
+
+TEST(CloudFailure, TheCloudReadsXAsTextOnlyWithTokenizers) {
+  // A cloud over synthetic models has no tokenizer: x as text is refused
+  // with a reason, x as ids is answered with its lengths.
+  auto cloud = make_cloud();
+  SessionOpen text = open_for(all_accepting());
+  text.x_llm.clear();
+  text.x_slm.clear();
+  text.x_text = "hello";
+  const Message refused = decode(cloud->handle(encode(text)));
+  ASSERT_TRUE(std::holds_alternative<ErrorReply>(refused));
+  EXPECT_NE(std::get<ErrorReply>(refused).message.find("no tokenizers"), std::string::npos);
+  const Message ok = decode(cloud->handle(encode(open_for(all_accepting()))));
+  ASSERT_TRUE(std::holds_alternative<SessionAccept>(ok));
+  EXPECT_EQ(std::get<SessionAccept>(ok).x_llm_tokens, kX.size());
+  EXPECT_EQ(std::get<SessionAccept>(ok).llm.fingerprint, 1u);
 }

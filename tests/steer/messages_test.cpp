@@ -42,7 +42,20 @@ std::vector<Message> samples() {
   o2.x_slm = {9, 8};
   o2.settings.method = Method::CoSteer;
   v.push_back(o2);
-  v.push_back(SessionAccept{77, 151936});
+  SessionAccept short_accept;
+  short_accept.session = 77;
+  short_accept.n_vocab = 151936;
+  v.push_back(short_accept);
+  SessionOpen text = sample_open();  // protocol 2: x as text, no LLM named
+  text.llm = {};
+  text.x_llm.clear();
+  text.x_slm.clear();
+  text.x_text = "Write a review of \"Dune\" \xE2\x80\x94 in 3 lines.";
+  text.chat = false;
+  text.system = "Answer in French.";
+  v.push_back(text);
+  SessionAccept full{78, 151936, {"tiny-llm", "qwen3", 151936, 99}, 40, 41, {151643, 151645}, 4096, kProtocolVersion};
+  v.push_back(full);
   v.push_back(DraftBlock{77, {5}, {1, 2, 300, 4}, {}});
   v.push_back(DraftBlock{77, {}, {1, 2}, {0.5f, 1.0f}});
   Verdict vd;
@@ -63,6 +76,13 @@ std::vector<Message> samples() {
   v.push_back(CloseAck{1000, 2000});
   v.push_back(ErrorReply{"boom"});
   return v;
+}
+
+SessionAccept short_accept_of(uint64_t session, uint32_t n_vocab) {
+  SessionAccept a;
+  a.session = session;
+  a.n_vocab = n_vocab;
+  return a;
 }
 
 bool same(const Message& a, const Message& b) { return encode(a) == encode(b); }
@@ -225,4 +245,46 @@ TEST(Codec, HostileInputs) {
   o = sample_open();
   o.version = 99;
   EXPECT_THROW(decode(encode(o)), Error);
+}
+
+TEST(Codec, XTravelsAsTextOrAsIdsAndVersionsMustMatch) {
+  SessionOpen both = sample_open();
+  both.x_text = "x";
+  EXPECT_THROW(
+      {
+        try {
+          decode(encode(both));
+        } catch (const specsteer::Error& e) {
+          EXPECT_NE(std::string(e.what()).find("both as text and as token ids"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      specsteer::Error);
+  SessionOpen neither = sample_open();
+  neither.x_llm.clear();
+  neither.x_slm.clear();
+  EXPECT_THROW(decode(encode(neither)), specsteer::Error);
+  for (uint32_t other : {kProtocolVersion - 1, kProtocolVersion + 1}) {
+    SessionOpen o = sample_open();
+    o.version = other;
+    try {
+      decode(encode(o));
+      ADD_FAILURE() << "version " << other << " accepted";
+    } catch (const specsteer::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("protocol version mismatch: the edge speaks version " +
+                                           std::to_string(other)),
+                std::string::npos)
+          << e.what();
+    }
+    SessionAccept a = short_accept_of(1, 10);
+    a.version = other;
+    EXPECT_THROW(decode(encode(a)), specsteer::Error);
+  }
+  const auto a = std::get<SessionAccept>(
+      decode(encode(SessionAccept{78, 151936, {"l", "qwen3", 151936, 99}, 40, 41, {7, 9}, 4096, kProtocolVersion})));
+  EXPECT_EQ(a.x_llm_tokens, 40u);
+  EXPECT_EQ(a.x_slm_tokens, 41u);
+  EXPECT_EQ(a.eog, (std::vector<int32_t>{7, 9}));
+  EXPECT_EQ(a.n_ctx, 4096u);
+  EXPECT_EQ(a.llm.fingerprint, 99u);
 }

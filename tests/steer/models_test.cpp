@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -141,7 +142,7 @@ TEST(Models, RollbackMatchesFreshEvaluation) {
   const PromptIds p = prepare_prompts(m, req);
   auto cloud = CloudService::from_models(m.llm, m.slm);
   InProcessTransport t(*cloud);
-  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), p.x_llm, p.x_slm, req.settings};
+  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), {}, true, {}, p.x_llm, p.x_slm, req.settings};
   auto edge = make_sequence_source(m.slm);
   auto close = [](std::span<const float> a, std::span<const float> b) {
     if (a.size() > b.size()) return false;
@@ -182,7 +183,8 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
     const PromptIds p = prepare_prompts(*m, req);
     auto cloud = CloudService::from_models(m->llm, m->slm);
     InProcessTransport t(*cloud, true);
-    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), p.x_llm, p.x_slm, req.settings};
+    SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), {}, true, {}, p.x_llm, p.x_slm,
+                     req.settings};
     auto edge = make_sequence_source(m->slm);
     std::vector<std::vector<float>> edge_rows;
     auto r = run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
@@ -240,4 +242,63 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
       }
     }
   }
+}
+
+TEST(Models, StreamedTokensConcatenateToTheTextAndCancelStopsEarly) {
+  NEED_FIXTURES();
+  for (Method m : {Method::SpecSteer, Method::LightCoSteer, Method::SlmPlus, Method::Llm}) {
+    SCOPED_TRACE(std::string(method_name(m)));
+    auto req = request(m, 24);
+    std::string streamed;
+    std::vector<int32_t> ids;
+    req.on_token = [&](int32_t id, std::string_view piece) {
+      if (id >= 0) ids.push_back(id);
+      streamed += piece;
+    };
+    const auto r = generate(pair_qwen2(), req);
+    EXPECT_EQ(streamed, r.text);
+    EXPECT_EQ(ids, r.tokens);
+    ASSERT_GE(r.tokens.size(), 12u) << "the cancel check needs a longer generation";
+
+    // Cancelled once 5 tokens were streamed: the run stops at the next round
+    // with a prefix of the full run (at most one more block decided).
+    std::atomic<bool> stop{false};
+    auto c = request(m, 24);
+    c.cancel = &stop;
+    size_t seen = 0;
+    c.on_token = [&](int32_t id, std::string_view) {
+      if (id >= 0 && ++seen >= 5) stop = true;
+    };
+    const auto rc = generate(pair_qwen2(), c);
+    EXPECT_EQ(rc.stop_reason, "cancelled");
+    EXPECT_GE(rc.tokens.size(), 5u);
+    EXPECT_LE(rc.tokens.size(), 5u + static_cast<size_t>(c.settings.draft) + 1);
+    EXPECT_LT(rc.tokens.size(), r.tokens.size());
+    EXPECT_EQ(rc.tokens, std::vector<int32_t>(r.tokens.begin(), r.tokens.begin() + rc.tokens.size()));
+  }
+}
+
+TEST(Models, StopStringsEndTheTextBeforeThemAndStopTheRun) {
+  NEED_FIXTURES();
+  for (Method m : {Method::SpecSteer, Method::SlmPlus}) {
+    SCOPED_TRACE(std::string(method_name(m)));
+    const auto full = generate(pair_qwen2(), request(m, 32));
+    ASSERT_GE(full.text.size(), 24u);
+    // A stop string taken from the middle of the full text: its first
+    // occurrence is where the text must end.
+    const std::string stop = full.text.substr(full.text.size() / 2, 3);
+    const size_t at = full.text.find(stop);
+    auto req = request(m, 32);
+    req.stop = {"never appears \x01", stop};
+    std::string streamed;
+    req.on_token = [&](int32_t, std::string_view piece) { streamed += piece; };
+    const auto r = generate(pair_qwen2(), req);
+    EXPECT_EQ(r.stop_reason, "stop");
+    EXPECT_EQ(r.text, full.text.substr(0, at));
+    EXPECT_EQ(streamed, r.text) << "nothing past the stop string is streamed";
+    EXPECT_EQ(std::vector<int32_t>(full.tokens.begin(), full.tokens.begin() + r.tokens.size()), r.tokens);
+  }
+  auto empty = request(Method::SlmPlus, 4);
+  empty.stop = {""};
+  EXPECT_THROW(generate(pair_qwen2(), empty), Error);
 }

@@ -96,12 +96,22 @@ class FakeCloud final : public v1::Cloud::Service {
     v1::EdgeMessage in;
     if (!stream->Read(&in) || !in.has_open()) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no open");
     const uint32_t top_k = in.open().settings().top_k();
+    const v1::SessionOpen open = in.open();
+    // A well-formed protocol-2 SessionAccept for this open (x's lengths are
+    // made up: this cloud computes nothing).
+    auto accept = [&](v1::SessionAccept* a, uint32_t n_vocab) {
+      a->set_version(steer::kProtocolVersion);
+      a->set_session(7);
+      a->set_n_vocab(n_vocab);
+      *a->mutable_llm() = open.llm();
+      a->set_x_llm_tokens(open.x_text().empty() ? static_cast<uint32_t>(open.x_llm_size()) : 16);
+      a->set_x_slm_tokens(open.x_text().empty() ? static_cast<uint32_t>(open.x_slm_size()) : 16);
+    };
     v1::CloudMessage out;
     if (act_ == Act::VerdictBeforeAccept) {
       out.mutable_verdict()->set_rejected(true);
     } else {
-      out.mutable_accept()->set_session(7);
-      out.mutable_accept()->set_n_vocab(act_ == Act::WrongVocab ? 1000000000u : n_vocab_);
+      accept(out.mutable_accept(), act_ == Act::WrongVocab ? 1000000000u : n_vocab_);
     }
     stream->Write(out);
     size_t blocks = 0;
@@ -133,8 +143,7 @@ class FakeCloud final : public v1::Cloud::Service {
             out.mutable_close_ack();
             break;
           case Act::AcceptToDraft:
-            out.mutable_accept()->set_session(7);
-            out.mutable_accept()->set_n_vocab(n_vocab_);
+            accept(out.mutable_accept(), n_vocab_);
             break;
           case Act::HugeSteer:
           case Act::DuplicateSteer:

@@ -366,7 +366,8 @@ TEST(Transport, KilledServerFallsBackWithoutLosingTokens) {
               std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + at));
     EXPECT_THAT(j["cloud_error"].get<std::string>(), testing::HasSubstr("UNAVAILABLE"));
     if (std::string(policy) == "fallback") {
-      EXPECT_EQ(p.rc, 0) << p.stderr_text();
+      EXPECT_EQ(p.rc, 3) << "a generation the edge finished alone exits 3: " << p.stderr_text();
+      EXPECT_EQ(j["fallback"], true);
       const std::vector<int32_t> prefix(toks.begin(), toks.begin() + at);
       EXPECT_EQ(toks, local_continuation(request(Method::SpecSteer, n), prefix, n));
     } else {
@@ -378,7 +379,7 @@ TEST(Transport, KilledServerFallsBackWithoutLosingTokens) {
   }
 }
 
-TEST(Transport, UnreachableCloudRunsTheEdgeAlone) {
+TEST(Transport, UnreachableCloudIsAnErrorUnlessFallbackIsAsked) {
   NEED_FIXTURES();
   int port;
   {  // a port nobody listens on
@@ -386,11 +387,129 @@ TEST(Transport, UnreachableCloudRunsTheEdgeAlone) {
     ASSERT_TRUE(s.ok());
     port = std::stoi(s.address().substr(10));
   }
-  Proc p = run_cli(gen_args("specsteer", 12, {"--cloud", "127.0.0.1:" + std::to_string(port)}));
-  ASSERT_EQ(p.rc, 0) << p.stderr_text();
-  const json j = parse_json(p);
+  const std::string closed = "127.0.0.1:" + std::to_string(port);
+  // By default a cloud that cannot be reached is an error, not a quiet
+  // device-only answer; the message names the cure.
+  Proc p = run_cli(gen_args("specsteer", 12, {"--cloud", closed}));
+  EXPECT_EQ(p.rc, 1) << p.stderr_text();
+  EXPECT_THAT(p.stderr_text(), testing::HasSubstr("the cloud did not open the session"));
+  EXPECT_THAT(p.stderr_text(), testing::HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(p.stderr_text(), testing::HasSubstr("--on-cloud-failure fallback"));
+  Proc text = run_cli({"generate", "--slm", kSlm, "--input", kInput, "-n", "4", "-t", "1", "--cloud", closed});
+  EXPECT_EQ(text.rc, 1);
+  EXPECT_EQ(text.stdout_text(), "") << "nothing generated, nothing printed";
+  // Asked for explicitly: the edge runs alone, and exit status 3 and the JSON say so.
+  Proc fb = run_cli(gen_args("specsteer", 12, {"--cloud", closed, "--on-cloud-failure", "fallback"}));
+  EXPECT_EQ(fb.rc, 3) << fb.stderr_text();
+  const json j = parse_json(fb);
   EXPECT_EQ(j["cloud_failed_at_token"], 0);
+  EXPECT_EQ(j["cloud_failed_at_open"], true);
+  EXPECT_EQ(j["fallback"], true);
   EXPECT_EQ(tokens_of(j), generate(models(), request(Method::SlmPlus, 12)).tokens);
+}
+
+TEST(Transport, EdgeWithOnlyTheSmallModelEqualsInProcess) {
+  NEED_FIXTURES();
+  START_SERVER(server);
+  for (const char* method : {"specsteer", "sd", "lightcosteer"}) {
+    SCOPED_TRACE(method);
+    const int n = 16;
+    const auto req = request(parse_method(method), n);
+    const auto ref = generate(models(), req);  // both models, cloud in process
+    // The CLI with --slm alone: x goes up as text, the cloud tokenizes it.
+    Proc p = run_cli({"generate", "--slm", kSlm, "--method", method, "--input", kInput, "--private-context", kPrivate,
+                      "-n", std::to_string(n), "--seed", "7", "-t", "1", "--json", "--cloud", server.address()});
+    ASSERT_EQ(p.rc, 0) << p.stderr_text();
+    const json j = parse_json(p);
+    EXPECT_EQ(tokens_of(j), ref.tokens);
+    EXPECT_EQ(j["text"], ref.text);
+    EXPECT_EQ(j["fallback"], false);
+    EXPECT_EQ(j["round_trips"], ref.counters.round_trips);
+    // The schedule of the cloud's passes starts after x as the cloud's
+    // models read it (SessionAccept's lengths) and matches the in-process one.
+    const auto ids = prepare_prompts(models(), req);
+    EXPECT_EQ(ref.schedule.llm_prompt, ids.x_llm.size());
+    EXPECT_EQ(j["trace"]["prompt"]["llm"], ref.schedule.llm_prompt);
+    EXPECT_EQ(j["trace"]["prompt"]["slm"], ref.schedule.slm_prompt);
+    // The library path: an edge Models without the LLM.
+    static const Models edge = Models::load_edge(kSlm, {.n_threads = 1});
+    transport::GrpcTransport link(client(server.address()));
+    auto r = req;
+    r.cloud = &link;
+    const auto lib = generate(edge, r);
+    EXPECT_FALSE(lib.cloud_failed_at) << lib.cloud_error;
+    EXPECT_EQ(lib.tokens, ref.tokens);
+    EXPECT_EQ(lib.schedule.llm_prompt, ref.schedule.llm_prompt);
+    EXPECT_EQ(lib.schedule.slm_prompt, ref.schedule.slm_prompt);
+    EXPECT_EQ(lib.schedule.edge_prompt, ref.schedule.edge_prompt);
+    EXPECT_EQ(lib.schedule.rounds, ref.schedule.rounds) << "the cloud's passes, round by round";
+  }
+  // Without --cloud the LLM is needed, and the error says so.
+  Proc no_llm = run_cli({"generate", "--slm", kSlm, "--input", kInput, "-n", "4", "-t", "1"});
+  EXPECT_EQ(no_llm.rc, 1);
+  EXPECT_THAT(no_llm.stderr_text(), testing::HasSubstr("--llm is required"));
+  EXPECT_EQ(server.log().find(kInput), std::string::npos) << "prompt text in the server log";
+}
+
+TEST(Transport, ModelMismatchIsAnErrorUnlessFallbackIsAsked) {
+  NEED_FIXTURES();
+  START_SERVER(server);
+  // The edge's small model is not the cloud's SLM- (here: the LLM's file).
+  std::vector<std::string> a = {"generate", "--slm", kLlm, "--input", kInput, "-n", "6", "-t", "1", "--json",
+                                "--cloud", server.address()};
+  Proc p = run_cli(a);
+  EXPECT_EQ(p.rc, 1) << p.stderr_text();
+  EXPECT_THAT(p.stderr_text(), testing::HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(p.stderr_text(), testing::HasSubstr("differs from the cloud's SLM"));
+  // An edge that insists on another LLM is refused too.
+  Proc llm = run_cli({"generate", "--llm", kSlm, "--slm", kSlm, "--input", kInput, "-n", "6", "-t", "1",
+                      "--cloud", server.address()});
+  EXPECT_EQ(llm.rc, 1);
+  EXPECT_THAT(llm.stderr_text(), testing::HasSubstr("but this cloud serves"));
+  a.insert(a.end(), {"--on-cloud-failure", "fallback"});
+  Proc fb = run_cli(a);
+  EXPECT_EQ(fb.rc, 3) << fb.stderr_text();
+  EXPECT_EQ(parse_json(fb)["fallback"], true);
+}
+
+TEST(Transport, OtherProtocolVersionsAreRefusedByName) {
+  NEED_FIXTURES();
+  START_SERVER(server);
+  auto stub = stub_for(server.address());
+  v1::EdgeMessage old = open_message(request(Method::SpecSteer, 8));
+  old.mutable_open()->set_version(1);  // a protocol-1 edge: x as ids only, no text
+  RawStream s(*stub);
+  grpc::Status st;
+  EXPECT_FALSE(s.send(old, &st));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(st.error_message(), testing::HasSubstr("protocol version mismatch: the edge speaks version 1"));
+  // The current version with x as text is accepted and answered with what
+  // an edge without the LLM needs.
+  v1::EdgeMessage text;
+  const auto req = request(Method::SpecSteer, 8);
+  auto* o = text.mutable_open();
+  o->set_version(kProtocolVersion);
+  const auto slm_id = identity_of(*models().slm);
+  o->mutable_slm()->set_name(slm_id.name);
+  o->mutable_slm()->set_arch(slm_id.arch);
+  o->mutable_slm()->set_n_vocab(slm_id.n_vocab);
+  o->mutable_slm()->set_fingerprint(slm_id.fingerprint);
+  o->set_x_text(kInput);
+  o->set_chat(true);
+  *o->mutable_settings() = old.open().settings();
+  RawStream t(*stub);
+  auto accept = t.send(text, &st);
+  ASSERT_TRUE(accept) << st.error_message();
+  const auto& a = accept->accept();
+  const auto ids = prepare_prompts(models(), req);
+  EXPECT_EQ(a.version(), kProtocolVersion);
+  EXPECT_EQ(a.x_llm_tokens(), ids.x_llm.size());
+  EXPECT_EQ(a.x_slm_tokens(), ids.x_slm.size());
+  EXPECT_EQ(a.llm().fingerprint(), identity_of(*models().llm).fingerprint);
+  EXPECT_EQ(a.n_ctx(), 256u);
+  std::vector<int32_t> eog(a.eog().begin(), a.eog().end());
+  EXPECT_FALSE(eog.empty());
+  for (int32_t t : eog) EXPECT_TRUE(models().slm_tok->is_eog(t) || models().llm_tok->is_eog(t)) << t;
 }
 
 TEST(Transport, WrongTokenIsUnauthenticated) {

@@ -1,0 +1,87 @@
+/* specsteer C API: the device side of SpecSteer as a C library.
+ *
+ * An edge holds the small model (SLM+) and reaches the cloud (the LLM and
+ * SLM-) over the network (`specsteer cloud serve`), or runs the cloud in the
+ * same process when given the LLM too. Handles are opaque; every function
+ * that can fail returns NULL or non-zero and, when `error` is not NULL, sets
+ * *error to a message the caller frees with specsteer_string_free.
+ * Thread safety: one generation per edge at a time; specsteer_edge_cancel
+ * may be called from any thread. */
+#ifndef SPECSTEER_H
+#define SPECSTEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define SPECSTEER_API __attribute__((visibility("default")))
+#else
+#define SPECSTEER_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct specsteer_edge specsteer_edge;
+typedef struct specsteer_result specsteer_result;
+
+/* Generation settings; specsteer_params_init fills the defaults. */
+typedef struct specsteer_params {
+  const char* method;  /* "specsteer" (default), "sd", "lightcosteer", "costeer", "slm", "slm+", "llm" */
+  double lambda;       /* Eq. 7 threshold, > 0 (0.5) */
+  double beta;         /* Eq. 8 steering strength, >= 0 (1.0) */
+  int draft;           /* K, drafts per block (4) */
+  int steer_k;         /* steering-vector entries on rejection (32) */
+  int n_predict;       /* maximum new tokens, >= 1 (128) */
+  uint64_t seed;       /* (0) */
+  double temperature;  /* 0 = greedy (0) */
+  double top_p;        /* (1.0) */
+  int chat;            /* wrap prompts in the models' chat format (1) */
+  int fallback;        /* 1: if the cloud fails at any point, also at the start, finish on the device;
+                          0 (default): a cloud that does not open the session is an error, one lost
+                          mid-generation is replaced by the device */
+} specsteer_params;
+
+SPECSTEER_API void specsteer_params_init(specsteer_params* params);
+
+/* Loads an edge. slm_path: the small model (GGUF). cloud: "HOST:PORT" of a
+ * `specsteer cloud serve`, or NULL to run the cloud in this process from
+ * llm_path (NULL with a cloud). auth_token: the cloud's bearer token or NULL.
+ * n_threads: 0 = physical cores. */
+SPECSTEER_API specsteer_edge* specsteer_edge_load(const char* slm_path, const char* llm_path, const char* cloud,
+                                    const char* auth_token, int n_threads, char** error);
+SPECSTEER_API void specsteer_edge_free(specsteer_edge* edge);
+
+/* Called with each piece of decided text (UTF-8, not NUL-terminated) as soon
+ * as it is final; the pieces concatenate to the result's text. Return
+ * non-zero to stop the generation. */
+typedef int (*specsteer_token_callback)(const char* piece, size_t length, void* user_data);
+
+/* Stops the running generation of `edge` after the tokens decided so far
+ * (from any thread); the next generation starts uncancelled. */
+SPECSTEER_API void specsteer_edge_cancel(specsteer_edge* edge);
+
+/* One generation. x: the task input (the cloud sees it). private_context:
+ * text only the device sees (NULL or "" for none). params: NULL = defaults.
+ * callback: NULL for none. Returns NULL on error. */
+SPECSTEER_API specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const char* private_context,
+                                     const specsteer_params* params, specsteer_token_callback callback,
+                                     void* user_data, char** error);
+
+typedef struct specsteer_counters {
+  uint64_t n_generated, n_drafted, n_accepted, round_trips, bytes_up, bytes_down;
+  double acceptance_rate;
+  int cancelled;  /* stopped by the callback or specsteer_edge_cancel */
+  int fallback;   /* the cloud was lost and the device finished alone */
+} specsteer_counters;
+
+SPECSTEER_API const char* specsteer_result_text(const specsteer_result* result); /* owned by the result */
+SPECSTEER_API void specsteer_result_counters(const specsteer_result* result, specsteer_counters* out);
+SPECSTEER_API void specsteer_result_free(specsteer_result* result);
+SPECSTEER_API void specsteer_string_free(char* s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPECSTEER_H */

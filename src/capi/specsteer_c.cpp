@@ -1,0 +1,160 @@
+// The C API (include/specsteer.h) over steer::generate(): opaque handles,
+// exceptions turned into error strings at the boundary.
+#include "specsteer.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+#include "steer/generate.h"
+#ifdef SPECSTEER_HAVE_GRPC
+#include "transport/client.h"
+#endif
+
+using namespace specsteer;
+
+struct specsteer_edge {
+  steer::Models models;
+  std::string cloud, auth_token;
+  std::atomic<bool> cancel{false};
+};
+
+struct specsteer_result {
+  steer::GenerationResult r;
+};
+
+namespace {
+
+void set_error(char** error, const std::string& message) {
+  if (!error) return;
+  *error = static_cast<char*>(std::malloc(message.size() + 1));
+  if (*error) std::memcpy(*error, message.c_str(), message.size() + 1);
+}
+
+}  // namespace
+
+extern "C" {
+
+void specsteer_params_init(specsteer_params* p) {
+  if (!p) return;
+  const steer::Settings d;
+  p->method = "specsteer";
+  p->lambda = d.lambda;
+  p->beta = d.beta;
+  p->draft = d.draft;
+  p->steer_k = d.top_k;
+  p->n_predict = d.max_new;
+  p->seed = d.seed;
+  p->temperature = d.sampler.temperature;
+  p->top_p = d.sampler.top_p;
+  p->chat = 1;
+  p->fallback = 0;
+}
+
+specsteer_edge* specsteer_edge_load(const char* slm_path, const char* llm_path, const char* cloud,
+                                    const char* auth_token, int n_threads, char** error) {
+  try {
+    if (!slm_path) throw Error("specsteer_edge_load: slm_path is NULL");
+    auto edge = std::make_unique<specsteer_edge>();
+    edge->models = llm_path ? steer::Models::load(llm_path, slm_path, {.n_threads = n_threads})
+                            : steer::Models::load_edge(slm_path, {.n_threads = n_threads});
+    if (cloud) {
+#ifndef SPECSTEER_HAVE_GRPC
+      throw Error("specsteer_edge_load: this build has no network transport");
+#endif
+      edge->cloud = cloud;
+    }
+    if (auth_token) edge->auth_token = auth_token;
+    return edge.release();
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+    return nullptr;
+  }
+}
+
+void specsteer_edge_free(specsteer_edge* edge) { delete edge; }
+
+void specsteer_edge_cancel(specsteer_edge* edge) {
+  if (edge) edge->cancel = true;
+}
+
+specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const char* private_context,
+                                     const specsteer_params* params, specsteer_token_callback callback,
+                                     void* user_data, char** error) {
+  try {
+    if (!edge) throw Error("specsteer_generate: edge is NULL");
+    if (!x) throw Error("specsteer_generate: x is NULL");
+    specsteer_params p;
+    specsteer_params_init(&p);
+    if (params) p = *params;
+    steer::GenerateRequest req;
+    req.x = x;
+    const std::string ctx = private_context ? private_context : "";
+    req.personalized = ctx.empty() ? req.x : ctx + "\n\n" + req.x;
+    req.chat = p.chat != 0;
+    auto& s = req.settings;
+    s.method = steer::parse_method(p.method ? p.method : "specsteer");
+    s.lambda = p.lambda;
+    s.beta = p.beta;
+    s.draft = p.draft;
+    s.top_k = p.steer_k;
+    s.max_new = p.n_predict;
+    s.seed = p.seed;
+    s.sampler.temperature = p.temperature;
+    s.sampler.top_p = p.top_p;
+    steer::validate(s);
+    req.on_cloud_failure = p.fallback ? steer::CloudFailure::Fallback : steer::CloudFailure::FallbackAfterOpen;
+    edge->cancel = false;
+    req.cancel = &edge->cancel;
+    if (callback)
+      req.on_token = [&](int32_t, std::string_view piece) {
+        if (!piece.empty() && callback(piece.data(), piece.size(), user_data) != 0) edge->cancel = true;
+      };
+#ifdef SPECSTEER_HAVE_GRPC
+    std::unique_ptr<transport::GrpcTransport> link;
+    if (!edge->cloud.empty() && steer::uses_cloud(s.method)) {
+      transport::ClientOptions co;
+      co.target = edge->cloud;
+      co.auth_token = edge->auth_token;
+      link = std::make_unique<transport::GrpcTransport>(co);
+      req.cloud = link.get();
+    }
+#endif
+    auto out = std::make_unique<specsteer_result>();
+    out->r = steer::generate(edge->models, req);
+    if (out->r.stop_reason == "cloud_error")
+      throw Error((out->r.cloud_failed_at_open ? "the cloud did not open the session: " : "the cloud failed: ") +
+                  out->r.cloud_error);
+    return out.release();
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+    return nullptr;
+  }
+}
+
+const char* specsteer_result_text(const specsteer_result* result) { return result ? result->r.text.c_str() : ""; }
+
+void specsteer_result_counters(const specsteer_result* result, specsteer_counters* out) {
+  if (!out) return;
+  *out = specsteer_counters{};
+  if (!result) return;
+  const auto& c = result->r.counters;
+  out->n_generated = c.n_generated;
+  out->n_drafted = c.n_drafted;
+  out->n_accepted = c.n_accepted;
+  out->round_trips = c.round_trips;
+  out->bytes_up = c.bytes_up;
+  out->bytes_down = c.bytes_down;
+  out->acceptance_rate = c.acceptance_rate();
+  out->cancelled = result->r.stop_reason == "cancelled";
+  out->fallback = result->r.cloud_failed_at.has_value();
+}
+
+void specsteer_result_free(specsteer_result* result) { delete result; }
+
+void specsteer_string_free(char* s) { std::free(s); }
+
+}  // extern "C"

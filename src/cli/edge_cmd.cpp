@@ -1,0 +1,157 @@
+// specsteer edge serve: the device side as a local OpenAI-compatible HTTP
+// server (src/serve/edge_server.h), with the cloud over gRPC (--cloud) or in
+// this process (--llm).
+#ifdef SPECSTEER_HAVE_HTTP
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "serve/edge_server.h"
+#include "steer/generate.h"
+#ifdef SPECSTEER_HAVE_GRPC
+#include "transport/client.h"
+#endif
+
+namespace specsteer::cli {
+namespace {
+
+struct EdgeServeOpts {
+  std::string slm, llm, cloud, tls_ca, token_file, on_failure, host = "127.0.0.1", port_file, alias;
+  std::string method = "specsteer", profile_db, task;
+  int port = 8080, threads = 0, retrieve_k = 4, draft = 4, steer_k = 32, n = 128;
+  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0, cloud_timeout_s = 30, net_delay_ms = 0;
+  uint64_t seed = 0;
+  bool no_chat = false;
+};
+
+void log_line(const std::string& line) {
+  const std::time_t now = std::time(nullptr);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+  std::fprintf(stderr, "%s edge: %s\n", ts, line.c_str());
+}
+
+void serve(const EdgeServeOpts& o) {
+  sigset_t sigs;  // taken by sigwait below; blocked before any thread exists
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  serve::EdgeServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.chat = !o.no_chat;
+  so.profile_db = o.profile_db;
+  so.task = o.task;
+  so.retrieve_k = o.retrieve_k;
+  so.log = log_line;
+  auto& s = so.defaults;
+  s.method = steer::parse_method(o.method);
+  s.lambda = o.lambda;
+  s.beta = o.beta;
+  s.draft = o.draft;
+  s.top_k = o.steer_k;
+  s.max_new = o.n;
+  s.seed = o.seed;
+  s.sampler.temperature = o.temp;
+  s.sampler.top_p = o.top_p;
+  steer::validate(s);
+  if (o.retrieve_k < 0) throw Error("--retrieve-k must be >= 0");
+  if (!o.profile_db.empty() && !std::filesystem::exists(o.profile_db))
+    throw Error("--profile-db: '" + o.profile_db + "' does not exist");
+  if (o.on_failure.empty()) so.on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
+  else if (o.on_failure == "fallback") so.on_cloud_failure = steer::CloudFailure::Fallback;
+  else so.on_cloud_failure = steer::CloudFailure::Fail;
+  if (!o.cloud.empty() && !o.llm.empty()) throw Error("give --cloud (a remote cloud) or --llm (the cloud in this process), not both");
+  if (o.cloud.empty() && o.llm.empty() && steer::uses_cloud(s.method))
+    throw Error("--method " + o.method + " needs a cloud: --cloud HOST:PORT (or --llm for one in this process)");
+#ifdef SPECSTEER_HAVE_GRPC
+  if (!o.cloud.empty()) {
+    transport::ClientOptions co;
+    co.target = o.cloud;
+    co.tls_ca_file = o.tls_ca;
+    if (!o.token_file.empty()) co.auth_token = transport::read_token_file(o.token_file);
+    co.exchange_timeout_s = o.cloud_timeout_s;
+    co.net_delay_ms = o.net_delay_ms;
+    transport::GrpcTransport probe(co);  // validates the options now, not at the first request
+    so.connect = [co] { return std::make_unique<transport::GrpcTransport>(co); };
+  }
+#else
+  if (!o.cloud.empty()) throw Error("--cloud: this build has no network transport (gRPC was not found)");
+#endif
+  // With --cloud the device holds only its small model.
+  const auto models = o.llm.empty() ? steer::Models::load_edge(o.slm, {.n_threads = o.threads})
+                                    : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  so.model_id = o.alias.empty() ? std::filesystem::path(o.slm).stem().string() : o.alias;
+  serve::EdgeServer server(models, so);
+  if (!o.port_file.empty()) {  // written whole, then renamed: readers never see half a number
+    const std::string tmp = o.port_file + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << server.port() << "\n";
+      if (!f) throw Error("--port-file: cannot write '" + tmp + "'");
+    }
+    if (std::rename(tmp.c_str(), o.port_file.c_str()) != 0)
+      throw Error("--port-file: cannot rename to '" + o.port_file + "'");
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log_line(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  server.stop();
+}
+
+Registrar reg("edge", [](CLI::App& root) {
+  auto* edge = root.add_subcommand("edge", "the device side as a service");
+  edge->require_subcommand(1);
+  auto o = std::make_shared<EdgeServeOpts>();
+  auto* sub = edge->add_subcommand(
+      "serve", "OpenAI-compatible HTTP server on this device (POST /v1/chat/completions, /v1/completions; "
+               "GET /v1/models, /health) until SIGTERM/SIGINT");
+  sub->add_option("--slm", o->slm, "small model (SLM+; the cloud's SLM- is the same file)")->required();
+  sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (the device needs only --slm)");
+  sub->add_option("--llm", o->llm, "large model: run the cloud in this process instead of --cloud");
+  sub->add_option("--host", o->host, "address to listen on (not loopback: anyone who can reach it may use it)")
+      ->capture_default_str();
+  sub->add_option("--port", o->port, "port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  sub->add_option("--port-file", o->port_file, "write the bound port to this file once listening");
+  sub->add_option("--alias", o->alias, "model id in /v1/models and responses (default: the SLM's file name)");
+  sub->add_option("--method", o->method, "default method: llm|slm|slm+|sd|lightcosteer|costeer|specsteer")
+      ->capture_default_str();
+  sub->add_option("--profile-db", o->profile_db, "profile store: a request's `user` picks the profile user");
+  sub->add_option("--task", o->task, "default task for profile prompts: abstract|review|writing|lamp4|lamp5|lamp7");
+  sub->add_option("--retrieve-k", o->retrieve_k, "profile entries to retrieve")->capture_default_str();
+  sub->add_option("--lambda", o->lambda, "Eq. 7 verification threshold")->capture_default_str();
+  sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
+  sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
+  sub->add_option("--steer-k", o->steer_k, "steering-vector entries sent on rejection")->capture_default_str();
+  sub->add_option("-n,--n-predict", o->n, "default maximum new tokens (max_tokens overrides)")->capture_default_str();
+  sub->add_option("-s,--seed", o->seed, "default seed")->capture_default_str();
+  sub->add_option("--temp", o->temp, "default temperature (0 = greedy)")->capture_default_str();
+  sub->add_option("--top-p", o->top_p, "default nucleus filter")->capture_default_str();
+  sub->add_flag("--no-chat", o->no_chat, "no chat template on /v1/chat/completions");
+  sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();
+  sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");
+  sub->add_option("--auth-token-file", o->token_file, "file whose first line is the cloud's bearer token");
+  sub->add_option("--cloud-timeout", o->cloud_timeout_s, "seconds to wait for each cloud reply")
+      ->capture_default_str();
+  sub->add_option("--net-delay-ms", o->net_delay_ms, "added round-trip time per edge-cloud exchange (--cloud)")
+      ->capture_default_str();
+  sub->add_option("--on-cloud-failure", o->on_failure,
+                  "fallback: whenever the cloud fails, also at the start, answer from the device alone; fail: "
+                  "answer 502. Default: a cloud that does not open the session is a 502, one lost "
+                  "mid-generation is replaced by the device (\"specsteer\": {\"fallback\": true})")
+      ->check(CLI::IsMember({"fallback", "fail"}));
+  sub->callback([o] { serve(*o); });
+});
+
+}  // namespace
+}  // namespace specsteer::cli
+#endif  // SPECSTEER_HAVE_HTTP

@@ -1,0 +1,451 @@
+#include "serve/edge_server.h"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <ctime>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/error.h"
+#include "profile/profile.h"
+
+namespace specsteer::serve {
+
+namespace {
+
+using json = nlohmann::json;
+
+// A failure the client caused or can act on, in OpenAI's error shape.
+struct HttpError : Error {
+  HttpError(int status_, std::string type_, std::string code_, std::string param_, const std::string& message)
+      : Error(message), status(status_), type(std::move(type_)), code(std::move(code_)), param(std::move(param_)) {}
+  int status;
+  std::string type, code, param;
+};
+
+HttpError bad_request(const std::string& param, const std::string& message) {
+  return HttpError(400, "invalid_request_error", "invalid_value", param, message);
+}
+
+json error_json(const std::string& type, const std::string& code, const std::string& param,
+                const std::string& message) {
+  return {{"error",
+           {{"message", message},
+            {"type", type},
+            {"param", param.empty() ? json(nullptr) : json(param)},
+            {"code", code.empty() ? json(nullptr) : json(code)}}}};
+}
+
+json error_json(const HttpError& e) { return error_json(e.type, e.code, e.param, e.what()); }
+
+void send_error(httplib::Response& res, const HttpError& e) {
+  res.status = e.status;
+  res.set_content(error_json(e).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+// Typed field readers: a wrong type is a 400 naming the field.
+const json* find(const json& obj, const char* name) {
+  auto it = obj.find(name);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+double number(const json& obj, const char* name, double fallback, const std::string& prefix = "") {
+  const json* v = find(obj, name);
+  if (!v) return fallback;
+  if (!v->is_number()) throw bad_request(prefix + name, "'" + prefix + name + "' must be a number");
+  const double d = v->get<double>();
+  if (!std::isfinite(d)) throw bad_request(prefix + name, "'" + prefix + name + "' must be finite");
+  return d;
+}
+int integer(const json& obj, const char* name, int fallback, const std::string& prefix = "") {
+  const json* v = find(obj, name);
+  if (!v) return fallback;
+  if (!v->is_number_integer() || v->get<int64_t>() < INT32_MIN || v->get<int64_t>() > INT32_MAX)
+    throw bad_request(prefix + name, "'" + prefix + name + "' must be an integer");
+  return static_cast<int>(v->get<int64_t>());
+}
+std::string text(const json& obj, const char* name, const std::string& fallback, const std::string& prefix = "") {
+  const json* v = find(obj, name);
+  if (!v) return fallback;
+  if (!v->is_string()) throw bad_request(prefix + name, "'" + prefix + name + "' must be a string");
+  return v->get<std::string>();
+}
+
+// One parsed request: what to generate and how to answer.
+struct Job {
+  steer::GenerateRequest req;
+  bool chat = true;  // chat.completion vs text_completion
+  bool stream = false;
+};
+
+}  // namespace
+
+struct EdgeServer::Impl {
+  const steer::Models& models;
+  EdgeServerOptions o;
+  httplib::Server http;
+  std::thread thread;
+  int port = 0;
+  std::mutex generating;  // one generation at a time
+  mutable std::mutex stats_mu;
+  EdgeServerStats st;
+  std::atomic<uint64_t> next_id{1};
+
+  Impl(const steer::Models& m, EdgeServerOptions opts) : models(m), o(std::move(opts)) {}
+
+  void log(const std::string& line) const {
+    if (o.log) o.log(line);
+  }
+  EdgeServerStats stats_copy() const {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    return st;
+  }
+  void count(uint64_t EdgeServerStats::*field) {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    ++(st.*field);
+  }
+
+  Job parse(const httplib::Request& http_req, bool chat_endpoint) const {
+    json body;
+    try {
+      body = json::parse(http_req.body);
+    } catch (const std::exception& e) {
+      throw bad_request("", std::string("the request body is not valid JSON: ") + e.what());
+    }
+    if (!body.is_object()) throw bad_request("", "the request body must be a JSON object");
+    Job job;
+    job.chat = chat_endpoint;
+    steer::GenerateRequest& req = job.req;
+    std::string x;
+    if (chat_endpoint) {
+      const json* msgs = find(body, "messages");
+      if (!msgs || !msgs->is_array() || msgs->empty())
+        throw bad_request("messages", "'messages' must be a non-empty array");
+      // x is the last user turn (the task input the cloud may see).
+      for (const auto& m : *msgs) {
+        if (!m.is_object()) throw bad_request("messages", "each message must be an object");
+        const std::string role = text(m, "role", "", "messages[].");
+        if (role == "user") x = text(m, "content", "", "messages[].");
+        // System turns become the chat's system text (the cloud sees it, like x).
+        if (role == "system" || role == "developer") {
+          const std::string sys = text(m, "content", "", "messages[].");
+          req.system += (req.system.empty() || sys.empty() ? "" : "\n") + sys;
+        }
+      }
+      if (x.empty()) throw bad_request("messages", "'messages' holds no user message with text content");
+      req.chat = o.chat;
+    } else {
+      const json* p = find(body, "prompt");
+      if (p && p->is_array() && p->size() == 1 && (*p)[0].is_string()) x = (*p)[0].get<std::string>();
+      else if (p && p->is_string()) x = p->get<std::string>();
+      else throw bad_request("prompt", "'prompt' must be a string (or an array of one string)");
+      if (x.empty()) throw bad_request("prompt", "'prompt' is empty");
+      req.chat = false;  // a completion continues the raw prompt
+    }
+    if (const json* n = find(body, "n"); n && (!n->is_number_integer() || n->get<int64_t>() != 1))
+      throw bad_request("n", "only n = 1 is supported");
+    if (const json* s = find(body, "stream")) {
+      if (!s->is_boolean()) throw bad_request("stream", "'stream' must be a boolean");
+      job.stream = s->get<bool>();
+    }
+
+    steer::Settings& s = req.settings;
+    s = o.defaults;
+    s.max_new = integer(body, "max_tokens", s.max_new);
+    s.max_new = integer(body, "max_completion_tokens", s.max_new);
+    s.sampler.temperature = number(body, "temperature", s.sampler.temperature);
+    s.sampler.top_p = number(body, "top_p", s.sampler.top_p);
+    if (const json* seed = find(body, "seed")) {
+      if (!seed->is_number_integer() || seed->get<int64_t>() < 0)
+        throw bad_request("seed", "'seed' must be a non-negative integer");
+      s.seed = seed->get<uint64_t>();
+    }
+    if (const json* st = find(body, "stop")) {  // a string or up to 4 strings, as OpenAI takes them
+      if (st->is_string()) req.stop.push_back(st->get<std::string>());
+      else if (st->is_array() && st->size() <= 4 &&
+               std::all_of(st->begin(), st->end(), [](const json& e) { return e.is_string(); }))
+        for (const auto& e : *st) req.stop.push_back(e.get<std::string>());
+      else throw bad_request("stop", "'stop' must be a string or an array of up to 4 strings");
+      for (const auto& e : req.stop)
+        if (e.empty()) throw bad_request("stop", "'stop' strings must not be empty");
+    }
+    std::string task = o.task;
+    int retrieve_k = o.retrieve_k;
+    if (const json* sp = find(body, "specsteer")) {
+      if (!sp->is_object()) throw bad_request("specsteer", "'specsteer' must be an object");
+      const std::string pre = "specsteer.";
+      if (const json* m = find(*sp, "method")) {
+        if (!m->is_string()) throw bad_request(pre + "method", "'specsteer.method' must be a string");
+        try {
+          s.method = steer::parse_method(m->get<std::string>());
+        } catch (const Error& e) {
+          throw bad_request(pre + "method", e.what());
+        }
+      }
+      s.lambda = number(*sp, "lambda", s.lambda, pre);
+      s.beta = number(*sp, "beta", s.beta, pre);
+      s.draft = integer(*sp, "K", s.draft, pre);
+      s.top_k = integer(*sp, "steer_k", s.top_k, pre);
+      task = text(*sp, "task", task, pre);
+      retrieve_k = integer(*sp, "retrieve_k", retrieve_k, pre);
+      if (retrieve_k < 0) throw bad_request(pre + "retrieve_k", "'specsteer.retrieve_k' must be >= 0");
+    }
+    if (steer::uses_cloud(s.method) || s.method == steer::Method::Llm)
+      if (!o.connect && !models.llm)
+        throw bad_request("specsteer.method", "method '" + std::string(steer::method_name(s.method)) +
+                                                  "' needs a cloud (start the server with --cloud or --llm)");
+    try {
+      steer::validate(s);
+    } catch (const Error& e) {
+      throw bad_request("", e.what());
+    }
+
+    // `user` picks the profile user when the server has a profile store.
+    const std::string user = text(body, "user", "");
+    req.x = x;
+    req.personalized = x;
+    if (!o.profile_db.empty() && !user.empty()) {
+      if (task.empty()) throw bad_request("specsteer.task", "a profile user needs a task (specsteer.task or --task)");
+      profile::Task t;
+      try {
+        t = profile::parse_task(task);
+      } catch (const Error& e) {
+        throw bad_request("specsteer.task", e.what());
+      }
+      auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
+      if (!store.has_user(user))
+        throw HttpError(404, "invalid_request_error", "user_not_found", "user",
+                        "user '" + user + "' is not in the profile store");
+      auto p = profile::build_prompts(store, user, t, x, retrieve_k);
+      req.x = std::move(p.x);
+      req.personalized = std::move(p.personalized);
+    }
+    return job;
+  }
+
+  json usage_and_stats(const steer::GenerationResult& r, json& specsteer) const {
+    const auto& c = r.counters;
+    const bool fell_back = r.cloud_failed_at && r.stop_reason != "cloud_error";
+    specsteer = {{"method", r.schedule.method},
+                 {"n_drafted", c.n_drafted},
+                 {"n_accepted", c.n_accepted},
+                 {"acceptance_rate", c.acceptance_rate()},
+                 {"round_trips", c.round_trips},
+                 {"bytes_up", c.bytes_up},
+                 {"bytes_down", c.bytes_down},
+                 {"fallback", fell_back}};
+    if (r.cloud_failed_at) {
+      specsteer["cloud_failed_at_token"] = *r.cloud_failed_at;
+      specsteer["cloud_error"] = r.cloud_error;
+    }
+    return {{"prompt_tokens", r.schedule.edge_prompt},
+            {"completion_tokens", r.tokens.size()},
+            {"total_tokens", r.schedule.edge_prompt + r.tokens.size()}};
+  }
+
+  static std::string finish_reason(const steer::GenerationResult& r) {
+    return r.stop_reason == "length" ? "length" : "stop";
+  }
+
+  // Runs one generation with this server's cloud link; throws HttpError 502
+  // when the cloud never opened the session (and fallback was not asked).
+  steer::GenerationResult run(steer::GenerateRequest& req) {
+    std::lock_guard<std::mutex> lock(generating);
+    std::unique_ptr<steer::Transport> link;
+    if (o.connect) {
+      link = o.connect();
+      req.cloud = link.get();
+    }
+    req.on_cloud_failure = o.on_cloud_failure;
+    steer::GenerationResult r;
+    try {
+      r = steer::generate(models, req);
+    } catch (const Error& e) {
+      throw HttpError(400, "invalid_request_error", "invalid_value", "", e.what());
+    }
+    if (r.stop_reason == "cloud_error")
+      throw HttpError(502, "cloud_error", r.cloud_failed_at_open ? "cloud_unavailable" : "cloud_lost", "",
+                      (r.cloud_failed_at_open ? "the cloud did not open the session: " : "the cloud failed: ") +
+                          r.cloud_error);
+    count(&EdgeServerStats::generations);
+    return r;
+  }
+
+  void complete(const httplib::Request& http_req, httplib::Response& res, bool chat_endpoint) {
+    count(&EdgeServerStats::requests);
+    std::shared_ptr<Job> job;
+    try {
+      job = std::make_shared<Job>(parse(http_req, chat_endpoint));
+    } catch (const HttpError& e) {
+      count(&EdgeServerStats::errors);
+      log(http_req.path + ": " + std::to_string(e.status) + " " + e.what());
+      return send_error(res, e);
+    } catch (const std::exception& e) {
+      count(&EdgeServerStats::errors);
+      return send_error(res, HttpError(500, "server_error", "", "", e.what()));
+    }
+    const std::string id = (chat_endpoint ? "chatcmpl-" : "cmpl-") + std::to_string(next_id++);
+    const auto created = static_cast<int64_t>(std::time(nullptr));
+    const std::string model = o.model_id;
+    if (!job->stream) {
+      try {
+        const auto r = run(job->req);
+        json sp;
+        const json usage = usage_and_stats(r, sp);
+        json choice = {{"index", 0}, {"finish_reason", finish_reason(r)}};
+        if (chat_endpoint) choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+        else choice["text"] = r.text;
+        const json out = {{"id", id},
+                          {"object", chat_endpoint ? "chat.completion" : "text_completion"},
+                          {"created", created},
+                          {"model", model},
+                          {"choices", json::array({choice})},
+                          {"usage", usage},
+                          {"specsteer", sp}};
+        log(http_req.path + ": 200, " + std::to_string(r.tokens.size()) + " tokens");
+        res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+      } catch (const HttpError& e) {
+        count(&EdgeServerStats::errors);
+        log(http_req.path + ": " + std::to_string(e.status) + " " + e.what());
+        send_error(res, e);
+      }
+      return;
+    }
+    // Server-sent events: one chunk per piece of decided text, a last chunk
+    // with finish_reason, usage and the specsteer counters, then [DONE].
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream", [this, job, id, created, model, chat_endpoint, path = http_req.path](
+                                 size_t, httplib::DataSink& sink) {
+          auto chunk = [&](const json& delta_or_text, const json& finish) {
+            json choice = {{"index", 0}, {"finish_reason", finish}};
+            if (chat_endpoint) choice["delta"] = delta_or_text;
+            else choice["text"] = delta_or_text;
+            return json{{"id", id},
+                        {"object", chat_endpoint ? "chat.completion.chunk" : "text_completion"},
+                        {"created", created},
+                        {"model", model},
+                        {"choices", json::array({choice})}};
+          };
+          auto send = [&](const json& j) {
+            const std::string event = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+            return sink.write(event.data(), event.size());
+          };
+          std::atomic<bool> cancel{false};
+          job->req.cancel = &cancel;
+          bool first = true;
+          job->req.on_token = [&](int32_t, std::string_view piece) {
+            if (cancel || piece.empty()) return;
+            json delta = chat_endpoint ? json{{"content", std::string(piece)}} : json(std::string(piece));
+            if (chat_endpoint && first) delta["role"] = "assistant";
+            first = false;
+            // A client that went away cancels its generation.
+            if (!send(chunk(delta, nullptr))) cancel = true;
+          };
+          try {
+            const auto r = run(job->req);
+            if (r.stop_reason == "cancelled") {
+              count(&EdgeServerStats::cancelled);
+              log(path + ": client went away, cancelled after " + std::to_string(r.tokens.size()) + " tokens");
+              return false;  // drop the connection
+            }
+            json sp;
+            json last = chunk(chat_endpoint ? json::object() : json(""), finish_reason(r));
+            last["usage"] = usage_and_stats(r, sp);
+            last["specsteer"] = sp;
+            send(last);
+            log(path + ": 200 (stream), " + std::to_string(r.tokens.size()) + " tokens");
+          } catch (const HttpError& e) {
+            // Headers are sent: the error travels as an event.
+            count(&EdgeServerStats::errors);
+            log(path + ": " + std::to_string(e.status) + " " + e.what() + " (stream)");
+            send(error_json(e));
+          } catch (const std::exception& e) {
+            count(&EdgeServerStats::errors);
+            log(path + ": 500 " + e.what() + " (stream)");
+            send(error_json("server_error", "", "", e.what()));
+          }
+          const std::string done = "data: [DONE]\n\n";
+          sink.write(done.data(), done.size());
+          sink.done();
+          return true;
+        });
+  }
+};
+
+EdgeServer::EdgeServer(const steer::Models& models, EdgeServerOptions opts)
+    : impl_(std::make_unique<Impl>(models, std::move(opts))) {
+  auto& m = *impl_;
+  if (!models.slm) throw Error("edge serve: the small model is not loaded");
+  if (m.o.port < 0 || m.o.port > 65535) throw Error("--port must be in 0..65535, got " + std::to_string(m.o.port));
+  // A client that closes its connection must not kill the server: writes to
+  // it fail with EPIPE instead of raising SIGPIPE (the library sends without
+  // MSG_NOSIGNAL).
+  signal(SIGPIPE, SIG_IGN);
+  m.http.Post("/v1/chat/completions",
+              [&m](const httplib::Request& q, httplib::Response& r) { m.complete(q, r, true); });
+  m.http.Post("/v1/completions", [&m](const httplib::Request& q, httplib::Response& r) { m.complete(q, r, false); });
+  m.http.Get("/v1/models", [&m](const httplib::Request&, httplib::Response& r) {
+    const json out = {{"object", "list"},
+                      {"data", json::array({{{"id", m.o.model_id}, {"object", "model"}, {"created", 0},
+                                             {"owned_by", "specsteer"}}})}};
+    r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  });
+  m.http.Get("/health", [&m](const httplib::Request&, httplib::Response& r) {
+    const EdgeServerStats s = m.stats_copy();
+    const json out = {{"status", "ok"},        {"model", m.o.model_id},         {"requests", s.requests},
+                      {"generations", s.generations}, {"errors", s.errors}, {"cancelled", s.cancelled}};
+    r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  });
+  // Unknown routes and library-level failures answer in the same JSON shape.
+  m.http.set_error_handler([](const httplib::Request& q, httplib::Response& r) {
+    if (!r.body.empty()) return;
+    const bool missing = r.status == 404;
+    r.set_content(error_json("invalid_request_error", missing ? "not_found" : "", "",
+                             missing ? "no route " + q.method + " " + q.path : "request failed (" +
+                                                                                   std::to_string(r.status) + ")")
+                      .dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json");
+  });
+  m.http.set_exception_handler([](const httplib::Request&, httplib::Response& r, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    r.status = 500;
+    r.set_content(error_json("server_error", "", "", what).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  });
+  if (m.o.port == 0) {
+    m.port = m.http.bind_to_any_port(m.o.host);
+    if (m.port <= 0) throw Error("edge serve: cannot listen on " + m.o.host + " (any port)");
+  } else {
+    if (!m.http.bind_to_port(m.o.host, m.o.port))
+      throw Error("edge serve: cannot listen on " + m.o.host + ":" + std::to_string(m.o.port) +
+                  " (in use, or not an address of this machine)");
+    m.port = m.o.port;
+  }
+  m.thread = std::thread([&m] { m.http.listen_after_bind(); });
+  m.log("listening on http://" + m.o.host + ":" + std::to_string(m.port) + " (model " + m.o.model_id + ")");
+}
+
+EdgeServer::~EdgeServer() { stop(); }
+
+int EdgeServer::port() const { return impl_->port; }
+
+void EdgeServer::stop() {
+  auto& m = *impl_;
+  if (!m.thread.joinable()) return;
+  m.http.stop();
+  m.thread.join();
+}
+
+EdgeServerStats EdgeServer::stats() const { return impl_->stats_copy(); }
+
+}  // namespace specsteer::serve

@@ -1,0 +1,65 @@
+#pragma once
+// `specsteer edge serve`: the device side as a local HTTP server speaking the
+// OpenAI API (cpp-httplib), so apps reach the edge the way they already reach
+// an LLM. One generation runs at a time (the device has one model and one
+// thread pool); requests wait their turn.
+//
+//   POST /v1/chat/completions  x = the last user message; `stream: true` sends
+//                              server-sent events ending in `data: [DONE]`
+//   POST /v1/completions       x = `prompt`, no chat template
+//   GET  /v1/models            the edge's model
+//   GET  /health               {"status": "ok", counters}
+//
+// `user` selects the profile user (with a profile store); a `specsteer`
+// object carries method, lambda, beta, K, steer_k, task, retrieve_k. The
+// response's `usage` and `specsteer` objects report tokens, acceptance, round
+// trips and bytes. Errors are OpenAI-shaped ({"error": {message, type,
+// param, code}}) with 400 (bad request), 404 (unknown route or user), 502
+// (the cloud did not open the session) or 500. A client that disconnects
+// mid-stream cancels its generation.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "steer/generate.h"
+#include "steer/transport.h"
+
+namespace specsteer::serve {
+
+struct EdgeServerOptions {
+  std::string host = "127.0.0.1";  // loopback by default: the API has no authentication
+  int port = 8080;                 // 0: any free port (see port())
+  std::string model_id;            // the id /v1/models reports and responses echo
+  steer::Settings defaults;        // per-request fields override these
+  bool chat = true;                // chat template on /v1/chat/completions
+  std::string profile_db;          // empty: no personalization by `user`
+  std::string task;                // default task for profile prompts
+  int retrieve_k = 4;
+  // A fresh link to the cloud per generation; null: the cloud runs in this
+  // process (the models must then include the LLM).
+  std::function<std::unique_ptr<steer::Transport>()> connect;
+  steer::CloudFailure on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
+  std::function<void(const std::string&)> log;  // one line per request; never prompt text
+};
+
+struct EdgeServerStats {
+  uint64_t requests = 0, generations = 0, errors = 0, cancelled = 0;
+};
+
+class EdgeServer {
+ public:
+  // Binds (throws Error naming the address when it cannot) and serves on a
+  // background thread until stop() or destruction.
+  EdgeServer(const steer::Models& models, EdgeServerOptions opts);
+  ~EdgeServer();
+  int port() const;
+  void stop();
+  EdgeServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace specsteer::serve

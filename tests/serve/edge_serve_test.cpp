@@ -1,0 +1,380 @@
+// `specsteer edge serve` end to end: a real `cloud serve` process, a real
+// `edge serve` process holding only the small model, and OpenAI-style
+// requests from cpp-httplib's client (what curl would send).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "steer/generate.h"
+
+using namespace specsteer;
+using namespace specsteer::steer;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+extern char** environ;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(SPECSTEER_FIXTURES) + "/golden/" + name + "/" + name + ".gguf";
+}
+const std::string kLlm = fixture("tiny-qwen3-f32");
+const std::string kSlm = fixture("tiny-qwen3-q8_0");
+#define NEED_FIXTURES() \
+  if (!fs::exists(kLlm) || !fs::exists(kSlm)) GTEST_SKIP() << "no shared fixtures"
+
+const std::string kInput = "Write a short review of the film you saw this weekend.";
+
+fs::path temp_dir() {
+  static fs::path d = [] {
+    fs::path p = fs::temp_directory_path() / ("specsteer-serve-" + std::to_string(getpid()));
+    fs::create_directories(p);
+    return p;
+  }();
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A server process that writes its port to --port-file; killed at the end.
+class ServerProc {
+ public:
+  explicit ServerProc(std::vector<std::string> args) {
+    static int counter = 0;
+    const int n = counter++;
+    port_file_ = temp_dir() / ("port" + std::to_string(n));
+    err_ = temp_dir() / ("server" + std::to_string(n) + ".err");
+    args.insert(args.begin(), SPECSTEER_CLI);
+    args.insert(args.end(), {"--port-file", port_file_.string()});
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 600 && pid_ > 0 && !fs::exists(port_file_); ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) != 0) {
+        pid_ = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (fs::exists(port_file_)) port_ = std::stoi(slurp(port_file_));
+  }
+  ~ServerProc() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool ok() const { return port_ > 0; }
+  int port() const { return port_; }
+  std::string log() const { return slurp(err_); }
+
+ private:
+  fs::path port_file_, err_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// A cloud with both models and an edge holding only the small model.
+struct Deployment {
+  ServerProc cloud;
+  std::unique_ptr<ServerProc> edge;
+  explicit Deployment(std::vector<std::string> edge_extra = {})
+      : cloud({"cloud", "serve", "--llm", kLlm, "--slm", kSlm, "--listen", "127.0.0.1:0", "--ctx", "256", "-t", "1"}) {
+    if (!cloud.ok()) return;
+    std::vector<std::string> a = {"edge", "serve", "--slm", kSlm, "--cloud",
+                                  "127.0.0.1:" + std::to_string(cloud.port()), "--port", "0", "-t", "1"};
+    a.insert(a.end(), edge_extra.begin(), edge_extra.end());
+    edge = std::make_unique<ServerProc>(a);
+  }
+  bool ok() const { return cloud.ok() && edge && edge->ok(); }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", edge->port());
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+};
+
+#define START(var, ...)                                        \
+  NEED_FIXTURES();                                             \
+  Deployment var{std::vector<std::string>{__VA_ARGS__}};       \
+  ASSERT_TRUE(var.ok()) << var.cloud.log() << (var.edge ? var.edge->log() : "")
+
+const Models& models() {
+  static Models m = Models::load(kLlm, kSlm, {.n_threads = 1});
+  return m;
+}
+
+// The same generation in this process: x is the user message, no profile.
+GenerationResult reference(const std::string& x, int n, bool chat, const std::string& system = "",
+                           Method method = Method::SpecSteer) {
+  GenerateRequest r;
+  r.x = x;
+  r.system = system;
+  r.personalized = x;
+  r.chat = chat;
+  r.settings.method = method;
+  r.settings.max_new = n;
+  r.settings.seed = 7;
+  return generate(models(), r);
+}
+
+json chat_body(int n, bool stream) {
+  return {{"model", "any"},
+          {"messages", json::array({{{"role", "system"}, {"content", "You are terse."}},
+                                    {{"role", "user"}, {"content", kInput}}})},
+          {"max_tokens", n},
+          {"seed", 7},
+          {"stream", stream}};
+}
+
+// The data lines of an SSE body, in order.
+std::vector<std::string> events(const std::string& body) {
+  std::vector<std::string> out;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("data: ", 0) == 0) out.push_back(line.substr(6));
+  return out;
+}
+
+}  // namespace
+
+TEST(EdgeServe, ChatAndCompletionsStreamTheSameTextAsNonStreaming) {
+  START(d);
+  auto c = d.client();
+  const int n = 16;
+  // The system message travels to the cloud with x and frames both prompts.
+  const auto ref = reference(kInput, n, true, "You are terse.");
+  EXPECT_NE(ref.schedule.llm_prompt, reference(kInput, n, true).schedule.llm_prompt);
+
+  auto plain = c.Post("/v1/chat/completions", chat_body(n, false).dump(), "application/json");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200) << plain->body;
+  const json j = json::parse(plain->body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], ref.text) << "the edge with only its SLM equals the in-process run";
+  EXPECT_EQ(j["choices"][0]["finish_reason"], ref.stop_reason == "length" ? "length" : "stop");
+  EXPECT_EQ(j["usage"]["completion_tokens"], ref.tokens.size());
+  EXPECT_EQ(j["specsteer"]["method"], "specsteer");
+  EXPECT_EQ(j["specsteer"]["round_trips"], ref.counters.round_trips);
+  EXPECT_EQ(j["specsteer"]["n_accepted"], ref.counters.n_accepted);
+  EXPECT_GT(j["specsteer"]["bytes_up"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["specsteer"]["fallback"], false);
+
+  auto streamed = c.Post("/v1/chat/completions", chat_body(n, true).dump(), "application/json");
+  ASSERT_TRUE(streamed);
+  ASSERT_EQ(streamed->status, 200) << streamed->body;
+  EXPECT_EQ(streamed->get_header_value("Content-Type"), "text/event-stream");
+  const auto ev = events(streamed->body);
+  ASSERT_GE(ev.size(), 3u) << streamed->body;
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::string text;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) {
+    const json e = json::parse(ev[i]);
+    EXPECT_EQ(e["object"], "chat.completion.chunk");
+    const json& delta = e["choices"][0]["delta"];
+    if (delta.contains("content")) text += delta["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, ref.text) << "the chunks concatenate to the non-streaming text";
+  const json last = json::parse(ev[ev.size() - 2]);
+  EXPECT_FALSE(last["choices"][0]["finish_reason"].is_null());
+  EXPECT_EQ(last["usage"]["completion_tokens"], ref.tokens.size());
+  EXPECT_EQ(last["specsteer"]["round_trips"], ref.counters.round_trips);
+
+  // /v1/completions: the raw prompt, no chat template.
+  const auto raw_ref = reference(kInput, n, false);
+  json body = {{"prompt", kInput}, {"max_tokens", n}, {"seed", 7}};
+  auto comp = c.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(comp);
+  ASSERT_EQ(comp->status, 200) << comp->body;
+  EXPECT_EQ(json::parse(comp->body)["choices"][0]["text"], raw_ref.text);
+  body["stream"] = true;
+  auto comp_s = c.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(comp_s);
+  std::string comp_text;
+  const auto cev = events(comp_s->body);
+  ASSERT_FALSE(cev.empty());
+  EXPECT_EQ(cev.back(), "[DONE]");
+  for (size_t i = 0; i + 1 < cev.size(); ++i) comp_text += json::parse(cev[i])["choices"][0]["text"].get<std::string>();
+  EXPECT_EQ(comp_text, raw_ref.text);
+
+  // A method and its knobs from the request's specsteer object.
+  json sd = chat_body(n, false);
+  sd["specsteer"] = {{"method", "sd"}, {"K", 3}};
+  auto sd_r = c.Post("/v1/chat/completions", sd.dump(), "application/json");
+  ASSERT_TRUE(sd_r);
+  ASSERT_EQ(sd_r->status, 200) << sd_r->body;
+  EXPECT_EQ(json::parse(sd_r->body)["specsteer"]["method"], "sd");
+
+  // OpenAI's `stop`: the text ends before it, streamed or not.
+  ASSERT_GE(ref.text.size(), 8u);
+  // (whole UTF-8 characters: a JSON string holds nothing else)
+  auto boundary = [&](size_t i) {
+    while (i < ref.text.size() && (static_cast<unsigned char>(ref.text[i]) & 0xC0) == 0x80) ++i;
+    return i;
+  };
+  const size_t from = boundary(ref.text.size() / 2);
+  const std::string stop = ref.text.substr(from, boundary(from + 1) - from);
+  ASSERT_FALSE(stop.empty());
+  json stopped = chat_body(n, false);
+  stopped["stop"] = json::array({stop});
+  auto st_r = c.Post("/v1/chat/completions", stopped.dump(), "application/json");
+  ASSERT_TRUE(st_r);
+  ASSERT_EQ(st_r->status, 200) << st_r->body;
+  EXPECT_EQ(json::parse(st_r->body)["choices"][0]["message"]["content"], ref.text.substr(0, ref.text.find(stop)));
+  EXPECT_EQ(json::parse(st_r->body)["choices"][0]["finish_reason"], "stop");
+
+  auto models_r = c.Get("/v1/models");
+  ASSERT_TRUE(models_r);
+  EXPECT_EQ(json::parse(models_r->body)["data"][0]["id"], "tiny-qwen3-q8_0");
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(json::parse(health->body)["status"], "ok");
+  EXPECT_EQ(json::parse(health->body)["generations"], 6);
+  EXPECT_EQ(d.edge->log().find(kInput), std::string::npos) << "prompt text in the edge log";
+}
+
+TEST(EdgeServe, BadRequestsGetOpenAIShapedErrors) {
+  // A profile store with one user, so `user` is checked.
+  NEED_FIXTURES();
+  const fs::path db = temp_dir() / "profile.db";
+  const std::string sample = std::string(SPECSTEER_SOURCE_DIR) + "/data/longlamp-sample/abstract.jsonl";
+  const std::string imp = std::string(SPECSTEER_CLI) + " profile import --db '" + db.string() +
+                          "' --task abstract --data '" + sample + "' >/dev/null 2>&1";
+  ASSERT_EQ(std::system(imp.c_str()), 0) << imp;
+  START(d, "--profile-db", db.string(), "--task", "abstract");
+  auto c = d.client();
+  auto expect_error = [&](const httplib::Result& r, int status, const std::string& says, const char* param) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    const json j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    ASSERT_TRUE(j.contains("error")) << r->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(says), std::string::npos) << r->body;
+    EXPECT_TRUE(j["error"]["type"].is_string());
+    if (param) {
+      EXPECT_EQ(j["error"]["param"], param) << r->body;
+    }
+  };
+  expect_error(c.Post("/v1/chat/completions", "{not json", "application/json"), 400, "not valid JSON", nullptr);
+  expect_error(c.Post("/v1/chat/completions", R"({"messages": []})", "application/json"), 400, "non-empty array",
+               "messages");
+  expect_error(c.Post("/v1/chat/completions", R"({"messages": [{"role": "assistant", "content": "hi"}]})",
+                      "application/json"),
+               400, "no user message", "messages");
+  json bad = chat_body(4, false);
+  bad["specsteer"] = {{"lambda", 0}};
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "lambda must be", nullptr);
+  bad["specsteer"] = {{"beta", -1}};
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "beta must be", nullptr);
+  bad = chat_body(0, false);
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "max_new (-n) must be >= 1",
+               nullptr);
+  bad = chat_body(4, false);
+  bad["max_tokens"] = "ten";
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "must be an integer",
+               "max_tokens");
+  bad = chat_body(4, false);
+  bad["specsteer"] = {{"method", "magic"}};
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "unknown method",
+               "specsteer.method");
+  bad = chat_body(4, false);
+  bad["user"] = "Nobody Known";
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 404, "not in the profile store",
+               "user");
+  expect_error(c.Post("/v1/completions", R"({"prompt": 3})", "application/json"), 400, "'prompt' must be", "prompt");
+  expect_error(c.Get("/v1/nothing"), 404, "no route", nullptr);
+  bad = chat_body(4, false);
+  bad["stop"] = 3;
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "'stop' must be", "stop");
+  // A known user is personalized (and answered).
+  json ok = chat_body(4, false);
+  ok["user"] = "Mira Okafor";
+  ok["specsteer"] = {{"retrieve_k", 1}};  // the fixture's context is 256 tokens
+  auto r = c.Post("/v1/chat/completions", ok.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST(EdgeServe, AClientThatDisconnectsMidStreamCancelsTheGeneration) {
+  // 48 tokens need >= 12 exchanges of >= 100 ms: the client is gone long
+  // before the generation could finish.
+  START(d, "--net-delay-ms", "100");
+  {
+    auto c = d.client();
+    int data_events = 0;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.body = chat_body(48, true).dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+      data_events += static_cast<int>(std::string(data, len).find("data: ") != std::string::npos);
+      return data_events == 0;  // hang up at the first chunk
+    };
+    c.send(req);
+    EXPECT_GE(data_events, 1);
+  }
+  // The edge notices at its next write and stops; poll its counters.
+  auto c = d.client();
+  json h;
+  for (int i = 0; i < 300; ++i) {
+    auto r = c.Get("/health");
+    ASSERT_TRUE(r);
+    h = json::parse(r->body);
+    if (h["cancelled"] == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(h["cancelled"], 1) << h.dump() << d.edge->log();
+  EXPECT_EQ(h["generations"], 1);
+  EXPECT_NE(d.edge->log().find("client went away, cancelled after"), std::string::npos) << d.edge->log();
+}
+
+TEST(EdgeServe, TheOfficialOpenAIClientGetsTheSameTextStreamedOrNot) {
+  // The pinned `openai` npm package (tests/serve/openai_client), installed by
+  // tools/deps.sh when node and npm are there and the registry is reachable.
+  const fs::path dir = fs::path(SPECSTEER_SOURCE_DIR) / "tests/serve/openai_client";
+  if (std::system("command -v node >/dev/null 2>&1") != 0) GTEST_SKIP() << "node not installed";
+  if (!fs::exists(dir / "node_modules/openai/package.json"))
+    GTEST_SKIP() << "the openai npm client is not installed (npm install in " << dir.string()
+                 << ", done by tools/deps.sh when the registry is reachable)";
+  START(d);
+  const int n = 12;
+  const auto ref = reference(kInput, n, true, "You are terse.");
+  const fs::path out = temp_dir() / "openai_client.out";
+  const std::string cmd = "node '" + (dir / "client.mjs").string() + "' http://127.0.0.1:" +
+                          std::to_string(d.edge->port()) + "/v1 " + std::to_string(n) + " > '" + out.string() +
+                          "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(out);
+  const json j = json::parse(slurp(out), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << slurp(out);
+  EXPECT_EQ(j["text"], ref.text);
+  EXPECT_EQ(j["streamed"], ref.text);
+  EXPECT_EQ(j["usage"]["completion_tokens"], ref.tokens.size());
+  EXPECT_EQ(j["specsteer"]["round_trips"], ref.counters.round_trips);
+  EXPECT_EQ(j["error"]["status"], 400) << "the client sees the 400 as an APIError";
+}
