@@ -84,6 +84,14 @@ std::vector<Record> read_eval_records(const std::string& path, profile::Task tas
     };
     Record r;
     r.index = out.size();
+    if (!j.contains(user_key))
+      // The usual cause is data of another task: say which task it looks like.
+      for (profile::Task other : {profile::Task::Abstract, profile::Task::Review, profile::Task::Writing,
+                                  profile::Task::LaMP4, profile::Task::LaMP5, profile::Task::LaMP7})
+        if (const std::string& k = profile::task_template(other).user_key; k != user_key && j.contains(k))
+          throw Error(where + ": no '" + user_key + "' field, which --task " + std::string(profile::task_name(task)) +
+                      " needs; the record has '" + k + "', as --task " + std::string(profile::task_name(other)) +
+                      " records do (wrong --task or --data?)");
     r.user = str(user_key.c_str());
     r.x = str("input");
     r.reference = str("output");
@@ -136,8 +144,11 @@ std::string setting_string(const Job& j, double gamma) {
 }
 
 std::vector<Job> expand_jobs(const EvalConfig& cfg) {
-  check_list(cfg.lambdas, "--lambda", [](double l) { return l > 0 ? "" : "must be > 0"; });
-  check_list(cfg.betas, "--beta", [](double b) { return std::isfinite(b) ? "" : "must be finite"; });
+  // The same rules (and words) as steer::validate, checked before anything runs.
+  check_list(cfg.lambdas, "--lambda",
+             [](double l) { return std::isfinite(l) && l > 0 ? "" : "lambda must be a finite number > 0"; });
+  check_list(cfg.betas, "--beta",
+             [](double b) { return std::isfinite(b) && b >= 0 ? "" : "beta must be a finite number >= 0"; });
   check_list(cfg.drafts, "--draft", [](int k) { return k >= 1 && k <= 256 ? "" : "must be in [1, 256]"; });
   std::vector<steer::SteerCandidates> rules;
   check_list(cfg.steer_candidates, "--steer-candidates", [&](const std::string& name) -> std::string {

@@ -370,3 +370,21 @@ TEST(EvalE2E, LoraSpecialist) {
   EXPECT_NE(run(common + " --specialist lora --lora " + lora + ":1 --quiet --out " + out.string(), &log), 0);
   fs::remove_all(out);
 }
+
+// Wrong --task for the data names the task the records look like; sweep
+// values are refused up front with steer::validate's words.
+TEST(EvalE2E, WrongTaskAndBadSweepValuesAreNamed) {
+  const std::string mini = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+  const fs::path out = fs::temp_directory_path() / ("specsteer_eval_task_" + std::to_string(::getpid()));
+  const std::string base = "eval --data " + std::string(SPECSTEER_SOURCE_DIR) + "/data/minilamp/review.jsonl --slm " +
+                           mini + "specialist.gguf --llm " + mini + "generalist.gguf --limit 1 -t 1 --out " +
+                           out.string();
+  std::string log;
+  EXPECT_NE(run(base + " --task writing", &log), 0);
+  EXPECT_NE(log.find("as --task review records do"), std::string::npos) << log;
+  EXPECT_NE(run(base + " --task review --beta -1", &log), 0);
+  EXPECT_NE(log.find("beta must be a finite number >= 0"), std::string::npos) << log;
+  EXPECT_NE(run(base + " --task review --lambda 0", &log), 0);
+  EXPECT_NE(log.find("lambda must be a finite number > 0"), std::string::npos) << log;
+  fs::remove_all(out);
+}
