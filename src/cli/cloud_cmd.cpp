@@ -69,16 +69,7 @@ void serve(const ServeOpts& o) {
   so.log = log_line;
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   transport::CloudServer server(models.llm, models.slm, so);
-  if (!o.port_file.empty()) {  // written whole, then renamed: readers never see half a number
-    const std::string tmp = o.port_file + ".tmp";
-    {
-      std::ofstream f(tmp);
-      f << server.port() << "\n";
-      if (!f) throw Error("--port-file: cannot write '" + tmp + "'");
-    }
-    if (std::rename(tmp.c_str(), o.port_file.c_str()) != 0)
-      throw Error("--port-file: cannot rename to '" + o.port_file + "'");
-  }
+  if (!o.port_file.empty()) write_port_file(o.port_file, server.port());
   int sig = 0;
   sigwait(&sigs, &sig);
   log_line(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));

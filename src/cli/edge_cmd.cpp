@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/options.h"
 #include "common/error.h"
 #include "serve/edge_server.h"
 #include "steer/generate.h"
@@ -92,16 +93,7 @@ void serve(const EdgeServeOpts& o) {
                                     : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   so.model_id = o.alias.empty() ? std::filesystem::path(o.slm).stem().string() : o.alias;
   serve::EdgeServer server(models, so);
-  if (!o.port_file.empty()) {  // written whole, then renamed: readers never see half a number
-    const std::string tmp = o.port_file + ".tmp";
-    {
-      std::ofstream f(tmp);
-      f << server.port() << "\n";
-      if (!f) throw Error("--port-file: cannot write '" + tmp + "'");
-    }
-    if (std::rename(tmp.c_str(), o.port_file.c_str()) != 0)
-      throw Error("--port-file: cannot rename to '" + o.port_file + "'");
-  }
+  if (!o.port_file.empty()) write_port_file(o.port_file, server.port());
   int sig = 0;
   sigwait(&sigs, &sig);
   log_line(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));

@@ -43,4 +43,16 @@ CLI::Option* add_deprecated(CLI::App* app, const std::string& name, T& target, c
       "deprecated: use " + replacement);
 }
 
+// --port-file of the servers: written whole, then renamed, so a reader
+// (a test, a supervisor) never sees half a number.
+inline void write_port_file(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << port << "\n";
+    if (!f) throw Error("--port-file: cannot write '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("--port-file: cannot rename to '" + path + "'");
+}
+
 }  // namespace specsteer::cli
