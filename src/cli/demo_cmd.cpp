@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "eval/replay.h"
 #include "eval/rouge.h"
+#include "eval/runner.h"
 #include "profile/profile.h"
 #include "steer/generate.h"
 
@@ -141,21 +142,14 @@ void run_demo(const DemoOpts& o) {
       req.settings.draft = o.draft;
       req.settings.max_new = o.n;
       req.settings.seed = o.seed;
-      // Same seed, same tokens: repeats only steady the clock (median).
-      auto r = steer::generate(models, req);
-      std::vector<double> secs{r.counters.t_total_s - r.counters.t_prefill_s};
-      for (int k = 1; k < o.repeats; ++k) {
-        const auto again = steer::generate(models, req);
-        secs.push_back(again.counters.t_total_s - again.counters.t_prefill_s);
-      }
-      std::nth_element(secs.begin(), secs.begin() + secs.size() / 2, secs.end());
+      const auto r = eval::generate_median(models, req, o.repeats, "demo record " + std::to_string(ri + 1));
       if (steer::uses_cloud(req.settings.method))
         traces.push_back({std::to_string(ri), methods[mi] + (methods[mi] == "specsteer" ? " lambda=" + fmt_g(o.lambda) : ""),
                           r.schedule});
       const auto score = eval::rouge(reference, r.text);
       auto& t = totals[mi];
       t.rougeL += score.rougeL.fmeasure;
-      t.seconds += secs[secs.size() / 2];
+      t.seconds += r.counters.t_total_s - r.counters.t_prefill_s;
       t.drafted += r.counters.n_drafted;
       t.accepted += r.counters.n_accepted;
       t.generated += r.counters.n_generated;

@@ -265,7 +265,7 @@ std::vector<TraceEntry> read_traces(const std::string& path, const std::vector<s
     TraceEntry e;
     e.schedule = schedule_from_json(*tr, where + " trace");
     const std::string& method = e.schedule.method;
-    if (method == "llm" || method == "slm" || method == "slm+" || method == "llm+") continue;
+    if (!steer::uses_cloud(steer::parse_method(method))) continue;
     if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) continue;
     // results.jsonl: "lambda" at the top; generate --json: settings.lambda.
     // NaN: no lambda (methods other than specsteer, or not recorded).

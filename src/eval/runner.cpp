@@ -245,6 +245,18 @@ void write_json(const fs::path& p, const json& j) {
 
 }  // namespace
 
+steer::GenerationResult generate_median(const steer::Models& models, const steer::GenerateRequest& req, int repeats,
+                                        const std::string& what) {
+  std::vector<steer::GenerationResult> runs;
+  for (int k = 0; k < std::max(1, repeats); ++k) {
+    runs.push_back(steer::generate(models, req));
+    if (runs.back().stop_reason == "cloud_error") throw Error(what + ": cloud failed: " + runs.back().cloud_error);
+  }
+  auto decode_s = [](const steer::GenerationResult& r) { return r.counters.t_total_s - r.counters.t_prefill_s; };
+  std::sort(runs.begin(), runs.end(), [&](const auto& a, const auto& b) { return decode_s(a) < decode_s(b); });
+  return std::move(runs[runs.size() / 2]);
+}
+
 EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   if (cfg.out_dir.empty()) throw Error("--out: give an output directory");
   const profile::Task task = profile::parse_task(cfg.task);
@@ -389,21 +401,8 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
         link = cfg.cloud_transport();
         req.cloud = link.get();
       }
-      steer::GenerationResult g = steer::generate(models, req);
-      if (g.stop_reason == "cloud_error")
-        throw Error("record " + rec.id + ", method " + job.name + ": cloud failed: " + g.cloud_error);
-      if (cfg.repeats > 1) {
-        // Same seed, same tokens: the repeats only steady the clock. Keep the
-        // counters (times included) of the run with the median decode time.
-        std::vector<steer::GenerationResult> runs;
-        runs.push_back(std::move(g));
-        for (int k = 1; k < cfg.repeats; ++k) runs.push_back(steer::generate(models, req));
-        auto decode_s = [](const steer::GenerationResult& r) { return r.counters.t_total_s - r.counters.t_prefill_s; };
-        std::sort(runs.begin(), runs.end(), [&](const auto& a, const auto& b) { return decode_s(a) < decode_s(b); });
-        g = std::move(runs[runs.size() / 2]);
-        if (g.stop_reason == "cloud_error")
-          throw Error("record " + rec.id + ", method " + job.name + ": cloud failed: " + g.cloud_error);
-      }
+      steer::GenerationResult g =
+          generate_median(models, req, cfg.repeats, "record " + rec.id + ", method " + job.name);
 
       ResultRow row;
       row.record_id = rec.id;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "eval/report.h"
+#include "steer/generate.h"
 #include "steer/settings.h"
 #include "steer/transport.h"
 
@@ -49,6 +50,12 @@ struct EvalOutcome {
   std::vector<SummaryRow> summary;
   size_t generated = 0, skipped = 0, records = 0;
 };
+
+// Runs one generation `repeats` times (same seed, same tokens: the repeats
+// only steady the clock) and returns the run with the median decode time.
+// Throws Error naming `what` when the cloud failed in any run.
+steer::GenerationResult generate_median(const steer::Models& models, const steer::GenerateRequest& req, int repeats,
+                                        const std::string& what);
 
 // Runs the evaluation. `log` gets the progress bar (tty) or log lines.
 // Throws Error for bad configuration or data, naming the flag, file and line;

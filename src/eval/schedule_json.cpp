@@ -76,6 +76,11 @@ steer::Schedule schedule_from_json(const json& j, const std::string& where) {
   const json& m = need("method");
   if (!m.is_string()) throw Error(where + ".method: expected a string");
   s.method = m.get<std::string>();
+  try {
+    steer::parse_method(s.method);
+  } catch (const Error& e) {
+    throw Error(where + ".method: " + e.what());
+  }
   const json& p = need("prompt");
   if (!p.is_object()) throw Error(where + ".prompt: expected an object");
   for (auto [name, field] : {std::pair{"edge", &s.edge_prompt}, {"llm", &s.llm_prompt}, {"slm", &s.slm_prompt}}) {

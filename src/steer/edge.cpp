@@ -178,7 +178,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   Schedule& sched = r.schedule;
   sched.method = std::string(method_name(s.method));
   sched.edge_prompt = static_cast<uint32_t>(personalized.size());
-  double exchange_s = 0;  // decode-phase exchanges, close included
+  double close_s = 0;  // the Close exchange (the rounds' exchanges are c.t_cloud_s)
   bool opened = false;    // SessionAccept received
   bool finished = false;  // all tokens decided; only the close remains
   try {
@@ -225,7 +225,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           } catch (...) {
           }
       }
-    } closer{transport, session, c, lim, false, &exchange_s};
+    } closer{transport, session, c, lim, false, &close_s};
 
     if (prefill_error) std::rethrow_exception(prefill_error);
     const size_t base = personalized.size();
@@ -277,9 +277,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         sched.rounds.emplace_back();
         Round& rd = sched.rounds.back();
         rd.recovery = true;
-        const double waited = c.t_cloud_s;
         const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s, &c.t_codec_s);
-        exchange_s += c.t_cloud_s - waited;
         cloud_pass(rd, unsent.size());
         cloud_generated += static_cast<uint32_t>(unsent.size());
         unsent.clear();
@@ -335,9 +333,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         }
         c.t_draft_s += sw.seconds();
         c.t_edge_sample_s += sw.seconds() - (c.t_edge_forward_s - forward_before);
-        const double waited = c.t_cloud_s;
         const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s, &c.t_codec_s);
-        exchange_s += c.t_cloud_s - waited;
         unsent.clear();
         ++c.round_trips;
         const size_t n = block.drafts.size();
@@ -466,7 +462,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   // The cloud's own clock splits the exchanges; what it did not compute was
   // spent on the wire, in queues or in its codec. Without a CloseAck (cloud
   // lost) the cloud terms are unknown and the whole wait counts as transport.
-  c.t_transport_s = std::max(0.0, exchange_s - c.t_cloud_llm_s - c.t_cloud_slm_s - c.t_cloud_steer_s);
+  c.t_transport_s =
+      std::max(0.0, c.t_cloud_s + close_s - c.t_cloud_llm_s - c.t_cloud_slm_s - c.t_cloud_steer_s);
   finish_breakdown(c);
   return r;
 }

@@ -1,5 +1,7 @@
 #include "steer/schedule.h"
 
+#include "steer/settings.h"
+
 namespace specsteer::steer {
 
 namespace {
@@ -29,8 +31,7 @@ uint64_t Schedule::positions_slm() const {
 }
 
 uint64_t Schedule::exchanges() const {
-  if (method == "llm" || method == "slm" || method == "slm+" || method == "llm+") return 0;
-  return rounds.size();
+  return uses_cloud(parse_method(method)) ? rounds.size() : 0;
 }
 
 }  // namespace specsteer::steer
