@@ -2,6 +2,8 @@
  * through a callback, stop one early, read the counters, free everything.
  *   edge_example SLM LLM              the cloud in this process
  *   edge_example SLM --cloud HOST:PORT a `specsteer cloud serve` (only SLM here)
+ *   edge_example SLM LLM DB USER TASK  also: a generation for a profile user
+ *                                      (entries and LoRA adapters from the store)
  * Exits non-zero when the streamed text differs from the result's text or a
  * check fails (the test suite runs it). */
 #include <specsteer.h>
@@ -35,8 +37,9 @@ static int fail(const char* what, char* error) {
 int main(int argc, char** argv) {
   char* error = NULL;
   int cloud = argc == 4 && strcmp(argv[2], "--cloud") == 0;
-  if (argc != 3 && !cloud) {
-    fprintf(stderr, "usage: %s SLM (LLM | --cloud HOST:PORT)\n", argv[0]);
+  int with_profile = argc == 6;
+  if (argc != 3 && !cloud && !with_profile) {
+    fprintf(stderr, "usage: %s SLM (LLM [DB USER TASK] | --cloud HOST:PORT)\n", argv[0]);
     return 2;
   }
   specsteer_edge* edge = cloud ? specsteer_edge_load(argv[1], NULL, argv[3], NULL, 1, &error)
@@ -74,6 +77,40 @@ int main(int argc, char** argv) {
   specsteer_result_counters(r2, &c2);
   printf("stopped after %llu tokens\n", (unsigned long long)c2.n_generated);
   if (!c2.cancelled || c2.n_generated >= c.n_generated) return fail("the callback did not stop the run", NULL);
+
+  /* Stop strings, system text and the repeat penalty: the text ends before the stop string. */
+  const char* stops[] = {"."};
+  params.stop = stops;
+  params.n_stop = 1;
+  params.system = "You write short reviews.";
+  params.repeat_penalty = 1.3;
+  specsteer_result* r3 = specsteer_generate(edge, x, private_context, &params, NULL, NULL, &error);
+  if (!r3) return fail("generate (stop string)", error);
+  if (strchr(specsteer_result_text(r3), '.')) return fail("the stop string is in the text", NULL);
+  printf("with stop \".\": %s\n", specsteer_result_text(r3));
+  specsteer_result_free(r3);
+  params.stop = NULL;
+  params.n_stop = 0;
+  params.system = NULL;
+  params.repeat_penalty = 1.0;
+
+  if (with_profile) {
+    /* The profile user's top-k entries (and adapters, if `profile lora` gave some) personalize the SLM+. */
+    if (specsteer_edge_open_profile(edge, argv[3], &error) != 0) return fail("open profile", error);
+    params.user = argv[4];
+    params.task = argv[5];
+    specsteer_result* rp = specsteer_generate(edge, x, NULL, &params, NULL, NULL, &error);
+    if (!rp) return fail("generate (profile user)", error);
+    printf("for user %s: %s\n", argv[4], specsteer_result_text(rp));
+    specsteer_result_free(rp);
+    params.user = "no-such-user";
+    specsteer_result* unknown = specsteer_generate(edge, x, NULL, &params, NULL, NULL, &error);
+    if (unknown || !error || !strstr(error, "no-such-user")) return fail("an unknown user was not refused", error);
+    specsteer_string_free(error);
+    error = NULL;
+    params.user = NULL;
+    params.task = NULL;
+  }
 
   /* Invalid settings are refused with a message. */
   params.lambda = 0;

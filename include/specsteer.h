@@ -41,6 +41,17 @@ typedef struct specsteer_params {
   int fallback;        /* 1: if the cloud fails at any point, also at the start, finish on the device;
                           0 (default): a cloud that does not open the session is an error, one lost
                           mid-generation is replaced by the device */
+  int top_k;           /* sampling top-k in sampled mode, 0 = off (0) */
+  double min_p;        /* min-p filter in sampled mode, 0 = off (0) */
+  double repeat_penalty; /* llama.cpp's repeat penalty on the device's rows, 1 = off (1.0) */
+  int repeat_last_n;   /* tokens it looks back on, 0 = off, -1 = all (64) */
+  const char* system;  /* system text of the chat (the cloud sees it, like x), NULL = none */
+  const char* const* stop; /* stop strings: the text ends before the first that appears (NULL = none) */
+  size_t n_stop;       /* entries of `stop` */
+  const char* user;    /* profile user (needs specsteer_edge_open_profile): private context = the user's
+                          top-k entries, plus the user's LoRA adapters; NULL = none */
+  const char* task;    /* the user's task: abstract|review|writing|lamp4|lamp5|lamp7 (needed with user) */
+  int retrieve_k;      /* profile entries retrieved (4) */
 } specsteer_params;
 
 SPECSTEER_API void specsteer_params_init(specsteer_params* params);
@@ -53,6 +64,16 @@ SPECSTEER_API specsteer_edge* specsteer_edge_load(const char* slm_path, const ch
                                     const char* auth_token, int n_threads, char** error);
 SPECSTEER_API void specsteer_edge_free(specsteer_edge* edge);
 
+/* Opens the device's private profile store (`specsteer profile import`,
+ * `profile lora`) for generations that name a params.user. Returns 0, or
+ * non-zero with *error set. */
+SPECSTEER_API int specsteer_edge_open_profile(specsteer_edge* edge, const char* db_path, char** error);
+
+/* Adds a LoRA adapter (llama.cpp GGUF) of the device's SLM+ with a scale,
+ * applied to every later generation (a profile user's adapters follow it).
+ * It never leaves the device. Returns 0, or non-zero with *error set. */
+SPECSTEER_API int specsteer_edge_add_lora(specsteer_edge* edge, const char* adapter_path, float scale, char** error);
+
 /* Called with each piece of decided text (UTF-8, not NUL-terminated) as soon
  * as it is final; the pieces concatenate to the result's text. Return
  * non-zero to stop the generation. */
@@ -63,7 +84,8 @@ typedef int (*specsteer_token_callback)(const char* piece, size_t length, void* 
 SPECSTEER_API void specsteer_edge_cancel(specsteer_edge* edge);
 
 /* One generation. x: the task input (the cloud sees it). private_context:
- * text only the device sees (NULL or "" for none). params: NULL = defaults.
+ * text only the device sees (NULL or "" for none; give it or params.user,
+ * not both). params: NULL = defaults.
  * callback: NULL for none. Returns NULL on error. */
 SPECSTEER_API specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const char* private_context,
                                      const specsteer_params* params, specsteer_token_callback callback,

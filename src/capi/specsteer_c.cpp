@@ -3,12 +3,18 @@
 #include "specsteer.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "model/lora.h"
+#include "personalize/personalize.h"
+#include "profile/profile.h"
 #include "steer/generate.h"
 #ifdef SPECSTEER_HAVE_GRPC
 #include "transport/client.h"
@@ -19,6 +25,8 @@ using namespace specsteer;
 struct specsteer_edge {
   steer::Models models;
   std::string cloud, auth_token;
+  std::optional<profile::Store> profile;
+  std::vector<LoraRef> lora;
   std::atomic<bool> cancel{false};
 };
 
@@ -52,6 +60,16 @@ void specsteer_params_init(specsteer_params* p) {
   p->top_p = d.sampler.top_p;
   p->chat = 1;
   p->fallback = 0;
+  p->top_k = d.sampler.top_k;
+  p->min_p = d.sampler.min_p;
+  p->repeat_penalty = d.repeat.penalty;
+  p->repeat_last_n = d.repeat.last_n;
+  p->system = nullptr;
+  p->stop = nullptr;
+  p->n_stop = 0;
+  p->user = nullptr;
+  p->task = nullptr;
+  p->retrieve_k = 4;
 }
 
 specsteer_edge* specsteer_edge_load(const char* slm_path, const char* llm_path, const char* cloud,
@@ -77,6 +95,31 @@ specsteer_edge* specsteer_edge_load(const char* slm_path, const char* llm_path, 
 
 void specsteer_edge_free(specsteer_edge* edge) { delete edge; }
 
+int specsteer_edge_open_profile(specsteer_edge* edge, const char* db_path, char** error) {
+  try {
+    if (!edge) throw Error("specsteer_edge_open_profile: edge is NULL");
+    if (!db_path) throw Error("specsteer_edge_open_profile: db_path is NULL");
+    edge->profile = profile::Store::open(db_path, profile::Store::Mode::ReadOnly);
+    return 0;
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+    return 1;
+  }
+}
+
+int specsteer_edge_add_lora(specsteer_edge* edge, const char* adapter_path, float scale, char** error) {
+  try {
+    if (!edge) throw Error("specsteer_edge_add_lora: edge is NULL");
+    if (!adapter_path) throw Error("specsteer_edge_add_lora: adapter_path is NULL");
+    if (!std::isfinite(scale)) throw Error("specsteer_edge_add_lora: the scale must be finite");
+    edge->lora.push_back({LoraAdapter::load(adapter_path, *edge->models.slm), scale});
+    return 0;
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+    return 1;
+  }
+}
+
 void specsteer_edge_cancel(specsteer_edge* edge) {
   if (edge) edge->cancel = true;
 }
@@ -95,6 +138,21 @@ specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const 
     const std::string ctx = private_context ? private_context : "";
     req.personalized = ctx.empty() ? req.x : ctx + "\n\n" + req.x;
     req.chat = p.chat != 0;
+    req.edge_lora = edge->lora;
+    if (p.system) req.system = p.system;
+    if (p.n_stop > 0 && !p.stop) throw Error("specsteer_generate: params.n_stop > 0 but params.stop is NULL");
+    for (size_t i = 0; i < p.n_stop; ++i) {
+      if (!p.stop[i] || !*p.stop[i]) throw Error("specsteer_generate: params.stop[" + std::to_string(i) + "] is empty");
+      req.stop.emplace_back(p.stop[i]);
+    }
+    if (p.user) {
+      if (!edge->profile) throw Error("specsteer_generate: params.user needs specsteer_edge_open_profile first");
+      if (!ctx.empty()) throw Error("specsteer_generate: give private_context or params.user, not both");
+      if (!p.task) throw Error("specsteer_generate: params.user needs params.task");
+      if (p.retrieve_k < 0) throw Error("specsteer_generate: params.retrieve_k must be >= 0");
+      personalize::apply(*edge->profile, p.user, profile::parse_task(p.task), p.retrieve_k, x, *edge->models.slm,
+                         req);
+    }
     auto& s = req.settings;
     s.method = steer::parse_method(p.method ? p.method : "specsteer");
     s.lambda = p.lambda;
@@ -105,6 +163,9 @@ specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const 
     s.seed = p.seed;
     s.sampler.temperature = p.temperature;
     s.sampler.top_p = p.top_p;
+    s.sampler.top_k = p.top_k;
+    s.sampler.min_p = p.min_p;
+    s.repeat = {.penalty = p.repeat_penalty, .last_n = p.repeat_last_n};
     steer::validate(s);
     req.on_cloud_failure = p.fallback ? steer::CloudFailure::Fallback : steer::CloudFailure::FallbackAfterOpen;
     edge->cancel = false;

@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "common/error.h"
+#include "model/lora.h"
 #include "serve/edge_server.h"
 #include "steer/generate.h"
 #ifdef SPECSTEER_HAVE_GRPC
@@ -27,7 +28,10 @@ struct EdgeServeOpts {
   std::string slm, llm, cloud, tls_ca, token_file, on_failure, host = "127.0.0.1", port_file, alias;
   std::string method = "specsteer", profile_db, task;
   int port = 8080, threads = 0, retrieve_k = 4, draft = 4, steer_k = 32, n = 128;
-  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0, cloud_timeout_s = 30, net_delay_ms = 0;
+  double lambda = 0.5, beta = 1.0, cloud_timeout_s = 30, net_delay_ms = 0;
+  SamplingOptions sampling;
+  std::vector<std::string> lora, stop;
+  std::string system;
   uint64_t seed = 0;
   bool no_chat = false;
 };
@@ -62,9 +66,12 @@ void serve(const EdgeServeOpts& o) {
   s.top_k = o.steer_k;
   s.max_new = o.n;
   s.seed = o.seed;
-  s.sampler.temperature = o.temp;
-  s.sampler.top_p = o.top_p;
+  o.sampling.apply(s);
   steer::validate(s);
+  so.stop = o.stop;
+  for (const auto& st : o.stop)
+    if (st.empty()) throw Error("-r/--reverse-prompt: a stop string is empty");
+  so.system = o.system;
   if (o.retrieve_k < 0) throw Error("--retrieve-k must be >= 0");
   if (!o.profile_db.empty() && !std::filesystem::exists(o.profile_db))
     throw Error("--profile-db: '" + o.profile_db + "' does not exist");
@@ -91,6 +98,7 @@ void serve(const EdgeServeOpts& o) {
   // With --cloud the device holds only its small model.
   const auto models = o.llm.empty() ? steer::Models::load_edge(o.slm, {.n_threads = o.threads})
                                     : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  so.lora = load_lora_args(o.lora, *models.slm);
   so.model_id = o.alias.empty() ? std::filesystem::path(o.slm).stem().string() : o.alias;
   serve::EdgeServer server(models, so);
   if (!o.port_file.empty()) write_port_file(o.port_file, server.port());
@@ -126,8 +134,12 @@ Registrar reg("edge", [](CLI::App& root) {
   sub->add_option("--steer-k", o->steer_k, "steering-vector entries sent on rejection")->capture_default_str();
   sub->add_option("-n,--n-predict", o->n, "default maximum new tokens (max_tokens overrides)")->capture_default_str();
   sub->add_option("-s,--seed", o->seed, "default seed")->capture_default_str();
-  sub->add_option("--temp", o->temp, "default temperature (0 = greedy)")->capture_default_str();
-  sub->add_option("--top-p", o->top_p, "default nucleus filter")->capture_default_str();
+  o->sampling.add_to(sub);  // defaults of the requests' temperature, top_p, top_k, min_p, repeat_penalty, ...
+  sub->add_option("--system", o->system, "default system text of chat requests without a system message");
+  sub->add_option("-r,--reverse-prompt", o->stop, "default stop string of requests without `stop` (repeatable)");
+  sub->add_option("--lora", o->lora,
+                  "LoRA adapter of the SLM+ for every request, FILE or FILE:SCALE (repeatable); a profile user's "
+                  "own adapters (`profile lora`) follow it; never sent to the cloud");
   sub->add_flag("--no-chat", o->no_chat, "no chat template on /v1/chat/completions");
   sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();
   sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");

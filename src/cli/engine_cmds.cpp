@@ -66,9 +66,8 @@ struct RunOpts {
   std::string model, prompt, prompt_file, kv = "f16";
   bool prompt_given = false;
   LoraOpts lora;
-  int n = 64, threads = 0, ctx = 0, top_k = 0;
-  double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
-  int repeat_last_n = 64;
+  int n = 64, threads = 0, ctx = 0;
+  SamplingOptions sampling;
   std::vector<std::string> stop;
   std::string system;
   uint64_t seed = 42;
@@ -80,12 +79,13 @@ void run(RunOpts o) {
   o.prompt = resolve_prompt(o.prompt, o.prompt_file, o.prompt_given);
   auto model = o.lora.load(o.model, o.threads);
   auto tok = Tokenizer::from_gguf(model->file());
-  sampling::SamplerParams sp{.temperature = o.temp, .top_k = o.top_k, .top_p = o.top_p, .min_p = o.min_p};
+  steer::Settings as_settings;  // the shared option names fill the same fields everywhere
+  o.sampling.apply(as_settings);
+  const sampling::SamplerParams sp = as_settings.sampler;
   sampling::validate(sp);
   if (o.n < 1) throw Error("settings: max_new (-n) must be >= 1, got " + std::to_string(o.n));
-  if (!std::isfinite(o.repeat_penalty) || o.repeat_penalty <= 0)
-    throw Error("--repeat-penalty must be a finite number > 0 (1 = off)");
-  if (o.repeat_last_n < 0) throw Error("--repeat-last-n must be >= 0");
+  const sampling::RepeatPenalty repeat = as_settings.repeat;
+  sampling::validate(repeat);
   size_t longest_stop = 0;
   for (const auto& st : o.stop) {
     if (st.empty()) throw Error("-r/--reverse-prompt: a stop string is empty");
@@ -106,22 +106,13 @@ void run(RunOpts o) {
   std::vector<int32_t> out;
   std::string text;
 
-  // llama.cpp's repeat penalty over the last --repeat-last-n tokens (prompt
-  // included): a positive logit is divided by it, a negative one multiplied.
+  // llama.cpp's repeat penalty over the last --repeat-last-n tokens, prompt included.
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::vector<float> penalized;
   auto penalize = [&](std::span<const float> row) -> std::span<const float> {
-    if (o.repeat_penalty == 1.0 || o.repeat_last_n == 0) return row;
+    if (!repeat.active()) return row;
     penalized.assign(row.begin(), row.end());
-    const size_t from = history.size() - std::min(history.size(), static_cast<size_t>(o.repeat_last_n));
-    std::vector<int32_t> seen(history.begin() + static_cast<std::ptrdiff_t>(from), history.end());
-    std::sort(seen.begin(), seen.end());
-    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
-    for (int32_t t : seen) {
-      if (t < 0 || static_cast<size_t>(t) >= penalized.size()) continue;
-      float& l = penalized[static_cast<size_t>(t)];
-      l = l > 0 ? static_cast<float>(l / o.repeat_penalty) : static_cast<float>(l * o.repeat_penalty);
-    }
+    sampling::apply_repeat_penalty(penalized, history, repeat);
     return penalized;
   };
   // Stop strings: the text ends before the first; bytes that could begin
@@ -183,7 +174,7 @@ void run(RunOpts o) {
                       {"prompt_tok_per_s", prompt.size() / std::max(t_prompt, 1e-9)},
                       {"gen_tok_per_s", out.empty() ? 0.0 : out.size() / std::max(t_gen, 1e-9)},
                       {"seed", o.seed},
-                      {"temperature", o.temp},
+                      {"temperature", sp.temperature},
                       {"n_ctx", n_ctx},
                       {"kv_type", o.kv},
                       {"load_s", model->load_seconds()},
@@ -206,15 +197,8 @@ Registrar run_cmd("run", [](CLI::App& root) {
   sub->add_option("-f,--file", o->prompt_file, "File holding the prompt");
   sub->add_option("-n,--n-predict", o->n, "Tokens to generate (stops earlier at end-of-generation)")
       ->capture_default_str();
-  sub->add_option("--temp", o->temp, "Sampling temperature (0 = greedy)")->capture_default_str();
-  sub->add_option("--top-k", o->top_k, "Top-k filter (0 = off)")->capture_default_str();
-  sub->add_option("--top-p", o->top_p, "Top-p filter (1 = off)")->capture_default_str();
-  sub->add_option("--min-p", o->min_p, "Min-p filter (0 = off)")->capture_default_str();
+  o->sampling.add_to(sub);
   sub->add_option("-s,--seed", o->seed, "RNG seed")->capture_default_str();
-  sub->add_option("--repeat-penalty", o->repeat_penalty, "Penalize the last --repeat-last-n tokens (1 = off)")
-      ->capture_default_str();
-  sub->add_option("--repeat-last-n", o->repeat_last_n, "Tokens the repeat penalty looks back on (0 = off)")
-      ->capture_default_str();
   sub->add_option("--system", o->system, "System text (in the chat format's system turn)");
   sub->add_option("-r,--reverse-prompt", o->stop, "Stop string: generation ends before it (repeatable)");
   sub->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();

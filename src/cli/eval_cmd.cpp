@@ -65,6 +65,11 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
   sub->add_option("--specialist", c.specialist, "SLM+: rag (profile in the prompt), lora (adapter, x alone), lora+rag")
       ->capture_default_str();
   sub->add_option("--lora", c.lora, "LoRA adapter of the SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable");
+  sub->add_option("--lora-dir", c.lora_dir, "per-user LoRA adapters of the SLM+: DIR/<user id>.gguf (scale 1)");
+  sub->add_option("--repeat-penalty", c.repeat.penalty, "penalize the last --repeat-last-n tokens' ids on the edge (1 = off)")
+      ->capture_default_str();
+  sub->add_option("--repeat-last-n", c.repeat.last_n, "tokens the repeat penalty looks back on (0 = off, -1 = all)")
+      ->capture_default_str();
   sub->add_option("--repeats", c.repeats, "Runs per generation (same tokens); timings are the median run's")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));

@@ -5,12 +5,14 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "cli/command.h"
 #include "cli/options.h"
 #include "eval/schedule_json.h"
 #include "common/error.h"
+#include "personalize/personalize.h"
 #include "profile/profile.h"
 #include "steer/generate.h"
 #ifdef SPECSTEER_HAVE_GRPC
@@ -25,8 +27,8 @@ struct GenOpts {
   bool input_given = false;
   std::string profile_db, user, task;
   int retrieve_k = 4;
-  double lambda = 0.5, beta = 1.0, temp = 0.0, top_p = 1.0, min_p = 0.0;
-  int top_k = 0;
+  double lambda = 0.5, beta = 1.0;
+  SamplingOptions sampling;
   std::vector<std::string> stop;
   std::string system;
   int draft = 4, topk = 32, n = 128, threads = 0;
@@ -62,10 +64,7 @@ void run_generate(GenOpts o) {
   s.top_k = o.topk;
   s.max_new = o.n;
   s.seed = o.seed;
-  s.sampler.temperature = o.temp;
-  s.sampler.top_p = o.top_p;
-  s.sampler.top_k = o.top_k;
-  s.sampler.min_p = o.min_p;
+  o.sampling.apply(s);
   s.bonus = o.bonus;
   s.costeer.iterations = o.costeer_T;
   s.steer_candidates = steer::parse_candidates(o.steer_candidates);
@@ -77,16 +76,15 @@ void run_generate(GenOpts o) {
 
   const int n_private = !o.private_context.empty() + !o.private_file.empty() + !o.profile_db.empty();
   if (n_private > 1) throw Error("give only one of --private-context, --private-context-file, --profile-db");
+  std::optional<profile::Store> store;
   if (!o.profile_db.empty()) {
     if (o.user.empty() || o.task.empty()) throw Error("--profile-db needs --user and --task");
-    auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
+    store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
     // A typo in --user would silently give an unpersonalized generation.
-    if (!store.has_user(o.user))
+    if (!store->has_user(o.user))
       throw Error("--user '" + o.user + "' is not in the profile store '" + o.profile_db +
                   "' (import its records with `specsteer profile import`)");
-    auto p = profile::build_prompts(store, o.user, profile::parse_task(o.task), o.input, o.retrieve_k);
-    req.x = std::move(p.x);
-    req.personalized = std::move(p.personalized);
+    (void)profile::parse_task(o.task);  // refused before the models load
   } else {
     const std::string ctx = o.private_file.empty() ? o.private_context : read_file(o.private_file);
     req.x = o.input;
@@ -138,6 +136,16 @@ void run_generate(GenOpts o) {
   auto models = o.llm.empty() ? steer::Models::load_edge(o.slm, {.n_threads = o.threads})
                               : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   req.edge_lora = load_lora_args(o.lora, *models.slm);
+  // The profile's entries and, unless --lora names adapters, the user's own (`profile lora`).
+  if (store) {
+    if (!o.lora.empty()) {
+      auto p = profile::build_prompts(*store, o.user, profile::parse_task(o.task), o.input, o.retrieve_k);
+      req.x = std::move(p.x);
+      req.personalized = std::move(p.personalized);
+    } else {
+      personalize::apply(*store, o.user, profile::parse_task(o.task), o.retrieve_k, o.input, *models.slm, req);
+    }
+  }
   // Plain output streams: the text is printed as it is decided.
   if (!o.json)
     req.on_token = [](int32_t, std::string_view piece) {
@@ -202,6 +210,10 @@ void run_generate(GenOpts o) {
         {"seed", s.seed},
         {"temp", s.sampler.temperature},
         {"top_p", s.sampler.top_p},
+        {"top_k", s.sampler.top_k},
+        {"min_p", s.sampler.min_p},
+        {"repeat_penalty", s.repeat.penalty},
+        {"repeat_last_n", s.repeat.last_n},
         {"bonus", s.bonus},
         {"chat", req.chat},
         {"costeer_T", s.costeer.iterations},
@@ -253,15 +265,13 @@ Registrar reg("generate", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("-n,--n-predict", o->n, "maximum new tokens")->capture_default_str();
   sub->add_option("-s,--seed", o->seed, "seed for every random draw")->capture_default_str();
-  sub->add_option("--temp", o->temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();
-  sub->add_option("--top-p", o->top_p, "nucleus filter in sampled mode")->capture_default_str();
-  sub->add_option("--top-k", o->top_k, "sampling top-k filter in sampled mode (0 = off)")->capture_default_str();
-  sub->add_option("--min-p", o->min_p, "min-p filter in sampled mode (0 = off)")->capture_default_str();
+  o->sampling.add_to(sub);
   sub->add_option("--system", o->system, "system text of the chat (the cloud sees it, like x)");
   sub->add_option("-r,--reverse-prompt", o->stop, "stop string: the text ends before it (repeatable)");
   sub->add_option("--costeer-iters", o->costeer_T, "CoSteer FTRL iterations T")->capture_default_str();
   sub->add_option("--lora", o->lora,
-                  "LoRA adapter of the edge's SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable; never sent to the cloud");
+                  "LoRA adapter of the edge's SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable; never sent to the "
+                  "cloud; replaces the adapters `profile lora` gave the --user");
   sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");
   sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
   sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();

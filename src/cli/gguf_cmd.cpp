@@ -123,9 +123,13 @@ struct SynthOpts {
 
 void synth(const SynthOpts& o) {
   model::SynthConfig c = model::synth_preset(o.preset);
-  c.type = gguf::parse_type_name(o.type);
-  c.embd_type = o.embd_type.empty() ? c.type : gguf::parse_type_name(o.embd_type);
-  c.output_type = o.output_type.empty() ? c.type : gguf::parse_type_name(o.output_type);
+  // q4_k_m / q5_k_m: llama-quantize's mixes (model::SynthConfig::k_m_mix).
+  const bool mix = o.type == "q4_k_m" || o.type == "q5_k_m";
+  c.type = gguf::parse_type_name(mix ? o.type.substr(0, 4) : o.type);
+  c.k_m_mix = mix;
+  const gguf::TensorType head = mix ? gguf::TensorType::Q6_K : c.type;
+  c.embd_type = o.embd_type.empty() ? head : gguf::parse_type_name(o.embd_type);
+  c.output_type = o.output_type.empty() ? head : gguf::parse_type_name(o.output_type);
   if (!o.arch.empty()) c.arch = o.arch;
   if (!o.name.empty()) c.name = o.name;
   auto set = [](uint32_t& dst, int v, const char* flag) {
@@ -177,7 +181,8 @@ Registrar reg("gguf", [](CLI::App& root) {
   auto* s = g->add_subcommand("synth", "Write a random-weight model of a real architecture and shape");
   s->add_option("-o,--out", o->out, "Output GGUF path")->required();
   s->add_option("--preset", o->preset, "Shape preset: " + presets)->capture_default_str();
-  s->add_option("--type", o->type, "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k")
+  s->add_option("--type", o->type, "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, or the mixes q4_k_m, q5_k_m "
+                  "(llama-quantize's: Q6_K embedding/output and attn_v/ffn_down of some layers)")
       ->capture_default_str();
   s->add_option("--embd-type", o->embd_type, "Type of token_embd.weight (default: --type)");
   s->add_option("--output-type", o->output_type, "Type of output.weight when untied (default: --type)");

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/error.h"
+#include "steer/settings.h"
 
 namespace specsteer::cli {
 
@@ -42,6 +43,37 @@ CLI::Option* add_deprecated(CLI::App* app, const std::string& name, T& target, c
       },
       "deprecated: use " + replacement);
 }
+
+// The sampling options of every generating command, with llama.cpp's names
+// and defaults (sampling filters apply in sampled mode; the repeat penalty to
+// the rows the edge samples from, greedy included).
+struct SamplingOptions {
+  double temp = 0.0, top_p = 1.0, min_p = 0.0, repeat_penalty = 1.0;
+  int top_k = 0, repeat_last_n = 64;
+
+  void add_to(CLI::App* sub) {
+    sub->add_option("--temp", temp, "temperature (0 = greedy, the paper's setting)")->capture_default_str();
+    sub->add_option("--top-k", top_k, "sampling top-k filter in sampled mode (0 = off)")->capture_default_str();
+    sub->add_option("--top-p", top_p, "nucleus filter in sampled mode (1 = off)")->capture_default_str();
+    sub->add_option("--min-p", min_p, "min-p filter in sampled mode (0 = off)")->capture_default_str();
+    add_repeat_to(sub);
+  }
+  void add_repeat_to(CLI::App* sub) {
+    sub->add_option("--repeat-penalty", repeat_penalty,
+                    "penalize the ids of the last --repeat-last-n tokens on the edge (1 = off)")
+        ->capture_default_str();
+    sub->add_option("--repeat-last-n", repeat_last_n, "tokens the repeat penalty looks back on (0 = off, -1 = all)")
+        ->capture_default_str();
+  }
+  // Fills the settings' sampler and repeat penalty; steer::validate refuses bad values.
+  void apply(steer::Settings& s) const {
+    s.sampler.temperature = temp;
+    s.sampler.top_k = top_k;
+    s.sampler.top_p = top_p;
+    s.sampler.min_p = min_p;
+    s.repeat = {.penalty = repeat_penalty, .last_n = repeat_last_n};
+  }
+};
 
 // --port-file of the servers: written whole, then renamed, so a reader
 // (a test, a supervisor) never sees half a number.

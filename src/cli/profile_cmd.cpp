@@ -1,8 +1,9 @@
-// specsteer profile import|search|stats|prompt: the device's private profile
+// specsteer profile import|search|stats|prompt|lora: the device's private profile
 // store (src/profile). Parses flags and prints; the logic is in the library.
 // Search and prompt print stored entries because the user asked for them;
 // import reports only counts and error locations, never stored text.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -10,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "common/error.h"
+#include "gguf/gguf.h"
+#include "model/lora.h"
 #include "profile/profile.h"
 
 namespace {
@@ -44,6 +48,23 @@ struct PromptOpts {
   int k = 4;
   bool json = false;
 };
+
+struct LoraOpts {
+  std::string db, user;
+  std::vector<std::string> set;
+  bool clear = false, json = false;
+};
+
+// A file named for `profile lora --set` must be a LoRA adapter already (its
+// base model is checked when a generation loads it).
+void check_adapter_file(const std::string& path) {
+  const auto f = specsteer::gguf::File::open(path);
+  const auto type = f->get_string("general.type");
+  const auto atype = f->get_string("adapter.type");
+  if (!type || *type != "adapter" || !atype || *atype != "lora")
+    throw specsteer::Error(path + ": not a LoRA adapter (general.type '" + type.value_or("missing") +
+                           "', adapter.type '" + atype.value_or("missing") + "'; expected 'adapter' and 'lora')");
+}
 
 const char* kTasks = "abstract|review|writing|lamp4|lamp5|lamp7";
 
@@ -137,6 +158,40 @@ specsteer::cli::Registrar reg("profile", [](CLI::App& root) {
     }
     std::printf("=== x (cloud) ===\n%s\n=== personalized (device, %zu entries) ===\n%s\n", p.x.c_str(),
                 p.used.size(), p.personalized.c_str());
+  });
+
+  auto lo = std::make_shared<LoraOpts>();
+  auto* lora = profile->add_subcommand(
+      "lora", "Map a user to LoRA adapters of the SLM+ (private: they stay on the device); `generate --profile-db "
+              "DB --user U` and `edge serve` apply them. Without --set/--clear: list the user's adapters");
+  lora->add_option("--db", lo->db, "Profile database (created with 0600 permissions)")->required();
+  lora->add_option("--user", lo->user, "User key")->required();
+  lora->add_option("--set", lo->set, "Adapter FILE or FILE:SCALE (llama.cpp GGUF); repeatable; replaces the user's list");
+  lora->add_flag("--clear", lo->clear, "Remove the user's adapters");
+  lora->add_flag("--json", lo->json, "Print JSON");
+  lora->callback([lo] {
+    if (lo->clear && !lo->set.empty()) throw specsteer::Error("give --set or --clear, not both");
+    if (lo->clear || !lo->set.empty()) {
+      std::vector<AdapterRef> refs;
+      for (const auto& arg : lo->set) {
+        const auto [file, scale] = specsteer::parse_lora_arg(arg);
+        check_adapter_file(file);
+        // Stored absolute, so generations started from any directory find it.
+        refs.push_back({std::filesystem::absolute(file).lexically_normal().string(), scale});
+      }
+      Store store = Store::open(lo->db);
+      store.set_adapters(lo->user, refs);
+    }
+    Store store = Store::open(lo->db, Store::Mode::ReadOnly);
+    const auto refs = store.adapters(lo->user);
+    if (lo->json) {
+      json out = json::array();
+      for (const auto& a : refs) out.push_back({{"path", a.path}, {"scale", a.scale}});
+      std::cout << json{{"user", lo->user}, {"adapters", out}}.dump(2) << "\n";
+      return;
+    }
+    if (refs.empty()) std::printf("user %s: no adapters\n", lo->user.c_str());
+    for (const auto& a : refs) std::printf("%s:%g\n", a.path.c_str(), a.scale);
   });
 });
 

@@ -194,6 +194,16 @@ json model_json(const std::string& path, const Model& m) {
           {"n_layer", c.n_layer},               {"d_attn", c.q_dim()}};
 }
 
+// --lora-dir: the user's own adapter DIR/<user>.gguf (a user id that is not a
+// plain file name is refused rather than looked up elsewhere).
+std::shared_ptr<const LoraAdapter> user_adapter(const std::string& dir, const std::string& user, const Model& slm) {
+  if (user.empty() || user.find('/') != std::string::npos || user.front() == '.')
+    throw Error("--lora-dir: user id '" + user + "' cannot name an adapter file");
+  const fs::path path = fs::path(dir) / (user + ".gguf");
+  if (!fs::exists(path)) throw Error("--lora-dir: no adapter for user '" + user + "' (" + path.string() + ")");
+  return LoraAdapter::load(path.string(), slm);
+}
+
 // The settings a results directory is bound to: rows made under other values
 // must not be mixed into one summary.
 json fingerprint(const EvalConfig& cfg, const json& models, const std::string& data_sha) {
@@ -210,6 +220,8 @@ json fingerprint(const EvalConfig& cfg, const json& models, const std::string& d
           {"chat", true}};
   // Only when not the defaults, so directories made before these existed keep their fingerprint.
   if (cfg.specialist != "rag") fp["specialist"] = cfg.specialist;
+  if (!cfg.lora_dir.empty()) fp["lora_dir"] = fs::absolute(cfg.lora_dir).lexically_normal().string();
+  if (cfg.repeat.active()) fp["repeat"] = {{"penalty", cfg.repeat.penalty}, {"last_n", cfg.repeat.last_n}};
   if (!cfg.lora.empty()) {
     json l = json::array();
     for (const auto& arg : cfg.lora) {
@@ -279,6 +291,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
     s.max_new = cfg.max_new;
     s.steer_candidates = job.candidates.value_or(steer::SteerCandidates::Contrast);
     s.plausibility = cfg.plausibility;
+    s.repeat = cfg.repeat;
     steer::validate(s);
     return s;
   };
@@ -293,9 +306,13 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   lo.n_threads = cfg.n_threads;
   if (cfg.specialist != "rag" && cfg.specialist != "lora" && cfg.specialist != "lora+rag")
     throw Error("--specialist must be rag, lora or lora+rag, not '" + cfg.specialist + "'");
-  if (cfg.specialist != "rag" && cfg.lora.empty()) throw Error("--specialist " + cfg.specialist + " needs --lora");
-  if (cfg.specialist == "rag" && !cfg.lora.empty())
-    throw Error("--lora gives the Specialist an adapter: say --specialist lora (x alone) or lora+rag");
+  const bool adapters = !cfg.lora.empty() || !cfg.lora_dir.empty();
+  if (cfg.specialist != "rag" && !adapters)
+    throw Error("--specialist " + cfg.specialist + " needs --lora or --lora-dir");
+  if (cfg.specialist == "rag" && adapters)
+    throw Error("--lora/--lora-dir give the Specialist an adapter: say --specialist lora (x alone) or lora+rag");
+  if (!cfg.lora_dir.empty() && !fs::is_directory(cfg.lora_dir))
+    throw Error("--lora-dir: '" + cfg.lora_dir + "' is not a directory");
   steer::Models models = steer::Models::load(cfg.llm_path, cfg.slm_path, lo);
   const std::vector<LoraRef> edge_lora = load_lora_args(cfg.lora, *models.slm);
   // First calls fault in weights and grow buffers: keep them out of the timings.
@@ -393,6 +410,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       // the LoRA adapter on x alone (lora), or both (lora+rag).
       req.personalized = cfg.specialist == "lora" ? prompts->x : prompts->personalized;
       req.edge_lora = edge_lora;
+      if (!cfg.lora_dir.empty()) req.edge_lora.push_back({user_adapter(cfg.lora_dir, rec.user, *models.slm), 1.0f});
       req.settings = job_settings(job);
       req.settings.seed = cfg.seed + rec.index;
       req.on_cloud_failure = steer::CloudFailure::Fail;  // a benchmark must not silently fall back

@@ -39,6 +39,8 @@ struct EvalConfig {
   // (an adapter, x alone) or "lora+rag"; lora: FILE[:SCALE] adapters of the SLM.
   std::string specialist = "rag";
   std::vector<std::string> lora;  // runs per generation; the row keeps the one with the median decode time
+  std::string lora_dir;  // per-user adapters: DIR/<user id>.gguf (scale 1), after `lora`
+  sampling::RepeatPenalty repeat{};  // on the edge's rows (off by default: the paper's greedy decoding)
   std::string cloud;  // HOST:PORT, recorded in the manifest
   // Creates the link for one generation of a cloud method; empty: the cloud
   // runs in this process (in-process transport, real encoded bytes).

@@ -79,6 +79,68 @@ inline void dequant_q6_k(const BlockQ6_K& b, float* y) {
   }
 }
 
+inline void dequant_q4_1(const BlockQ4_1& b, float* y) {
+  const float d = fp16_to_fp32(b.d), m = fp16_to_fp32(b.m);
+  for (size_t j = 0; j < kQK4_0 / 2; ++j) {
+    y[j] = static_cast<float>(b.qs[j] & 0x0F) * d + m;
+    y[j + kQK4_0 / 2] = static_cast<float>(b.qs[j] >> 4) * d + m;
+  }
+}
+
+template <bool kMin, typename B>
+inline void dequant_q5(const B& b, float d, float m, float* y) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  for (size_t j = 0; j < kQK4_0 / 2; ++j) {
+    const int lo = (b.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1u) << 4);
+    const int hi = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+    y[j] = kMin ? static_cast<float>(lo) * d + m : static_cast<float>(lo - 16) * d;
+    y[j + kQK4_0 / 2] = kMin ? static_cast<float>(hi) * d + m : static_cast<float>(hi - 16) * d;
+  }
+}
+inline void dequant_q5_0(const BlockQ5_0& b, float* y) { dequant_q5<false>(b, fp16_to_fp32(b.d), 0.0f, y); }
+inline void dequant_q5_1(const BlockQ5_1& b, float* y) {
+  dequant_q5<true>(b, fp16_to_fp32(b.d), fp16_to_fp32(b.m), y);
+}
+
+// Q2_K and Q3_K: 2-bit codes, byte l of each 32-byte column of qs holds the
+// same element of four 32-element groups (bit pairs 0-1, 2-3, 4-5, 6-7).
+inline void dequant_q2_k(const BlockQ2_K& b, float* y) {
+  const float d = fp16_to_fp32(b.d), dmin = fp16_to_fp32(b.dmin);
+  const uint8_t* q = b.qs;
+  int is = 0;
+  for (int n = 0; n < static_cast<int>(kQK_K); n += 128, q += 32)
+    for (int shift = 0; shift < 8; shift += 2)
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t sc = b.scales[is++];
+        const float dl = d * static_cast<float>(sc & 0x0F), ml = dmin * static_cast<float>(sc >> 4);
+        for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
+      }
+}
+
+inline void dequant_q3_k(const BlockQ3_K& b, float* y) {
+  // The 16 6-bit scales: low 4 bits in bytes 0-7 (two per byte), top 2 bits in bytes 8-11.
+  int8_t scales[16];
+  for (int i = 0; i < 16; ++i) {
+    const int low = i < 8 ? b.scales[i] & 0x0F : b.scales[i - 8] >> 4;
+    const int high = (b.scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+    scales[i] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+  const float d = fp16_to_fp32(b.d);
+  const uint8_t* q = b.qs;
+  uint8_t m = 1;
+  int is = 0;
+  for (int n = 0; n < static_cast<int>(kQK_K); n += 128, q += 32)
+    for (int shift = 0; shift < 8; shift += 2, m = static_cast<uint8_t>(m << 1))
+      for (int half = 0; half < 2; ++half) {
+        const float dl = d * static_cast<float>(scales[is++]);
+        for (int l = 0; l < 16; ++l) {
+          const int k = l + 16 * half;
+          *y++ = dl * static_cast<float>(((q[k] >> shift) & 3) - ((b.hmask[k] & m) ? 0 : 4));
+        }
+      }
+}
+
 // Dequantizes n elements (whole blocks) of a quantized row; false for types
 // without blocks here (the caller handles float types and errors).
 inline bool DequantizeBlocks(gguf::TensorType t, const uint8_t* p, float* dst, size_t n) {
@@ -96,6 +158,11 @@ inline bool DequantizeBlocks(gguf::TensorType t, const uint8_t* p, float* dst, s
     case gguf::TensorType::Q4_K: return block(&dequant_q4_k, kQK_K);
     case gguf::TensorType::Q5_K: return block(&dequant_q5_k, kQK_K);
     case gguf::TensorType::Q6_K: return block(&dequant_q6_k, kQK_K);
+    case gguf::TensorType::Q4_1: return block(&dequant_q4_1, kQK4_0);
+    case gguf::TensorType::Q5_0: return block(&dequant_q5_0, kQK4_0);
+    case gguf::TensorType::Q5_1: return block(&dequant_q5_1, kQK4_0);
+    case gguf::TensorType::Q2_K: return block(&dequant_q2_k, kQK_K);
+    case gguf::TensorType::Q3_K: return block(&dequant_q3_k, kQK_K);
     default: return false;
   }
 }

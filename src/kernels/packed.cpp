@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "common/error.h"
 #include "kernels/quant.h"
@@ -35,9 +36,119 @@ size_t packed_block_bytes(gguf::TensorType t) {
   return 0;
 }
 
+namespace {
+
+bool is_k_quant(gguf::TensorType t) {
+  return t == gguf::TensorType::Q4_K || t == gguf::TensorType::Q5_K || t == gguf::TensorType::Q6_K;
+}
+// K-quant layout sizes (packed.h): the super-block header of 16 rows, one
+// 32-column block (scales + codes), and a whole 16 x 256 super-block.
+constexpr size_t k_header_bytes(gguf::TensorType t) { return t == gguf::TensorType::Q6_K ? 32 : 64; }
+constexpr size_t k_block_bytes(gguf::TensorType t) {
+  return t == gguf::TensorType::Q4_K ? 32 + 256 : t == gguf::TensorType::Q5_K ? 32 + 256 + 64 : 32 + 256 + 128;
+}
+constexpr size_t k_super_bytes(gguf::TensorType t) { return k_header_bytes(t) + 8 * k_block_bytes(t); }
+
+// One super-block of one K-quant row as integer codes (0..15, 0..31 or
+// 0..63) and scales: per 32 columns for Q4_K/Q5_K (sc, m), per 16 for Q6_K
+// (sc holds the int8 scales' bits). The same arithmetic as dequant-inl.h.
+struct KCodes {
+  uint8_t q[256];
+  uint8_t sc[16];
+  uint8_t m[8];
+  uint16_t d, dmin;
+};
+
+void decode_k(gguf::TensorType t, const uint8_t* src, KCodes& out) {
+  if (t == gguf::TensorType::Q6_K) {
+    BlockQ6_K b;
+    std::memcpy(&b, src, sizeof b);
+    out.d = b.d;
+    out.dmin = 0;
+    for (int s = 0; s < 16; ++s) out.sc[s] = static_cast<uint8_t>(b.scales[s]);
+    for (int e = 0; e < 256; ++e) {
+      const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
+      const uint8_t ql = b.ql[64 * half + l + (quarter % 2) * 32], qh = b.qh[32 * half + l];
+      const int low = quarter < 2 ? ql & 0x0F : ql >> 4;
+      out.q[e] = static_cast<uint8_t>(low | (((qh >> (2 * quarter)) & 3) << 4));
+    }
+    return;
+  }
+  const bool q5 = t == gguf::TensorType::Q5_K;
+  BlockQ5_K b5{};
+  BlockQ4_K b4{};
+  if (q5) std::memcpy(&b5, src, sizeof b5);
+  else std::memcpy(&b4, src, sizeof b4);
+  out.d = q5 ? b5.d : b4.d;
+  out.dmin = q5 ? b5.dmin : b4.dmin;
+  const uint8_t* scales = q5 ? b5.scales : b4.scales;
+  const uint8_t* qs = q5 ? b5.qs : b4.qs;
+  for (int j = 0; j < 8; ++j) get_scale_min_k4(j, scales, &out.sc[j], &out.m[j]);
+  for (int g = 0; g < 4; ++g)
+    for (int l = 0; l < 32; ++l) {
+      int lo = qs[32 * g + l] & 0x0F, hi = qs[32 * g + l] >> 4;
+      if (q5) {
+        lo += (b5.qh[l] & (1u << (2 * g))) ? 16 : 0;
+        hi += (b5.qh[l] & (2u << (2 * g))) ? 16 : 0;
+      }
+      out.q[64 * g + l] = static_cast<uint8_t>(lo);
+      out.q[64 * g + 32 + l] = static_cast<uint8_t>(hi);
+    }
+}
+
+// Layout, per (row group g, super-block sb), k_super_bytes bytes:
+//   header: uint16 d[16] (fp16, row r), then for Q4_K/Q5_K uint16 dmin[16]
+//   8 blocks of 32 columns j, each:
+//     Q4_K/Q5_K: uint8 sc[16], uint8 m[16] (6-bit scale and min of row r);
+//     Q6_K: int8 sc_lo[16], sc_hi[16] (columns 0-15 / 16-31 of the block)
+//     then the low nibbles of the codes exactly as packed Q4_0 (256 bytes);
+//     Q5_K: 64 bytes whose byte (4r + k) has bit v = the fifth bit of weight
+//       4v+k of row r; Q6_K: two 64-byte vectors (vectors 0-3, 4-7) whose
+//       byte (4r + k) has bits 2(v%4)..2(v%4)+1 = the top two bits.
+void pack_k(const Matrix& w, uint8_t* dst) {
+  const size_t in_bytes = gguf::row_bytes(w.type, kQK_K), super = k_super_bytes(w.type);
+  const size_t header = k_header_bytes(w.type), block = k_block_bytes(w.type);
+  const bool q5 = w.type == gguf::TensorType::Q5_K, q6 = w.type == gguf::TensorType::Q6_K;
+  const int64_t nsb = w.cols / static_cast<int64_t>(kQK_K);
+  std::vector<KCodes> rows(kPackRows);
+  for (int64_t g = 0; g < w.rows / kPackRows; ++g)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      uint8_t* out = dst + static_cast<size_t>(g * nsb + sb) * super;
+      std::memset(out, 0, super);
+      for (int r = 0; r < kPackRows; ++r) {
+        decode_k(w.type, w.row(g * kPackRows + r) + static_cast<size_t>(sb) * in_bytes, rows[r]);
+        std::memcpy(out + 2 * r, &rows[r].d, 2);
+        if (!q6) std::memcpy(out + 32 + 2 * r, &rows[r].dmin, 2);
+      }
+      for (int j = 0; j < 8; ++j) {
+        uint8_t* blk = out + header + static_cast<size_t>(j) * block;
+        uint8_t* codes = blk + 32;
+        for (int r = 0; r < kPackRows; ++r) {
+          blk[r] = q6 ? rows[r].sc[2 * j] : rows[r].sc[j];
+          blk[16 + r] = q6 ? rows[r].sc[2 * j + 1] : rows[r].m[j];
+          for (int v = 0; v < 8; ++v)
+            for (int k = 0; k < 4; ++k) {
+              const uint8_t c = rows[r].q[32 * j + 4 * v + k];
+              codes[((v % 4) * kPackRows + r) * 4 + k] |= static_cast<uint8_t>((c & 0x0F) << (4 * (v / 4)));
+              if (q5 && (c & 16)) codes[256 + r * 4 + k] |= static_cast<uint8_t>(1u << v);
+              if (q6) codes[256 + (v / 4) * 64 + r * 4 + k] |= static_cast<uint8_t>(((c >> 4) & 3) << (2 * (v % 4)));
+            }
+        }
+      }
+    }
+}
+
+}  // namespace
+
 size_t packed_bytes(const Matrix& w) {
+  if (w.rows % kPackRows != 0) return 0;
+  if (is_k_quant(w.type)) {
+    if (w.cols % static_cast<int64_t>(kQK_K) != 0) return 0;
+    return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / static_cast<int64_t>(kQK_K)) *
+           k_super_bytes(w.type);
+  }
   const size_t block = packed_block_bytes(w.type);
-  if (block == 0 || w.rows % kPackRows != 0 || w.cols % 32 != 0) return 0;
+  if (block == 0 || w.cols % 32 != 0) return 0;
   return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / 32) * block;
 }
 
@@ -47,7 +158,9 @@ size_t packed_bytes(const Matrix& w) {
 //   Q8_0: byte (j*16 + r)*4 + k;  Q4_0: nibble (j / 4) of byte ((j%4)*16 + r)*4 + k.
 void pack_weights(const Matrix& w, uint8_t* dst) {
   if (packed_bytes(w) == 0)
-    throw Error("pack_weights: matrix is not Q8_0/Q4_0 with rows divisible by 16 and columns by 32");
+    throw Error("pack_weights: matrix is not Q8_0/Q4_0 (columns divisible by 32) or Q4_K/Q5_K/Q6_K (by 256) with "
+                "rows divisible by 16");
+  if (is_k_quant(w.type)) return pack_k(w, dst);
   const bool q4 = w.type == gguf::TensorType::Q4_0;
   const size_t in_block = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0), out_block = packed_block_bytes(w.type);
   const int64_t nb = w.cols / 32;
@@ -146,28 +259,166 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_kerne
   }
 }
 
+// Code vector V (weights 4V..4V+3 of the 16 rows) of a K-quant block: the
+// low nibbles as Q4_0's, plus the fifth bit (Q5_K) or the top two (Q6_K)
+// moved into place from their shared planes.
+template <gguf::TensorType T, int V>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i k_code(const uint8_t* codes) {
+  const __m512i raw = _mm512_loadu_si512(codes + (V % 4) * 64), low4 = _mm512_set1_epi8(0x0F);
+  __m512i c;
+  if constexpr (V < 4) c = _mm512_and_si512(raw, low4);
+  else c = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+  if constexpr (T == gguf::TensorType::Q5_K) {
+    // Byte bit V -> bit 4; 16-bit shifts are safe because bit 4 of each byte
+    // comes from the same byte for shifts of at most 4 (left) or 3 (right).
+    const __m512i hb = _mm512_loadu_si512(codes + 256);
+    __m512i bit;
+    if constexpr (V <= 4) bit = _mm512_slli_epi16(hb, 4 - V);
+    else bit = _mm512_srli_epi16(hb, V - 4);
+    c = _mm512_or_si512(c, _mm512_and_si512(bit, _mm512_set1_epi8(0x10)));
+  } else if constexpr (T == gguf::TensorType::Q6_K) {
+    // Bits 2(V%4)..+1 -> bits 4..5, same-byte argument as above.
+    const __m512i h = _mm512_loadu_si512(codes + 256 + (V / 4) * 64);
+    __m512i hi;
+    if constexpr (V % 4 == 0) hi = _mm512_slli_epi16(h, 4);
+    else if constexpr (V % 4 == 1) hi = _mm512_slli_epi16(h, 2);
+    else if constexpr (V % 4 == 2) hi = h;
+    else hi = _mm512_srli_epi16(h, 2);
+    c = _mm512_or_si512(c, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)));
+  }
+  return c;
+}
+
+// One code vector against P positions: Q6_K sums its two 16-column halves
+// (vectors 0-3, 4-7) apart, since each half has its own scale.
+template <gguf::TensorType T, int V, int P>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) inline void k_step(
+    const uint8_t* codes, const simd::ActBlockQ8* xb, __m512i* lo, __m512i* hi) {
+  const __m512i wv = k_code<T, V>(codes);
+  for (int p = 0; p < P; ++p) {
+    if constexpr (T == gguf::TensorType::Q6_K && V >= 4) hi[p] = dpbusd_bcast(hi[p], wv, xb[p].q + 4 * V);
+    else lo[p] = dpbusd_bcast(lo[p], wv, xb[p].q + 4 * V);
+  }
+}
+
+// As group_kernel for the K-quants, one super-block (8 blocks of 32
+// columns) at a time: the codes are unsigned, so a block's sum is
+//   Q4_K/Q5_K: d*sc * sum(q*x) - dmin*m * sum(x)
+//   Q6_K:      d*sc_lo * (sum_lo(q*x) - 32*sum_lo(x)) + d*sc_hi * (...hi)
+// with the per-row scales converted once per block for all P positions.
+template <gguf::TensorType T, int P, bool kPrefetch>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void k_group_kernel(const uint8_t* gdata,
+                                                                                     int64_t nsb,
+                                                                                     const simd::ActBlockQ8* x,
+                                                                                     int64_t n, float* out) {
+  static_assert(P >= 1 && P <= 16);
+  constexpr bool kQ6 = T == gguf::TensorType::Q6_K;
+  constexpr size_t kHeader = k_header_bytes(T), kBlock = k_block_bytes(T), kSuper = k_super_bytes(T);
+  for (int p = 0; p < P; ++p) _mm512_storeu_ps(out + p * kPackRows, _mm512_setzero_ps());
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* sup = gdata + static_cast<size_t>(sb) * kSuper;
+    const __m512 d = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sup)));
+    __m512 dmin = _mm512_setzero_ps();
+    if constexpr (!kQ6) dmin = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sup + 32)));
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* blk = sup + kHeader + static_cast<size_t>(j) * kBlock;
+      if constexpr (kPrefetch) {
+        const char* ahead = reinterpret_cast<const char*>(blk + 2 * kSuper);
+        for (size_t line = 0; line < kBlock; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+      }
+      const simd::ActBlockQ8* xb = x + (sb * 8 + j) * n;
+      const uint8_t* codes = blk + 32;
+      __m512i lo[P], hi[kQ6 ? P : 1];
+      for (int p = 0; p < P; ++p) {
+        if constexpr (kQ6) {
+          const int32_t sum = -xb[p].offset_q4 / 8;
+          lo[p] = _mm512_set1_epi32(-32 * xb[p].sum_lo);
+          hi[p] = _mm512_set1_epi32(-32 * (sum - xb[p].sum_lo));
+        } else {
+          lo[p] = _mm512_setzero_si512();
+        }
+      }
+      k_step<T, 0, P>(codes, xb, lo, hi);
+      k_step<T, 1, P>(codes, xb, lo, hi);
+      k_step<T, 2, P>(codes, xb, lo, hi);
+      k_step<T, 3, P>(codes, xb, lo, hi);
+      k_step<T, 4, P>(codes, xb, lo, hi);
+      k_step<T, 5, P>(codes, xb, lo, hi);
+      k_step<T, 6, P>(codes, xb, lo, hi);
+      k_step<T, 7, P>(codes, xb, lo, hi);
+      const __m128i sc_bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk));
+      const __m128i m_bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16));
+      if constexpr (kQ6) {
+        const __m512 slo = _mm512_mul_ps(d, _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_cvtepi8_epi32(0xFFFF, sc_bytes)));
+        const __m512 shi = _mm512_mul_ps(d, _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_cvtepi8_epi32(0xFFFF, m_bytes)));
+        for (int p = 0; p < P; ++p) {
+          float* acc = out + p * kPackRows;
+          const __m512 t = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, hi[p]), shi,
+                                           _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[p]), slo));
+          _mm512_storeu_ps(acc, _mm512_fmadd_ps(t, _mm512_set1_ps(xb[p].d), _mm512_loadu_ps(acc)));
+        }
+      } else {
+        const __m512 scale = _mm512_mul_ps(d, _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_cvtepu8_epi32(0xFFFF, sc_bytes)));
+        const __m512 minv = _mm512_mul_ps(dmin, _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_maskz_cvtepu8_epi32(0xFFFF, m_bytes)));
+        for (int p = 0; p < P; ++p) {
+          float* acc = out + p * kPackRows;
+          const float dx = xb[p].d, dx_sum = dx * static_cast<float>(-xb[p].offset_q4 / 8);
+          __m512 a = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[p]), _mm512_mul_ps(scale, _mm512_set1_ps(dx)),
+                                     _mm512_loadu_ps(acc));
+          _mm512_storeu_ps(acc, _mm512_fnmadd_ps(minv, _mm512_set1_ps(dx_sum), a));
+        }
+      }
+    }
+  }
+}
+
+// Q8_0/Q4_0 (blocks of 32 columns) and the K-quants (super-blocks of 256) as
+// one kernel interface: Run<P, kPrefetch>(group data, x, n, out).
 template <bool kQ4>
+struct LegacyKernel {
+  static constexpr int kMaxP = 16;
+  static int64_t steps(const Matrix& w) { return w.cols / 32; }
+  static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * packed_block_bytes(w.type); }
+  template <int P, bool kPrefetch>
+  static void run(const uint8_t* g, int64_t steps, const simd::ActBlockQ8* x, int64_t n, float* out) {
+    group_kernel<kQ4, P, kPrefetch>(g, steps, x, n, out);
+  }
+};
+template <gguf::TensorType T>
+struct KQuantKernel {
+  // Q6_K keeps two integer sums per position in registers: 8 positions fill them.
+  static constexpr int kMaxP = T == gguf::TensorType::Q6_K ? 8 : 16;
+  static int64_t steps(const Matrix& w) { return w.cols / static_cast<int64_t>(kQK_K); }
+  static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * k_super_bytes(T); }
+  template <int P, bool kPrefetch>
+  static void run(const uint8_t* g, int64_t steps, const simd::ActBlockQ8* x, int64_t n, float* out) {
+    k_group_kernel<T, P, kPrefetch>(g, steps, x, n, out);
+  }
+};
+
+template <typename Kernel>
 void rows_packed_typed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, float* y, int64_t g0, int64_t g1) {
-  const int64_t nb = w.cols / 32;
-  const size_t block_bytes = packed_block_bytes(w.type);
+  const int64_t steps = Kernel::steps(w);
+  const size_t group_bytes = Kernel::group_bytes(w);
   float tmp[16 * kPackRows];
   for (int64_t g = g0; g < g1; ++g) {
-    const uint8_t* gdata = w.packed + static_cast<size_t>(g * nb) * block_bytes;
+    const uint8_t* gdata = w.packed + static_cast<size_t>(g) * group_bytes;
     const int64_t r0 = g * kPackRows;
     int64_t i = 0;
     auto scatter = [&](int P) {
       for (int p = 0; p < P; ++p)
         std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
     };
-    // Up to 16 positions share each pass over the group's weights.
+    // Up to kMaxP positions share each pass over the group's weights.
     auto pass = [&]<int P>() {
-      for (; i + P <= n; i += P) {
-        if (i == 0)
-          group_kernel<kQ4, P, true>(gdata, nb, x + i, n, tmp);
-        else
-          group_kernel<kQ4, P, false>(gdata, nb, x + i, n, tmp);
-        scatter(P);
-      }
+      if constexpr (P <= Kernel::kMaxP)
+        for (; i + P <= n; i += P) {
+          if (i == 0)
+            Kernel::template run<P, true>(gdata, steps, x + i, n, tmp);
+          else
+            Kernel::template run<P, false>(gdata, steps, x + i, n, tmp);
+          scatter(P);
+        }
     };
     pass.template operator()<16>();
     pass.template operator()<8>();
@@ -182,11 +433,16 @@ void rows_packed_typed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, fl
 
 void rows_packed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, float* y, int64_t g0, int64_t g1) {
 #if defined(__x86_64__)
-  if (w.type == gguf::TensorType::Q4_0) return rows_packed_typed<true>(w, x, n, y, g0, g1);
-  return rows_packed_typed<false>(w, x, n, y, g0, g1);
+  switch (w.type) {
+    case gguf::TensorType::Q4_0: return rows_packed_typed<LegacyKernel<true>>(w, x, n, y, g0, g1);
+    case gguf::TensorType::Q4_K: return rows_packed_typed<KQuantKernel<gguf::TensorType::Q4_K>>(w, x, n, y, g0, g1);
+    case gguf::TensorType::Q5_K: return rows_packed_typed<KQuantKernel<gguf::TensorType::Q5_K>>(w, x, n, y, g0, g1);
+    case gguf::TensorType::Q6_K: return rows_packed_typed<KQuantKernel<gguf::TensorType::Q6_K>>(w, x, n, y, g0, g1);
+    default: return rows_packed_typed<LegacyKernel<false>>(w, x, n, y, g0, g1);
+  }
 #else
   (void)w, (void)x, (void)n, (void)y, (void)g0, (void)g1;
-  throw Error("packed Q8_0/Q4_0 kernels need x86-64 with AVX512-VNNI");
+  throw Error("packed kernels need x86-64 with AVX512-VNNI");
 #endif
 }
 

@@ -84,6 +84,11 @@ std::string type_label(TensorType t) {
     case TensorType::Q4_K: return "Q4_K";
     case TensorType::Q5_K: return "Q5_K";
     case TensorType::Q6_K: return "Q6_K";
+    case TensorType::Q4_1: return "Q4_1";
+    case TensorType::Q5_0: return "Q5_0";
+    case TensorType::Q5_1: return "Q5_1";
+    case TensorType::Q2_K: return "Q2_K";
+    case TensorType::Q3_K: return "Q3_K";
     default: return "type id " + std::to_string(static_cast<uint32_t>(t));
   }
 }
@@ -127,7 +132,12 @@ bool quant_supported(TensorType t) {
     case TensorType::Q4_0:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
-    case TensorType::Q6_K: return true;
+    case TensorType::Q6_K:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q2_K:
+    case TensorType::Q3_K: return true;
     default: return false;
   }
 }
@@ -138,10 +148,15 @@ size_t block_elems(TensorType t) {
     case TensorType::F16:
     case TensorType::BF16: return 1;
     case TensorType::Q8_0: return kQK8_0;
-    case TensorType::Q4_0: return kQK4_0;
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1: return kQK4_0;
     case TensorType::Q4_K:
     case TensorType::Q5_K:
-    case TensorType::Q6_K: return kQK_K;
+    case TensorType::Q6_K:
+    case TensorType::Q2_K:
+    case TensorType::Q3_K: return kQK_K;
     default: unsupported("block_elems", t);
   }
 }
@@ -156,6 +171,11 @@ size_t block_bytes(TensorType t) {
     case TensorType::Q4_K: return sizeof(BlockQ4_K);
     case TensorType::Q5_K: return sizeof(BlockQ5_K);
     case TensorType::Q6_K: return sizeof(BlockQ6_K);
+    case TensorType::Q4_1: return sizeof(BlockQ4_1);
+    case TensorType::Q5_0: return sizeof(BlockQ5_0);
+    case TensorType::Q5_1: return sizeof(BlockQ5_1);
+    case TensorType::Q2_K: return sizeof(BlockQ2_K);
+    case TensorType::Q3_K: return sizeof(BlockQ3_K);
     default: unsupported("block_bytes", t);
   }
 }

@@ -57,6 +57,41 @@ struct BlockQ6_K {
   int8_t scales[kQK_K / 16];
   uint16_t d;  // fp16
 };
+// Formats computed through the reference (dequantize-then-float) path only.
+// value = nibble * d + m (byte j: element j low, j+16 high)
+struct BlockQ4_1 {
+  uint16_t d, m;  // fp16
+  uint8_t qs[kQK4_0 / 2];
+};
+// value = ((nibble | fifth bit << 4) - 16) * d; bit j of qh belongs to element j
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[kQK4_0 / 2];
+};
+// value = (nibble | fifth bit << 4) * d + m
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[kQK4_0 / 2];
+};
+// 16 sub-blocks of 16: value = d*(sc & 15)*q - dmin*(sc >> 4), q in 0..3
+// (2 bits of qs, four sub-block rows per byte column).
+struct BlockQ2_K {
+  uint8_t scales[kQK_K / 16];
+  uint8_t qs[kQK_K / 4];
+  uint16_t d, dmin;
+};
+// 16 sub-blocks of 16: value = d*(sc - 32)*(q - (hmask bit ? 0 : 4)), q in
+// 0..3 from qs, 6-bit scales packed in 12 bytes.
+struct BlockQ3_K {
+  uint8_t hmask[kQK_K / 8];
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_K) == 144);
@@ -75,7 +110,9 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
 }
 
 // Elements per block and bytes per block for the types this module handles
-// (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K); Error for any other type.
+// (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K with fast kernels; Q4_1,
+// Q5_0, Q5_1, Q2_K, Q3_K dequantized for the float path); Error for any
+// other type.
 size_t block_elems(gguf::TensorType t);
 size_t block_bytes(gguf::TensorType t);
 bool quant_supported(gguf::TensorType t);

@@ -338,14 +338,16 @@ void QuantizeActsQ8(const float* x, int64_t n, int64_t cols, QuantizedActs& out)
       }
       if (out.blocks) {
         ActBlockQ8& blk = out.blocks[b * out.block_stride + i];
-        int32_t sum = 0;
+        int32_t sum = 0, sum_lo = 0;
         for (int k = 0; k < 32; ++k) {
           blk.q[k] = static_cast<int8_t>(q[k]);
           sum += q[k];
+          if (k == 15) sum_lo = sum;
         }
         blk.d = d_rounded;
         blk.offset_q8 = -128 * sum;
         blk.offset_q4 = -8 * sum;
+        blk.sum_lo = sum_lo;
       }
     }
   }

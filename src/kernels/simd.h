@@ -14,6 +14,7 @@ struct ActBlockQ8 {
   float d;            // fp16-rounded scale
   int32_t offset_q8;  // -128 * sum(q): cancels packed Q8_0 codes' +128 offset
   int32_t offset_q4;  // -8 * sum(q): cancels packed Q4_0 codes' +8 offset
+  int32_t sum_lo;     // sum(q[0..15]): Q6_K's 16-wide sub-blocks cancel their +32 offset per half
 };
 
 // Activations quantized like llama.cpp's Q8_0 path: per block of 32,

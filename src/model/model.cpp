@@ -76,7 +76,8 @@ kernels::Matrix matrix(const gguf::File& f, const std::string& name, uint64_t co
   check_shape(f, t, cols, rows);
   if (!gguf::traits(t.type).supported)
     throw Error(f.path() + ": tensor '" + name + "' has type " + std::string(gguf::type_name(t.type)) +
-                ", which this engine does not compute with (supported: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k)");
+                ", which this engine does not compute with (supported: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k, and q4_1 q5_0 "
+                "q5_1 q2_k q3_k through the slower dequantizing path)");
   kernels::Matrix m;
   m.type = t.type;
   m.data = t.data;
@@ -293,7 +294,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   }
 
   impl->pool = kernels::ThreadPool::shared(opts.n_threads);
-  if (kernels::packed_available()) {
+  if (kernels::packed_available() && opts.repack) {
     std::vector<kernels::Matrix*> todo;
     for (auto& l : impl->layers)
       for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})

@@ -56,6 +56,9 @@ struct LoadOptions {
   // for f32 weights). As fast as the base, but this Model then serves only
   // the adapted model.
   std::vector<std::pair<std::string, float>> merge_lora = {};
+  // false: keep every matrix in its GGUF layout (no VNNI repacking), e.g. to
+  // compare the packed kernels with the reference path.
+  bool repack = true;
 };
 
 class Model {

@@ -430,8 +430,12 @@ SynthStats synthesize(const SynthConfig& cfg, const std::string& path) {
   // Tensor list, in the order llama.cpp's converter writes them.
   const uint64_t E = c.n_embd, F = c.n_ff, Q = uint64_t{c.n_head} * c.head_dim, KV = uint64_t{c.n_head_kv} * c.head_dim;
   std::vector<Spec> specs;
-  auto lin = [&](std::string n, uint64_t in, uint64_t out) {
-    specs.push_back({std::move(n), {in, out}, c.type, Init::Gaussian, 1.0f / std::sqrt(static_cast<float>(in))});
+  auto lin = [&](std::string n, uint64_t in, uint64_t out, TensorType t) {
+    specs.push_back({std::move(n), {in, out}, t, Init::Gaussian, 1.0f / std::sqrt(static_cast<float>(in))});
+  };
+  const auto more_bits = [&](uint32_t i) {
+    const uint32_t n = c.n_layer;
+    return c.k_m_mix && (i < n / 8 || i >= 7 * n / 8 || (i >= n / 8 && (i - n / 8) % 3 == 2));
   };
   auto norm = [&](std::string n, uint64_t len) { specs.push_back({std::move(n), {len}, TensorType::F32, Init::Norm}); };
   specs.push_back({"token_embd.weight", {E, c.n_vocab}, c.embd_type, Init::Gaussian, embd_std});
@@ -439,9 +443,10 @@ SynthStats synthesize(const SynthConfig& cfg, const std::string& path) {
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     norm(p + "attn_norm.weight", E);
-    lin(p + "attn_q.weight", E, Q);
-    lin(p + "attn_k.weight", E, KV);
-    lin(p + "attn_v.weight", E, KV);
+    const TensorType mixed = more_bits(l) ? TensorType::Q6_K : c.type;
+    lin(p + "attn_q.weight", E, Q, c.type);
+    lin(p + "attn_k.weight", E, KV, c.type);
+    lin(p + "attn_v.weight", E, KV, mixed);
     if (a == "qwen2") {
       specs.push_back({p + "attn_q.bias", {Q}, TensorType::F32, Init::Bias});
       specs.push_back({p + "attn_k.bias", {KV}, TensorType::F32, Init::Bias});
@@ -451,11 +456,11 @@ SynthStats synthesize(const SynthConfig& cfg, const std::string& path) {
       norm(p + "attn_q_norm.weight", c.head_dim);
       norm(p + "attn_k_norm.weight", c.head_dim);
     }
-    lin(p + "attn_output.weight", Q, E);
+    lin(p + "attn_output.weight", Q, E, c.type);
     norm(p + "ffn_norm.weight", E);
-    lin(p + "ffn_gate.weight", E, F);
-    lin(p + "ffn_up.weight", E, F);
-    lin(p + "ffn_down.weight", F, E);
+    lin(p + "ffn_gate.weight", E, F, c.type);
+    lin(p + "ffn_up.weight", E, F, c.type);
+    lin(p + "ffn_down.weight", F, E, mixed);
   }
   norm("output_norm.weight", E);
   if (!c.tied) specs.push_back({"output.weight", {E, c.n_vocab}, c.output_type, Init::Gaussian, embd_std});

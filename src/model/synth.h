@@ -66,6 +66,9 @@ struct SynthConfig {
   gguf::TensorType type = gguf::TensorType::Q8_0;         // 2-D weights
   gguf::TensorType embd_type = gguf::TensorType::Q8_0;    // token_embd.weight
   gguf::TensorType output_type = gguf::TensorType::Q8_0;  // output.weight (untied)
+  // llama-quantize's Q4_K_M / Q5_K_M rule: attn_v and ffn_down of layer i
+  // are Q6_K when i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2 (the rest `type`).
+  bool k_m_mix = false;
   uint64_t seed = 1;
   float embd_std = 0;      // 0 = 1/sqrt(n_embd)
   std::string vocab_from;  // copy tokenizer.* metadata from this GGUF

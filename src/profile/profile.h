@@ -45,6 +45,13 @@ struct ImportReport {
   std::vector<std::string> errors;  // "FILE: line L (record N): field F: what"; capped at 100
 };
 
+// A LoRA adapter of the user's SLM+ (a file on the device, llama.cpp's GGUF
+// adapter format) and its scale: private like the profile, never sent.
+struct AdapterRef {
+  std::string path;
+  double scale = 1.0;
+};
+
 struct StoreStats {
   size_t users = 0;
   std::map<Task, size_t> entries;        // per task (tasks with none are absent)
@@ -88,6 +95,14 @@ class Store {
 
   bool has_user(std::string_view user) const;
   StoreStats stats() const;
+
+  // The user's LoRA adapters: set_adapters replaces them (an empty list
+  // removes them) and creates the user when new, so a user can be
+  // personalized by an adapter alone. adapters() lists them in the order
+  // given; none for an unknown user or a store written before adapters
+  // existed. Throws Error for an empty path or a non-finite scale.
+  void set_adapters(std::string_view user, const std::vector<AdapterRef>& adapters);
+  std::vector<AdapterRef> adapters(std::string_view user) const;
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

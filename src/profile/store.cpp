@@ -1,10 +1,13 @@
 // SQLite + FTS5 profile store.
 //
-// Schema (user_version 2; version 1 lacks record_id and is upgraded on open):
+// Schema (user_version 3; older versions are upgraded on open for writing and
+// read as they are: version 1 lacks record_id, version 2 the adapters table):
 //   users(id, name UNIQUE)
 //   entries(id, user_id, task, hash, fields, record_id)  fields: JSON object,
 //     values as text; record_id: the entry's own "id" field in the source
 //     data, when it has one (re-importing that id with changed text replaces it)
+//   adapters(user_id, position, path, scale)  the user's LoRA adapters of the
+//     SLM+ (files on the device), applied in position order
 //   fts_<task>(scope, body)  contentless FTS5, rowid = entries.id, one per task
 //     so BM25 statistics are per task; scope holds the token "u<user id>" and
 //     every query is `scope : "u<id>" AND body : (<quoted terms>)`, so a search
@@ -20,6 +23,7 @@
 #include <bit>
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <unordered_map>
 
@@ -35,9 +39,12 @@ namespace specsteer::profile {
 namespace {
 
 using json = nlohmann::json;
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr size_t kMaxReportedErrors = 100;
 constexpr size_t kMaxQueryTerms = 1024;
+constexpr const char* kAdaptersTable =
+    "CREATE TABLE adapters(user_id INTEGER NOT NULL REFERENCES users(id), position INTEGER NOT NULL,"
+    " path TEXT NOT NULL, scale REAL NOT NULL, PRIMARY KEY(user_id, position));";
 
 // Another connection (a concurrent import) held the lock past the busy timeout.
 bool is_locked(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
@@ -72,6 +79,10 @@ class Stmt {
     if (v.size() > static_cast<size_t>(INT_MAX)) throw Error("profile database: value too large");
     if (sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
       sql_fail(db_, "bind");
+    return *this;
+  }
+  Stmt& bind(int i, double v) {
+    if (sqlite3_bind_double(s_, i, v) != SQLITE_OK) sql_fail(db_, "bind");
     return *this;
   }
   Stmt& bind(int i, int64_t v) {
@@ -318,7 +329,7 @@ Store Store::open(const std::string& db_path, Mode mode) {
   if (version > kSchemaVersion)
     throw Error(db_path + ": profile database schema version " + std::to_string(version) +
                 " is newer than this build supports (" + std::to_string(kSchemaVersion) + ")");
-  if (version == kSchemaVersion || (mode == Mode::ReadOnly && version > 0)) return store;  // (v1 reads as v2)
+  if (version == kSchemaVersion || (mode == Mode::ReadOnly && version > 0)) return store;  // (v1/v2 read as v3)
   if (version == 0 && mode == Mode::ReadOnly) {
     Stmt n(db, "SELECT count(*) FROM sqlite_schema");
     n.step();
@@ -339,6 +350,7 @@ Store Store::open(const std::string& db_path, Mode mode) {
          " task TEXT NOT NULL, hash INTEGER NOT NULL, fields TEXT NOT NULL, record_id TEXT);"
          "CREATE INDEX entries_by_task ON entries(task, user_id, hash);"
          "CREATE INDEX entries_by_record ON entries(user_id, task, record_id) WHERE record_id IS NOT NULL;");
+    exec(db, kAdaptersTable);
     for (Task t : kAllTasks) {
       std::string sql = "CREATE VIRTUAL TABLE " + fts_table(t) +
                         " USING fts5(scope, body, content='', tokenize='unicode61 remove_diacritics 2')";
@@ -352,6 +364,7 @@ Store Store::open(const std::string& db_path, Mode mode) {
          "UPDATE entries SET record_id = json_extract(fields, '$.id') WHERE json_type(fields, '$.id') = 'text';"
          "CREATE INDEX entries_by_record ON entries(user_id, task, record_id) WHERE record_id IS NOT NULL;");
   }
+  if (version == 1 || version == 2) exec(db, kAdaptersTable);
   if (version < kSchemaVersion) exec(db, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
   return store;
@@ -636,6 +649,54 @@ StoreStats Store::stats() const {
   ps.step();
   st.db_bytes = static_cast<uint64_t>(pc.i64(0)) * static_cast<uint64_t>(ps.i64(0));
   return st;
+}
+
+void Store::set_adapters(std::string_view user, const std::vector<AdapterRef>& adapters) {
+  if (user.empty()) throw Error("profile adapters: the user id is empty");
+  for (const auto& a : adapters) {
+    if (a.path.empty()) throw Error("profile adapters: an adapter path is empty");
+    if (!std::isfinite(a.scale)) throw Error("profile adapters: the scale of '" + a.path + "' is not finite");
+  }
+  Transaction tx(db_);
+  {
+    Stmt ins(db_, "INSERT INTO users(name) VALUES(?1) ON CONFLICT(name) DO NOTHING");
+    ins.bind(1, user);
+    ins.step();
+  }
+  int64_t uid;
+  {
+    Stmt sel(db_, "SELECT id FROM users WHERE name = ?1");
+    sel.bind(1, user);
+    if (!sel.step()) throw Error("profile adapters: the user could not be created");
+    uid = sel.i64(0);
+  }
+  {
+    Stmt del(db_, "DELETE FROM adapters WHERE user_id = ?1");
+    del.bind(1, uid);
+    del.step();
+  }
+  Stmt ins(db_, "INSERT INTO adapters(user_id, position, path, scale) VALUES(?1, ?2, ?3, ?4)");
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    ins.bind(1, uid).bind(2, static_cast<int64_t>(i)).bind(3, adapters[i].path).bind(4, adapters[i].scale);
+    ins.step();
+    ins.reset();
+  }
+  tx.commit();
+}
+
+std::vector<AdapterRef> Store::adapters(std::string_view user) const {
+  std::vector<AdapterRef> out;
+  {
+    // A store written before adapters existed (schema 1 or 2, opened read-only) has none.
+    Stmt t(db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'adapters'");
+    if (!t.step()) return out;
+  }
+  Stmt s(db_,
+         "SELECT a.path, a.scale FROM adapters a JOIN users u ON u.id = a.user_id WHERE u.name = ?1 "
+         "ORDER BY a.position");
+  s.bind(1, user);
+  while (s.step()) out.push_back({s.text(0), s.f64(1)});
+  return out;
 }
 
 }  // namespace specsteer::profile

@@ -140,6 +140,27 @@ void validate(const SamplerParams& p) {
     throw Error("sampling: min_p must be in [0, 1), got " + std::to_string(p.min_p));
 }
 
+void validate(const RepeatPenalty& r) {
+  if (!std::isfinite(r.penalty) || r.penalty <= 0)
+    throw Error("sampling: repeat_penalty must be a finite number > 0 (1 = off), got " + std::to_string(r.penalty));
+  if (r.last_n < -1)
+    throw Error("sampling: repeat_last_n must be >= -1 (0 = off, -1 = all), got " + std::to_string(r.last_n));
+}
+
+void apply_repeat_penalty(std::span<float> logits, std::span<const int32_t> history, const RepeatPenalty& r) {
+  validate(r);
+  if (!r.active()) return;
+  const size_t n = r.last_n < 0 ? history.size() : std::min(history.size(), static_cast<size_t>(r.last_n));
+  std::vector<int32_t> seen(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  for (const int32_t t : seen) {
+    if (t < 0 || static_cast<size_t>(t) >= logits.size()) continue;
+    float& l = logits[static_cast<size_t>(t)];
+    l = l > 0 ? static_cast<float>(l / r.penalty) : static_cast<float>(l * r.penalty);
+  }
+}
+
 double Distribution::prob(int32_t id) const {
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] == id) return probs[i];

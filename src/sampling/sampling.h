@@ -45,6 +45,18 @@ struct SamplerParams {
 };
 void validate(const SamplerParams& p);  // throws specsteer::Error naming the field
 
+// llama.cpp's repeat penalty (--repeat-penalty, --repeat-last-n): each id
+// among the last `last_n` tokens of the history (-1: all of it) has its logit
+// divided by `penalty` when positive and multiplied when negative, once
+// however often it occurs. Applied to logits before make_distribution.
+struct RepeatPenalty {
+  double penalty = 1.0;  // 1 = off
+  int last_n = 64;       // 0 = off, -1 = the whole history
+  bool active() const { return penalty != 1.0 && last_n != 0; }
+};
+void validate(const RepeatPenalty& r);  // throws Error: penalty finite and > 0, last_n >= -1
+void apply_repeat_penalty(std::span<float> logits, std::span<const int32_t> history, const RepeatPenalty& r);
+
 // A finite distribution over token ids: sparse (only the support is listed),
 // probabilities sum to 1. `ids` are ascending unless produced by a filter
 // that sorts (then ordered by probability, ties by id); sample() walks the

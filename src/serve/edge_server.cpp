@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "personalize/personalize.h"
 #include "profile/profile.h"
 
 namespace specsteer::serve {
@@ -137,6 +138,7 @@ struct EdgeServer::Impl {
         }
       }
       if (x.empty()) throw bad_request("messages", "'messages' holds no user message with text content");
+      if (req.system.empty()) req.system = o.system;
       req.chat = o.chat;
     } else {
       const json* p = find(body, "prompt");
@@ -159,11 +161,21 @@ struct EdgeServer::Impl {
     s.max_new = integer(body, "max_completion_tokens", s.max_new);
     s.sampler.temperature = number(body, "temperature", s.sampler.temperature);
     s.sampler.top_p = number(body, "top_p", s.sampler.top_p);
+    // llama.cpp server's names for the filters OpenAI's API lacks.
+    s.sampler.top_k = integer(body, "top_k", s.sampler.top_k);
+    s.sampler.min_p = number(body, "min_p", s.sampler.min_p);
+    s.repeat.penalty = number(body, "repeat_penalty", s.repeat.penalty);
+    s.repeat.last_n = integer(body, "repeat_last_n", s.repeat.last_n);
+    for (const char* unsupported : {"frequency_penalty", "presence_penalty"})
+      if (number(body, unsupported, 0.0) != 0.0)
+        throw bad_request(unsupported, std::string("'") + unsupported +
+                                           "' is not supported; use 'repeat_penalty' (llama.cpp's) instead");
     if (const json* seed = find(body, "seed")) {
       if (!seed->is_number_integer() || seed->get<int64_t>() < 0)
         throw bad_request("seed", "'seed' must be a non-negative integer");
       s.seed = seed->get<uint64_t>();
     }
+    if (!find(body, "stop")) req.stop = o.stop;
     if (const json* st = find(body, "stop")) {  // a string or up to 4 strings, as OpenAI takes them
       if (st->is_string()) req.stop.push_back(st->get<std::string>());
       else if (st->is_array() && st->size() <= 4 &&
@@ -208,6 +220,7 @@ struct EdgeServer::Impl {
     const std::string user = text(body, "user", "");
     req.x = x;
     req.personalized = x;
+    req.edge_lora = o.lora;
     if (!o.profile_db.empty() && !user.empty()) {
       if (task.empty()) throw bad_request("specsteer.task", "a profile user needs a task (specsteer.task or --task)");
       profile::Task t;
@@ -217,12 +230,12 @@ struct EdgeServer::Impl {
         throw bad_request("specsteer.task", e.what());
       }
       auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
-      if (!store.has_user(user))
-        throw HttpError(404, "invalid_request_error", "user_not_found", "user",
-                        "user '" + user + "' is not in the profile store");
-      auto p = profile::build_prompts(store, user, t, x, retrieve_k);
-      req.x = std::move(p.x);
-      req.personalized = std::move(p.personalized);
+      // The user's entries and LoRA adapters (`profile lora`), after the server's --lora.
+      try {
+        personalize::apply(store, user, t, retrieve_k, x, *models.slm, req);
+      } catch (const personalize::UnknownUser& e) {
+        throw HttpError(404, "invalid_request_error", "user_not_found", "user", e.what());
+      }
     }
     return job;
   }

@@ -10,7 +10,9 @@
 //   GET  /v1/models            the edge's model
 //   GET  /health               {"status": "ok", counters}
 //
-// `user` selects the profile user (with a profile store); a `specsteer`
+// `user` selects the profile user (with a profile store: the user's entries
+// and LoRA adapters); llama.cpp's top_k, min_p, repeat_penalty and
+// repeat_last_n are accepted beside OpenAI's fields; a `specsteer`
 // object carries method, lambda, beta, K, steer_k, task, retrieve_k. The
 // response's `usage` and `specsteer` objects report tokens, acceptance, round
 // trips and bytes. Errors are OpenAI-shaped ({"error": {message, type,
@@ -21,7 +23,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "model/lora.h"
 #include "steer/generate.h"
 #include "steer/transport.h"
 
@@ -36,6 +40,9 @@ struct EdgeServerOptions {
   std::string profile_db;          // empty: no personalization by `user`
   std::string task;                // default task for profile prompts
   int retrieve_k = 4;
+  std::vector<LoraRef> lora;       // adapters of the SLM+ for every request (a profile user's own follow)
+  std::string system;              // system text of chat requests that bring none
+  std::vector<std::string> stop;   // stop strings of requests without `stop`
   // A fresh link to the cloud per generation; null: the cloud runs in this
   // process (the models must then include the LLM).
   std::function<std::unique_ptr<steer::Transport>()> connect;

@@ -49,6 +49,39 @@ std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
   return std::vector<float>(rows.end() - s, rows.end() - s + n);
 }
 
+// The row the edge samples from: the model's row itself, or with a repeat
+// penalty (Settings::repeat) a penalized copy over the last tokens of the
+// prompt, then the decided, then the drafted ids. The span it returns lives
+// until the next call.
+class Penalizer {
+ public:
+  Penalizer(const sampling::RepeatPenalty& rp, std::span<const int32_t> prompt) : rp_(rp), prompt_(prompt) {}
+  std::span<const float> operator()(std::span<const float> row, std::span<const int32_t> decided,
+                                    std::span<const int32_t> drafted = {}) {
+    if (!rp_.active()) return row;
+    const size_t total = prompt_.size() + decided.size() + drafted.size();
+    size_t skip = rp_.last_n < 0 ? 0 : total - std::min(total, static_cast<size_t>(rp_.last_n));
+    window_.clear();
+    for (const std::span<const int32_t> part : {prompt_, decided, drafted}) {
+      if (skip >= part.size()) {
+        skip -= part.size();
+        continue;
+      }
+      window_.insert(window_.end(), part.begin() + static_cast<std::ptrdiff_t>(skip), part.end());
+      skip = 0;
+    }
+    row_.assign(row.begin(), row.end());
+    sampling::apply_repeat_penalty(row_, window_, rp_);
+    return row_;
+  }
+
+ private:
+  sampling::RepeatPenalty rp_;
+  std::span<const int32_t> prompt_;
+  std::vector<int32_t> window_;
+  std::vector<float> row_;
+};
+
 // Fallback after a cloud failure: SLM+ alone decodes the rest, exactly as
 // `slm+` would from the personalized prompt + the tokens generated so far.
 // True (and the run marked "cancelled") when the observer asks to stop.
@@ -78,10 +111,11 @@ void continue_locally(LogitSource& src, std::span<const int32_t> personalized, R
   (prefill ? c.t_prefill_s : c.t_draft_s) += sw.seconds();
   if (!prefill) c.t_edge_forward_s += sw.seconds();
   r.stop_reason = "length";
+  Penalizer penalize(s.repeat, personalized);
   const size_t max_new = static_cast<size_t>(s.max_new);
   while (r.tokens.size() < max_new) {
     if (stop_requested(progress, r)) break;
-    const int32_t t = sampling::sample(next, s.sampler, rng);
+    const int32_t t = sampling::sample(penalize(next, r.tokens), s.sampler, rng);
     if (is_eog(t)) {
       r.stop_reason = "eog";
       break;
@@ -119,10 +153,11 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
   c.t_prefill_s = total.seconds();
   r.schedule.edge_prompt = static_cast<uint32_t>(prompt.size());
   r.stop_reason = "length";
+  Penalizer penalize(s.repeat, prompt);
   while (r.tokens.size() < static_cast<size_t>(s.max_new)) {
     if (stop_requested(progress, r)) break;
     Stopwatch ss;
-    const int32_t t = sampling::sample(next, s.sampler, rng);
+    const int32_t t = sampling::sample(penalize(next, r.tokens), s.sampler, rng);
     c.t_edge_sample_s += ss.seconds();
     if (is_eog(t)) {
       r.stop_reason = "eog";
@@ -233,6 +268,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     c.t_prefill_s = total.seconds();
 
     std::vector<int32_t>& gen = r.tokens;
+    Penalizer penalize(s.repeat, personalized);
     std::vector<int32_t> unevaluated;  // decided, not yet in the edge cache
     std::vector<int32_t> unsent;       // decided, not yet known to the cloud
     const size_t max_new = static_cast<size_t>(s.max_new);
@@ -286,13 +322,13 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         Stopwatch sw;
         sampling::Distribution d;
         if (s.method == Method::LightCoSteer) {
-          d = recovery_distribution(reply.steer, next, s.beta, s.sampler);
+          d = recovery_distribution(reply.steer, penalize(next, gen), s.beta, s.sampler);
         } else {
           if (reply.llm_logprobs.size() != static_cast<size_t>(V))
             throw CloudProtocolError("protocol: costeer StepReply carries " +
                                      std::to_string(reply.llm_logprobs.size()) + " log-probabilities, expected " +
                                      std::to_string(V));
-          const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, next, s.costeer);
+          const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, penalize(next, gen), s.costeer);
           std::vector<int32_t> ids(player.size());
           for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
           d = sampling::make_distribution(ids, player, s.sampler);
@@ -324,7 +360,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           } else {
             rows.push_back(next);
           }
-          const auto q = sampling::make_distribution(rows.back(), s.sampler);
+          const auto q = sampling::make_distribution(penalize(rows.back(), gen, block.drafts), s.sampler);
           const int32_t d = s.sampler.greedy() ? q.ids[0] : sampling::sample(q, rng.uniform());
           block.drafts.push_back(d);
           // A drawn token has q > 0; keep it > 0 after rounding to f32.
@@ -379,7 +415,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
               throw CloudProtocolError("protocol: sd Verdict rejected without a target distribution");
             std::vector<double> p(static_cast<size_t>(V), 0.0);
             for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
-            const auto q = sampling::make_distribution(next, s.sampler).dense(V);
+            const auto q = sampling::make_distribution(penalize(next, gen), s.sampler).dense(V);
             sampling::Distribution res;
             try {
               res = sd_residual(p, q);
@@ -389,7 +425,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
             t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p))
                                    : sampling::sample(res, rng.uniform());
           } else {
-            const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
+            const auto d = recovery_distribution(v.steer, penalize(next, gen), s.beta, s.sampler);
             t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
           }
           c.t_recover_s += rs.seconds();
@@ -416,7 +452,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
             const auto d = sampling::from_weights(p);
             t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p)) : sampling::sample(d, rng.uniform());
           } else {
-            const auto d = recovery_distribution(v.steer, next, s.beta, s.sampler);
+            const auto d = recovery_distribution(v.steer, penalize(next, gen), s.beta, s.sampler);
             t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
           }
           c.t_recover_s += rs.seconds();

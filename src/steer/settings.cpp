@@ -61,6 +61,7 @@ void validate(const Settings& s) {
     bad("plausibility (gamma)", "must be in [0, 1], got " + std::to_string(s.plausibility));
   if (s.max_new < 1) bad("max_new (-n)", "must be >= 1, got " + std::to_string(s.max_new));
   sampling::validate(s.sampler);
+  sampling::validate(s.repeat);
   const auto& c = s.costeer;
   if (c.iterations < 1 || c.iterations > 10000) bad("costeer.iterations", "must be in [1, 10000]");
   if (!std::isfinite(c.a) || !std::isfinite(c.b)) bad("costeer.a/b", "must be finite");

@@ -68,6 +68,13 @@ struct Settings {
   // argmax; acceptance still by the seeded ratio test on temperature-1
   // probabilities. Otherwise drafts/recovery sample with these filters.
   sampling::SamplerParams sampler{};
+  // Edge side only (not on the wire): the repeat penalty on the rows the edge
+  // samples from (drafts, recovery's h_SLM+ term, slm/slm+/llm and the
+  // fallback), over prompt + decided + drafted tokens. The ratio test reads
+  // the cloud's unpenalized LLM and SLM-, so Eq. 7 is unchanged; sd's drafts
+  // and residual use the same penalized draft distribution, so sd still
+  // samples the LLM's own distribution.
+  sampling::RepeatPenalty repeat{};
   bool bonus = false;  // when all K are accepted, the cloud also sends the K+1 steering vector
   CoSteerParams costeer{};
 };

@@ -12,7 +12,13 @@ pc_dir=$(dirname "$(find "$prefix" -name specsteer.pc | head -1)")
 flags=$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs specsteer)
 libdir=$(PKG_CONFIG_PATH=$pc_dir pkg-config --variable=libdir specsteer)
 cc -std=c11 -Wall -Wextra -Werror $sanitize_flags "$src/examples/edge_example.c" $flags -o "$prefix/edge_example_pc"
-LD_LIBRARY_PATH=$libdir "$prefix/edge_example_pc" "$slm" "$llm"
+# A profile store with one user whose SLM+ also has a LoRA adapter (`profile lora`).
+head -n 2 "$src/data/minilamp/review.jsonl" > "$prefix/records.jsonl"
+"$build/specsteer" profile import --db "$prefix/profile.db" --task review --data "$prefix/records.jsonl" >/dev/null
+user=$(head -n 1 "$prefix/records.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["reviewerId"])')
+"$build/specsteer" gguf synth-lora -m "$slm" -o "$prefix/user.lora.gguf" --rank 4 >/dev/null
+"$build/specsteer" profile lora --db "$prefix/profile.db" --user "$user" --set "$prefix/user.lora.gguf:0.5" >/dev/null
+LD_LIBRARY_PATH=$libdir "$prefix/edge_example_pc" "$slm" "$llm" "$prefix/profile.db" "$user" review
 cmake -S "$src/examples" -B "$prefix/cmake-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$sanitize_flags" >/dev/null
 cmake --build "$prefix/cmake-build" >/dev/null
 LD_LIBRARY_PATH=$libdir "$prefix/cmake-build/edge_example" "$slm" "$llm"

@@ -169,6 +169,11 @@ TEST(EngineCli, GenerateRefusesWhatEvalRefuses) {
       {"--input ''", "--input: the task input x is empty"},
       {"--input x --on-cloud-failure sometimes", "--on-cloud-failure"},
       {"--input x --on-cloud-failure fallback", "--on-cloud-failure needs --cloud"},
+      {"--input x --repeat-penalty 0", "repeat_penalty must be a finite number > 0"},
+      {"--input x --repeat-last-n -2", "repeat_last_n must be >= -1"},
+      {"--input x --top-p 0", "top_p must be in (0, 1]"},
+      {"--input x --min-p 1", "min_p must be in [0, 1)"},
+      {"--input x --temp -1", "temperature must be >= 0"},
   };
   for (const auto& [args, says] : cases) {
     auto r = run_cli(base + args);
@@ -223,6 +228,16 @@ TEST(EngineCli, SharedOptionNamesAcrossCommands) {
                           " --out " + q((dir / "ev").string()) + " -n 0");
   EXPECT_NE(ev.rc, 0);
   EXPECT_NE(ev.out.find("max_new (-n) must be >= 1"), std::string::npos) << ev.out;
+  // The repeat penalty has the same names and rules in run, generate, eval and edge serve.
+  for (const std::string& cmd :
+       {"run -m " + slm + " -p hi", gen + "-p hi",
+        "eval --data " + q((root / "data/longlamp-sample/review.jsonl").string()) + " --task review --slm " + slm +
+            " --llm " + llm + " --out " + q((dir / "ev2").string()),
+        "edge serve --slm " + slm + " --llm " + llm + " --port 0"}) {
+    const auto bad = run_cli(cmd + " --repeat-penalty -1");
+    EXPECT_NE(bad.rc, 0) << cmd;
+    EXPECT_NE(bad.out.find("repeat_penalty must be a finite number > 0"), std::string::npos) << cmd << ": " << bad.out;
+  }
   // Every help shows defaults.
   for (const char* cmd : {"run", "generate", "eval", "demo", "cloud serve", "edge serve"}) {
     const auto h = run_cli(std::string(cmd) + " --help");
@@ -250,7 +265,7 @@ TEST(EngineCli, RunStopStringsAndRepeatPenalty) {
   EXPECT_NE(pen, full);
   EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 3", false).out), pen);
   EXPECT_EQ(text(run_cli(base + "--json --repeat-penalty 1", false).out), full);
-  EXPECT_NE(run_cli(base + "--repeat-penalty 0").out.find("--repeat-penalty must be"), std::string::npos);
+  EXPECT_NE(run_cli(base + "--repeat-penalty 0").out.find("repeat_penalty must be"), std::string::npos);
   EXPECT_NE(run_cli(base + "-r ''").out.find("a stop string is empty"), std::string::npos);
   // --system frames the prompt: another continuation, deterministic.
   const std::string sys = text(run_cli(base + "--json --system " + q("You are a pirate."), false).out);

@@ -371,6 +371,39 @@ TEST(EvalE2E, LoraSpecialist) {
   fs::remove_all(out);
 }
 
+// --lora-dir: each record's user gets DIR/<user>.gguf; a user without one is named.
+TEST(EvalE2E, PerUserLoraDirectory) {
+  const std::string lora = kGolden + "/lora/tiny-qwen3-f32-lora.gguf";
+  const std::string base = kGolden + "/tiny-qwen3-f32/tiny-qwen3-f32.gguf";
+  if (!fs::exists(lora)) GTEST_SKIP() << "fixtures absent";
+  const fs::path root = fs::temp_directory_path() / ("specsteer_eval_loradir_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const fs::path adapters = root / "adapters", out = root / "out";
+  fs::create_directories(adapters);
+  std::ifstream first(kData);
+  std::string line;
+  std::getline(first, line);
+  const std::string user = json::parse(line)["name"];
+  const std::string common = "eval --data " + kData + " --task abstract --slm " + base + " --llm " + base +
+                             " --methods slm+ --limit 1 --max-new-tokens 4 --retrieve-k 1 --threads 1 --quiet" +
+                             " --specialist lora --lora-dir " + adapters.string();
+  std::string log;
+  EXPECT_NE(run(common + " --out " + out.string(), &log), 0);
+  EXPECT_NE(log.find("no adapter for user '" + user + "'"), std::string::npos) << log;
+  fs::copy_file(lora, adapters / (user + ".gguf"));
+  fs::remove_all(out);
+  ASSERT_EQ(run(common + " --out " + out.string(), &log), 0) << log;
+  const json manifest = json::parse(slurp(out / "manifest.json"));
+  EXPECT_EQ(manifest["fingerprint"]["lora_dir"], fs::absolute(adapters).lexically_normal().string());
+  EXPECT_NE(run("eval --data " + kData + " --task abstract --slm " + base + " --llm " + base +
+                    " --methods slm+ --limit 1 --specialist lora --lora-dir " + (root / "none").string() +
+                    " --out " + (root / "o2").string(),
+                &log),
+            0);
+  EXPECT_NE(log.find("is not a directory"), std::string::npos) << log;
+  fs::remove_all(root);
+}
+
 // Wrong --task for the data names the task the records look like; sweep
 // values are refused up front with steer::validate's words.
 TEST(EvalE2E, WrongTaskAndBadSweepValuesAreNamed) {

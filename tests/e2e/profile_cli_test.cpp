@@ -106,4 +106,48 @@ TEST_F(ProfileCli, GenerateRefusesAUserTheStoreDoesNotHave) {
   EXPECT_EQ(known.rc, 0) << known.out;
 }
 
+// `profile lora` maps a user to an adapter of the SLM+ that `generate
+// --profile-db --user` applies (unless --lora names others); a file that is
+// not a LoRA adapter is refused.
+TEST_F(ProfileCli, ProfileLoraGivesAUserTheirAdapter) {
+  ASSERT_EQ(run("profile import --db " + db_ + " --task abstract --data " + sample("abstract")).rc, 0);
+  const std::string slm_path = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/specialist.gguf";
+  const std::string slm = q(slm_path), adapter = q((dir_ / "mira.gguf").string());
+  ASSERT_EQ(run("gguf synth-lora -m " + slm + " -o " + adapter + " --rank 4 --std 0.3").rc, 0);
+  CliResult not_adapter = run("profile lora --db " + db_ + " --user 'Mira Okafor' --set " + slm);
+  EXPECT_EQ(not_adapter.rc, 1) << not_adapter.out;
+  EXPECT_NE(not_adapter.out.find("not a LoRA adapter"), std::string::npos) << not_adapter.out;
+  CliResult none = run("profile lora --db " + db_ + " --user 'Mira Okafor'");
+  EXPECT_EQ(none.rc, 0) << none.out;
+  EXPECT_NE(none.out.find("no adapters"), std::string::npos) << none.out;
+
+  const std::string gen = "generate --slm " + slm + " --method slm+ --profile-db " + db_ +
+                          " --task abstract --input 'A title' -n 12 -t 1 --retrieve-k 1 --json --user 'Mira Okafor'";
+  auto text = [&](const std::string& extra) {
+    CliResult r = run(gen + extra);
+    EXPECT_EQ(r.rc, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')), nullptr, false);
+    return j.is_discarded() ? std::string("?") : j["text"].get<std::string>();
+  };
+  const std::string plain = text("");
+  CliResult set = run("profile lora --db " + db_ + " --user 'Mira Okafor' --set " + adapter + ":2 --json");
+  ASSERT_EQ(set.rc, 0) << set.out;
+  const auto listed = nlohmann::json::parse(set.out);
+  ASSERT_EQ(listed["adapters"].size(), 1u);
+  EXPECT_TRUE(fs::path(listed["adapters"][0]["path"].get<std::string>()).is_absolute());
+  EXPECT_EQ(listed["adapters"][0]["scale"], 2.0);
+  const std::string adapted = text("");
+  EXPECT_NE(adapted, plain) << "the user's adapter changed nothing";
+  // --lora replaces the user's adapters: the same file at scale 0 is the base model.
+  EXPECT_EQ(text(" --lora " + adapter + ":0"), plain);
+  EXPECT_EQ(run("profile lora --db " + db_ + " --user 'Mira Okafor' --clear").rc, 0);
+  EXPECT_EQ(text(""), plain);
+  // An adapter file that is gone is named.
+  ASSERT_EQ(run("profile lora --db " + db_ + " --user 'Mira Okafor' --set " + adapter).rc, 0);
+  fs::remove(dir_ / "mira.gguf");
+  CliResult gone = run(gen);
+  EXPECT_EQ(gone.rc, 1) << gone.out;
+  EXPECT_NE(gone.out.find("the LoRA adapter of profile user 'Mira Okafor'"), std::string::npos) << gone.out;
+}
+
 }  // namespace

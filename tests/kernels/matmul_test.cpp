@@ -110,10 +110,91 @@ TEST_P(Packed, MatchesTheRowMajorKernelExactlyEnough) {
 INSTANTIATE_TEST_SUITE_P(Kernels, Packed, ::testing::Values(TensorType::Q8_0, TensorType::Q4_0),
                          [](const auto& info) { return std::string(gguf::type_name(info.param)); });
 
-TEST(PackedLayout, OnlyQ8_0AndQ4_0HaveAPackedForm) {
+TEST(PackedLayout, OnlyQ8_0AndQ4_0HaveA32ColumnPackedBlock) {
   for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q4_K, TensorType::Q6_K})
     EXPECT_EQ(packed_block_bytes(t), 0u) << gguf::type_name(t);
 }
+
+// The K-quants repacked for VNNI (16 rows x 256 columns per super-block,
+// integer codes against activations quantized per 32): against the exact
+// float reference within the activation quantization's error, like Q8_0;
+// extreme codes (0 and the largest) and extreme scales survive the layout;
+// the packed copy is the GGUF size plus at most a few percent.
+class PackedK : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(PackedK, MatchesTheReferenceWithinActivationQuantization) {
+  if (!packed_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
+  const TensorType type = GetParam();
+  const int64_t rows = 48, cols = 512;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const size_t rb = gguf::row_bytes(type, cols);
+  std::vector<uint8_t> wq(rows * rb);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = nd(rng) * (1.f + static_cast<float>(r % 7));
+    if (r == 5) std::fill(row.begin(), row.begin() + 256, 0.0f);  // a super-block of zero scales
+    quantize_row(type, row.data(), &wq[r * rb], cols);
+  }
+  // Extreme codes in row 1: all code bits set in its first super-block, then cleared in row 2.
+  if (type == TensorType::Q4_K) {
+    std::fill_n(&wq[rb + 16], 128, 0xFF);
+    std::fill_n(&wq[2 * rb + 16], 128, 0x00);
+  } else if (type == TensorType::Q5_K) {
+    std::fill_n(&wq[rb + 16], 32 + 128, 0xFF);
+    std::fill_n(&wq[2 * rb + 16], 32 + 128, 0x00);
+  } else {
+    std::fill_n(&wq[rb], 128 + 64, 0xFF);
+    std::fill_n(&wq[2 * rb], 128 + 64, 0x00);
+    wq[rb + 192] = 0x80;  // scale -128
+  }
+  Matrix plain{type, wq.data(), rows, cols, rb};
+  ASSERT_GT(packed_bytes(plain), 0u);
+  EXPECT_GE(packed_bytes(plain), wq.size());
+  EXPECT_LE(packed_bytes(plain), wq.size() * 103 / 100) << "the packed copy should cost about the GGUF bytes";
+  std::vector<uint8_t> packed(packed_bytes(plain));
+  pack_weights(plain, packed.data());
+  Matrix fast = plain;
+  fast.packed = packed.data();
+  ThreadPool pool(2);
+  std::vector<float> deq(cols);
+  for (int64_t n : {1, 2, 3, 7, 8, 9, 16, 17, 33}) {
+    std::vector<float> x(n * cols), y(n * rows);
+    for (auto& v : x) v = nd(rng);
+    matmul(fast, x.data(), n, y.data(), pool);
+    // The activations exactly as the kernel sees them (8-bit per 32, fp16-rounded scales).
+    std::vector<int16_t> xq(n * cols);
+    std::vector<float> xd(n * cols / 32);
+    simd::QuantizedActs acts;
+    acts.q = xq.data();
+    acts.d = xd.data();
+    acts.cols = cols;
+    simd::quantize_acts_q8(x.data(), n, cols, acts);
+    for (int64_t r = 0; r < rows; ++r) {
+      dequantize_row(type, &wq[r * rb], deq.data(), cols);
+      for (int64_t i = 0; i < n; ++i) {
+        const double ref = dot_row_reference(type, &wq[r * rb], &x[i * cols], cols);
+        double mag = 0, exact = 0;
+        for (int64_t k = 0; k < cols; ++k) {
+          mag += std::fabs(deq[k] * x[i * cols + k]);
+          exact += double(deq[k]) * xd[(i * cols + k) / 32] * xq[i * cols + k];
+        }
+        // Against quantized activations the integer path is exact up to float rounding ...
+        ASSERT_NEAR(y[i * rows + r], exact, 2e-5 * mag + 1e-5)
+            << gguf::type_name(type) << " n=" << n << " row " << r << " pos " << i;
+        // ... and against float activations within their quantization error.
+        ASSERT_NEAR(y[i * rows + r], ref, 1e-2 * mag + 1e-5)
+            << gguf::type_name(type) << " n=" << n << " row " << r << " pos " << i;
+      }
+    }
+  }
+  Matrix narrow = plain;
+  narrow.cols = 480;  // not whole super-blocks
+  EXPECT_EQ(packed_bytes(narrow), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, PackedK, ::testing::Values(TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K),
+                         [](const auto& info) { return std::string(gguf::type_name(info.param)); });
 
 TEST(SharedInputMatmul, EqualsOneProductPerMatrix) {
   std::mt19937 rng(5);

@@ -458,7 +458,7 @@ TEST(QuantErrors, BadLengthAndType) {
   EXPECT_THROW(quantize_row(TensorType::Q8_0, x.data(), buf.data(), 33), Error);
   EXPECT_THROW(dequantize_row(TensorType::Q4_K, buf.data(), x.data(), 64), Error);
   EXPECT_THROW(dot_row_reference(TensorType::Q6_K, buf.data(), x.data(), 32), Error);
-  EXPECT_THROW(dequantize_row(TensorType::Q4_1, buf.data(), x.data(), 32), Error);
+  EXPECT_THROW(dequantize_row(TensorType::Q8_1, buf.data(), x.data(), 32), Error);
   EXPECT_THROW(quantize_row(TensorType::Q2_K, x.data(), buf.data(), 256), Error);
   try {
     dequantize_row(TensorType::Q4_K, buf.data(), x.data(), 64);
@@ -467,5 +467,84 @@ TEST(QuantErrors, BadLengthAndType) {
   }
   EXPECT_EQ(block_elems(TensorType::Q6_K), 256u);
   EXPECT_EQ(block_bytes(TensorType::Q5_K), 176u);
-  EXPECT_FALSE(quant_supported(TensorType::Q4_1));
+  EXPECT_FALSE(quant_supported(TensorType::Q8_1));
+  EXPECT_TRUE(quant_supported(TensorType::Q4_1));  // dequantized for the float path
+}
+
+// ------------------------------------------------- dequantize-only formats
+
+// Random blocks of Q4_1, Q5_0, Q5_1, Q2_K and Q3_K against ggml's format
+// written per element (where each code, bit and scale of element e lives),
+// a second formulation of the loops in dequant-inl.h.
+TEST(DequantOnly, EveryElementFollowsTheFormat) {
+  std::mt19937 rng(11);
+  auto bytes = [&](uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(rng());
+  };
+  const uint16_t d_bits = fp32_to_fp16(0.75f), m_bits = fp32_to_fp16(-0.25f);
+  const float d = fp16_to_fp32(d_bits), m = fp16_to_fp32(m_bits);
+  for (int trial = 0; trial < 20; ++trial) {
+    float y[256];
+    {
+      BlockQ4_1 b;
+      bytes(b.qs, sizeof b.qs);
+      b.d = d_bits, b.m = m_bits;
+      dequantize_row(TensorType::Q4_1, &b, y, 32);
+      for (int e = 0; e < 32; ++e) {
+        const int q = e < 16 ? b.qs[e] & 15 : b.qs[e - 16] >> 4;
+        ASSERT_NEAR(y[e], static_cast<float>(q) * d + m, 1e-4f) << "Q4_1 element " << e;
+      }
+    }
+    {
+      BlockQ5_0 b0;
+      BlockQ5_1 b1;
+      bytes(b0.qs, sizeof b0.qs);
+      bytes(b0.qh, sizeof b0.qh);
+      std::memcpy(b1.qs, b0.qs, sizeof b0.qs);
+      std::memcpy(b1.qh, b0.qh, sizeof b0.qh);
+      b0.d = b1.d = d_bits;
+      b1.m = m_bits;
+      float y1[32];
+      dequantize_row(TensorType::Q5_0, &b0, y, 32);
+      dequantize_row(TensorType::Q5_1, &b1, y1, 32);
+      for (int e = 0; e < 32; ++e) {
+        const int nib = e < 16 ? b0.qs[e] & 15 : b0.qs[e - 16] >> 4;
+        const int bit = (b0.qh[e / 8] >> (e % 8)) & 1;
+        ASSERT_NEAR(y[e], static_cast<float>((nib | bit << 4) - 16) * d, 1e-4f) << "Q5_0 element " << e;
+        ASSERT_NEAR(y1[e], static_cast<float>(nib | bit << 4) * d + m, 1e-4f) << "Q5_1 element " << e;
+      }
+    }
+    {
+      BlockQ2_K b;
+      bytes(b.scales, sizeof b.scales);
+      bytes(b.qs, sizeof b.qs);
+      b.d = d_bits, b.dmin = m_bits;
+      dequantize_row(TensorType::Q2_K, &b, y, 256);
+      for (int e = 0; e < 256; ++e) {
+        const int n = e / 128, r = e % 128;
+        const int q = (b.qs[32 * n + r % 32] >> (2 * (r / 32))) & 3;
+        const uint8_t sc = b.scales[e / 16];
+        ASSERT_NEAR(y[e], d * static_cast<float>(sc & 15) * static_cast<float>(q) - m * static_cast<float>(sc >> 4), 1e-4f)
+            << "Q2_K element " << e;
+      }
+    }
+    {
+      BlockQ3_K b;
+      bytes(b.hmask, sizeof b.hmask);
+      bytes(b.qs, sizeof b.qs);
+      bytes(b.scales, sizeof b.scales);
+      b.d = d_bits;
+      dequantize_row(TensorType::Q3_K, &b, y, 256);
+      for (int e = 0; e < 256; ++e) {
+        const int n = e / 128, r = e % 128, s = e / 16;
+        const int q = (b.qs[32 * n + r % 32] >> (2 * (r / 32))) & 3;
+        const bool high = (b.hmask[r % 32] >> (4 * n + r / 32)) & 1;
+        // 6-bit scale s: 4 low bits in byte s (s < 8) or the high nibble of byte s-8,
+        // 2 high bits in byte 8 + s%4 at bit 2*(s/4).
+        const int low = s < 8 ? b.scales[s] & 15 : b.scales[s - 8] >> 4;
+        const int sc = (low | ((b.scales[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
+        ASSERT_NEAR(y[e], d * static_cast<float>(sc) * static_cast<float>(q - (high ? 0 : 4)), 1e-4f) << "Q3_K element " << e;
+      }
+    }
+  }
 }

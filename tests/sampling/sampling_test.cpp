@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "common/error.h"
@@ -177,4 +178,42 @@ TEST(Sample, InverseCdfEdges) {
   auto dense = f.dense(5);
   EXPECT_DOUBLE_EQ(dense[3], 0.75);
   EXPECT_DOUBLE_EQ(dense[4], 0.0);
+}
+
+TEST(RepeatPenalty, DividesPositiveMultipliesNegativeOncePerId) {
+  std::vector<float> logits = {2.0f, -1.0f, 3.0f, 0.5f, -2.0f};
+  const std::vector<int32_t> history = {0, 1, 0, 1, 0};  // ids 0 and 1, repeated
+  apply_repeat_penalty(logits, history, {.penalty = 2.0, .last_n = 64});
+  EXPECT_FLOAT_EQ(logits[0], 1.0f);   // 2 / 2, once although it occurs 3 times
+  EXPECT_FLOAT_EQ(logits[1], -2.0f);  // -1 * 2
+  EXPECT_FLOAT_EQ(logits[2], 3.0f);
+  EXPECT_FLOAT_EQ(logits[3], 0.5f);
+  EXPECT_FLOAT_EQ(logits[4], -2.0f);
+}
+
+TEST(RepeatPenalty, LooksBackOnlyLastNAndMinusOneMeansAll) {
+  const std::vector<int32_t> history = {2, 3, 4};
+  std::vector<float> last2 = {1, 1, 1, 1, 1};
+  apply_repeat_penalty(last2, history, {.penalty = 4.0, .last_n = 2});
+  EXPECT_EQ(last2, (std::vector<float>{1, 1, 1, 0.25f, 0.25f}));
+  std::vector<float> all = {1, 1, 1, 1, 1};
+  apply_repeat_penalty(all, history, {.penalty = 4.0, .last_n = -1});
+  EXPECT_EQ(all, (std::vector<float>{1, 1, 0.25f, 0.25f, 0.25f}));
+  std::vector<float> off = {1, 1, 1, 1, 1};
+  apply_repeat_penalty(off, history, {.penalty = 4.0, .last_n = 0});
+  apply_repeat_penalty(off, history, {.penalty = 1.0, .last_n = 64});
+  EXPECT_EQ(off, (std::vector<float>{1, 1, 1, 1, 1}));
+  // Ids outside the row (another model's vocabulary) are skipped, not written.
+  std::vector<float> small = {1, 1};
+  apply_repeat_penalty(small, std::vector<int32_t>{-1, 1, 7}, {.penalty = 2.0, .last_n = 64});
+  EXPECT_EQ(small, (std::vector<float>{1, 0.5f}));
+}
+
+TEST(RepeatPenalty, BadValuesAreRefused) {
+  std::vector<float> l = {1};
+  const std::vector<int32_t> h = {0};
+  for (double p : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()})
+    EXPECT_THROW(apply_repeat_penalty(l, h, {.penalty = p, .last_n = 4}), Error) << p;
+  EXPECT_THROW(validate(RepeatPenalty{.penalty = 1.1, .last_n = -2}), Error);
+  EXPECT_NO_THROW(validate(RepeatPenalty{.penalty = 0.9, .last_n = -1}));  // < 1 favours repeats, as in llama.cpp
 }

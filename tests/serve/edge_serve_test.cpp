@@ -311,6 +311,14 @@ TEST(EdgeServe, BadRequestsGetOpenAIShapedErrors) {
   bad = chat_body(4, false);
   bad["stop"] = 3;
   expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "'stop' must be", "stop");
+  bad = chat_body(4, false);
+  bad["frequency_penalty"] = 0.5;
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "use 'repeat_penalty'",
+               "frequency_penalty");
+  bad = chat_body(4, false);
+  bad["repeat_penalty"] = 0;
+  expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "repeat_penalty must be",
+               nullptr);
   // A known user is personalized (and answered).
   json ok = chat_body(4, false);
   ok["user"] = "Mira Okafor";
@@ -378,3 +386,52 @@ TEST(EdgeServe, TheOfficialOpenAIClientGetsTheSameTextStreamedOrNot) {
   EXPECT_EQ(j["specsteer"]["round_trips"], ref.counters.round_trips);
   EXPECT_EQ(j["error"]["status"], 400) << "the client sees the 400 as an APIError";
 }
+
+// `profile lora` maps a user to an adapter of the SLM+: the edge applies it
+// to that user's requests only (the text changes), llama.cpp's sampling
+// fields are taken, and an adapter file that is gone is a 500 naming it.
+TEST(EdgeServe, AProfileUsersAdapterPersonalizesTheirRequests) {
+  NEED_FIXTURES();
+  const fs::path dir = temp_dir() / "lora-user";
+  fs::create_directories(dir);
+  const fs::path db = dir / "profile.db", adapter = dir / "mira.gguf";
+  const std::string cli = SPECSTEER_CLI;
+  const std::string sample = std::string(SPECSTEER_SOURCE_DIR) + "/data/longlamp-sample/abstract.jsonl";
+  for (const std::string& cmd :
+       {cli + " profile import --db '" + db.string() + "' --task abstract --data '" + sample + "'",
+        cli + " gguf synth-lora -m '" + kSlm + "' -o '" + adapter.string() + "' --rank 4 --std 0.2"}) {
+    const std::string quiet = cmd + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(quiet.c_str()), 0) << cmd;
+  }
+  START(d, "--profile-db", db.string(), "--task", "abstract");
+  auto c = d.client();
+  json body = chat_body(8, false);
+  body["user"] = "Mira Okafor";
+  body["specsteer"] = {{"retrieve_k", 1}, {"method", "slm+"}};
+  body["repeat_penalty"] = 1.2;
+  body["top_k"] = 5;
+  body["min_p"] = 0.05;
+  auto text_of = [&](const json& b) {
+    auto r = c.Post("/v1/chat/completions", b.dump(), "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return std::string();
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+  };
+  const std::string plain = text_of(body);
+  const std::string set = cli + " profile lora --db '" + db.string() + "' --user 'Mira Okafor' --set '" +
+                          adapter.string() + ":4' >/dev/null 2>&1";
+  ASSERT_EQ(std::system(set.c_str()), 0) << set;
+  const std::string adapted = text_of(body);
+  EXPECT_NE(adapted, plain) << "the user's adapter changed nothing";
+  EXPECT_EQ(text_of(body), adapted) << "deterministic";
+  json other = body;
+  other.erase("user");
+  EXPECT_NE(text_of(other), adapted) << "another request got the user's adapter";
+  fs::remove(adapter);
+  auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500) << r->body;
+  EXPECT_NE(r->body.find("mira.gguf"), std::string::npos) << r->body;
+}
+

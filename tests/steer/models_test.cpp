@@ -302,3 +302,47 @@ TEST(Models, StopStringsEndTheTextBeforeThemAndStopTheRun) {
   empty.stop = {""};
   EXPECT_THROW(generate(pair_qwen2(), empty), Error);
 }
+
+// The repeat penalty acts only on the rows the edge samples from: the cloud's
+// LLM stays unpenalized, so greedy sd still equals the LLM's own greedy
+// decoding, while slm+ equals a hand-written penalized greedy loop over
+// prompt + generated tokens, and specsteer changes and stays deterministic.
+TEST(Models, RepeatPenaltyActsOnTheEdgesRowsOnly) {
+  NEED_FIXTURES();
+  const Models& m = pair_qwen2();
+  const sampling::RepeatPenalty rp{.penalty = 1.8, .last_n = 16};
+  const auto llm = generate(m, request(Method::Llm, 24));
+  auto sd = request(Method::Sd, 24);
+  sd.settings.repeat = rp;
+  EXPECT_EQ(generate(m, sd).tokens, llm.tokens);
+
+  auto req = request(Method::SlmPlus, 24);
+  req.settings.repeat = rp;
+  const auto r = generate(m, req);
+  std::vector<int32_t> history = prepare_prompts(m, req).personalized;
+  Sequence seq(m.slm, {.n_ctx = 1024});
+  std::span<const float> rows = seq.eval(history, false);
+  std::vector<int32_t> expect;
+  const size_t V = static_cast<size_t>(m.slm->config().n_vocab);
+  while (expect.size() < 24) {
+    std::vector<float> row(rows.end() - static_cast<std::ptrdiff_t>(V), rows.end());
+    sampling::apply_repeat_penalty(row, history, rp);
+    const int32_t t = sampling::argmax(std::span<const float>(row));
+    if (m.slm_tok->is_eog(t)) break;
+    expect.push_back(t);
+    history.push_back(t);
+    const int32_t one[1] = {t};
+    rows = seq.eval(one, false);
+  }
+  EXPECT_EQ(r.tokens, expect);
+  EXPECT_NE(r.tokens, generate(m, request(Method::SlmPlus, 24)).tokens) << "the penalty changed nothing";
+
+  auto spec = request(Method::SpecSteer, 24);
+  spec.settings.repeat = rp;
+  const auto a = generate(m, spec), b = generate(m, spec);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_NE(a.tokens, generate(m, request(Method::SpecSteer, 24)).tokens) << "the penalty changed nothing";
+  spec.settings.repeat.penalty = 0;
+  EXPECT_THROW(generate(m, spec), Error);
+}
+

@@ -134,6 +134,8 @@ class Qwen3(nn.Module):
 CONFIGS = {
     # ~0.95M parameters with a 1152-token vocab
     "generalist": dict(d_model=128, n_layer=4, n_head=4, n_head_kv=2, head_dim=32, d_ff=384),
+    # ~2.9M parameters: the larger point of the Generalist's scaling curve (README, "Generalist v2")
+    "generalist3m": dict(d_model=192, n_layer=6, n_head=6, n_head_kv=2, head_dim=32, d_ff=576),
     # ~60K parameters with a 1152-token vocab
     "specialist": dict(d_model=32, n_layer=2, n_head=2, n_head_kv=1, head_dim=16, d_ff=96),
 }

@@ -151,6 +151,15 @@ def cmd_prepare(a):
     # x-only variant of the same training records (the cloud-side Generalist only ever sees x)
     tr_x = pack([(r["input"], r["output"], False) for t in TASKS for r in train[t]])
     torch.save({"train": tr_x, "val": va, "n_vocab": tok.n_vocab}, os.path.join(WORK, "docs_x.pt"))
+    # the Generalist's mix: every record's x form plus, for a share of the records, its personalized form as
+    # well, so that `llm+` (the Generalist reading the profile) is a meaningful reference without taking
+    # training away from the reasoning half
+    g_rng = random.Random(a.seed + 1)
+    g_docs = [(r["input"], r["output"], False) for t in TASKS for r in train[t]]
+    g_docs += [(personalized_prompt(r, t, tmpl), r["output"], True) for t in TASKS for r in train[t]
+               if g_rng.random() < a.gen_personalized_frac]
+    tr_g = pack(g_docs)
+    torch.save({"train": tr_g, "val": va, "n_vocab": tok.n_vocab}, os.path.join(WORK, "docs_g.pt"))
     lens = (tr["offs"][1:] - tr["offs"][:-1]).float()
     out_lens = (tr["offs"][1:] - tr["offs"][:-1] - tr["starts"]).float()
     print(f"tokenized in {time.time() - t0:.0f}s: {len(lens)} docs, {int(lens.sum())} tokens, "
@@ -255,7 +264,7 @@ def subsample_val(val, per_group):
 
 
 def cmd_train(a):
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     blob = torch.load(os.path.join(WORK, a.docs))
     tr, va = blob["train"], subsample_val(blob["val"], a.val_per_group)
@@ -265,18 +274,19 @@ def cmd_train(a):
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
-    ckpt_path = os.path.join(WORK, f"{a.model}.ckpt")
-    log_path = os.path.join(WORK, f"{a.model}.log.jsonl")
+    run = a.run or a.model
+    ckpt_path = os.path.join(WORK, f"{run}.ckpt")
+    log_path = os.path.join(WORK, f"{run}.log.jsonl")
     st = {"step": 0, "epoch": 0, "pos": 0, "elapsed": 0.0, "tokens": 0, "out_tokens": 0}
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         st = ck["state"]
-        print(f"resumed {a.model} at step {st['step']} ({st['elapsed']:.0f}s)", flush=True)
+        print(f"resumed {run} at step {st['step']} ({st['elapsed']:.0f}s)", flush=True)
     budget = a.minutes * 60.0
     pad_id = blob["n_vocab"] - 3  # <|endoftext|>
-    print(f"{a.model}: {model.n_params()} params, cfg {cfg.to_dict()}", flush=True)
+    print(f"{run}: {model.n_params()} params, cfg {cfg.to_dict()}", flush=True)
 
     def save():
         st["elapsed"] = time.time() - t_start
@@ -290,7 +300,7 @@ def cmd_train(a):
 
     t_start = time.time() - st["elapsed"]
     last_ck = last_eval = time.time()
-    run_loss, run_n, run_tok, run_t = 0.0, 0, 0, time.time()
+    run_loss, run_n, run_tok, run_cells, run_t = 0.0, 0, 0, 0, time.time()
     bl = batches(tr, st["epoch"], a.seed, a.batch_tokens)
     model.train()
     while True:
@@ -321,14 +331,16 @@ def cmd_train(a):
         run_loss += float(loss)
         run_n += 1
         run_tok += ntok
+        run_cells += x.numel()
         if st["step"] % a.log_every == 0:
             now = time.time()
             rec = {"step": st["step"], "elapsed": round(now - t_start, 1), "epoch": st["epoch"],
                    "lr": lr, "loss": run_loss / run_n, "tok_per_s": run_tok / (now - run_t),
+                   "pad_share": 1 - run_tok / max(run_cells, 1),
                    "tokens": st["tokens"], "out_tokens": st["out_tokens"]}
             print(json.dumps(rec), flush=True)
             log(rec)
-            run_loss, run_n, run_tok, run_t = 0.0, 0, 0, now
+            run_loss, run_n, run_tok, run_cells, run_t = 0.0, 0, 0, 0, now
         if time.time() - last_eval > a.eval_every * 60:
             ev = evaluate(model, va, pad_id)
             rec = {"step": st["step"], "elapsed": round(time.time() - t_start, 1), "val": ev}
@@ -346,7 +358,7 @@ def cmd_train(a):
     print(json.dumps(rec), flush=True)
     log(rec)
     save()
-    export(a.model)
+    export(run)
 
 
 # ---------------------------------------------------------------- export
@@ -423,8 +435,12 @@ def main():
     p.add_argument("--personalized-frac", type=float, default=0.75)
     p.add_argument("--vocab", type=int, default=1152)
     p.add_argument("--bpe-docs", type=int, default=3000)
+    p.add_argument("--gen-personalized-frac", type=float, default=0.1,
+                   help="share of records that also appear personalized in docs_g.pt (the Generalist's mix)")
     p = sub.add_parser("train")
     p.add_argument("--model", choices=list(CONFIGS), required=True)
+    p.add_argument("--run", default=None, help="name of the checkpoint/log/export files (default: the model's)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (machine to itself: all)")
     p.add_argument("--minutes", type=float, default=50)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=100)
@@ -435,7 +451,7 @@ def main():
     p.add_argument("--eval-every", type=float, default=6.0, help="minutes")
     p.add_argument("--val-per-group", type=int, default=25, help="validation docs per (task, prompt kind)")
     p = sub.add_parser("export")
-    p.add_argument("--model", choices=list(CONFIGS), required=True)
+    p.add_argument("--model", required=True, help="run name (checkpoint work/NAME.ckpt)")
     p.add_argument("--out-dir", default=None)
     a = ap.parse_args()
     {"prepare": cmd_prepare, "train": cmd_train, "export": cmd_export}[a.cmd](a)
