@@ -68,6 +68,22 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
 
 class Packed : public ::testing::TestWithParam<TensorType> {};
 
+// Gaussian rows quantized to `type`, row r scaled by scale(r); zero_row (if >= 0) gets a zero first super-block.
+template <typename Scale>
+std::vector<uint8_t> quantized_rows(TensorType type, int64_t rows, int64_t cols, std::mt19937& rng, Scale scale,
+                                    int64_t zero_row = -1) {
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const size_t rb = gguf::row_bytes(type, cols);
+  std::vector<uint8_t> wq(rows * rb);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = nd(rng) * scale(r);
+    if (r == zero_row) std::fill(row.begin(), row.begin() + 256, 0.0f);
+    quantize_row(type, row.data(), &wq[r * rb], cols);
+  }
+  return wq;
+}
+
 TEST_P(Packed, MatchesTheRowMajorKernelExactlyEnough) {
   if (!packed_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
   const TensorType type = GetParam();
@@ -75,12 +91,8 @@ TEST_P(Packed, MatchesTheRowMajorKernelExactlyEnough) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.f, 1.f);
   const size_t rb = gguf::row_bytes(type, cols);
-  std::vector<uint8_t> wq(rows * rb);
-  std::vector<float> row(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : row) v = nd(rng) * (1.f + static_cast<float>(r));  // a different scale per row
-    quantize_row(type, row.data(), &wq[r * rb], cols);
-  }
+  // a different scale per row
+  std::vector<uint8_t> wq = quantized_rows(type, rows, cols, rng, [](int64_t r) { return 1.f + float(r); });
   // Extreme codes must survive the packed layout's offset: a -128 Q8_0
   // weight (never written by the quantizer, legal in a file), Q4_0 nibbles
   // 0 and 15 in both halves of a byte.
@@ -129,13 +141,8 @@ TEST_P(PackedK, MatchesTheReferenceWithinActivationQuantization) {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);
   const size_t rb = gguf::row_bytes(type, cols);
-  std::vector<uint8_t> wq(rows * rb);
-  std::vector<float> row(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : row) v = nd(rng) * (1.f + static_cast<float>(r % 7));
-    if (r == 5) std::fill(row.begin(), row.begin() + 256, 0.0f);  // a super-block of zero scales
-    quantize_row(type, row.data(), &wq[r * rb], cols);
-  }
+  // row 5 starts with a super-block of zero scales
+  std::vector<uint8_t> wq = quantized_rows(type, rows, cols, rng, [](int64_t r) { return 1.f + float(r % 7); }, 5);
   // Extreme codes in row 1: all code bits set in its first super-block, then cleared in row 2.
   if (type == TensorType::Q4_K) {
     std::fill_n(&wq[rb + 16], 128, 0xFF);
