@@ -42,6 +42,19 @@ void set_error(char** error, const std::string& message) {
   if (*error) std::memcpy(*error, message.c_str(), message.size() + 1);
 }
 
+// Runs `body` for a function that returns 0 on success: an exception becomes
+// non-zero and *error.
+template <typename Body>
+int status_of(char** error, Body&& body) {
+  try {
+    body();
+    return 0;
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -96,28 +109,20 @@ specsteer_edge* specsteer_edge_load(const char* slm_path, const char* llm_path, 
 void specsteer_edge_free(specsteer_edge* edge) { delete edge; }
 
 int specsteer_edge_open_profile(specsteer_edge* edge, const char* db_path, char** error) {
-  try {
+  return status_of(error, [&] {
     if (!edge) throw Error("specsteer_edge_open_profile: edge is NULL");
     if (!db_path) throw Error("specsteer_edge_open_profile: db_path is NULL");
     edge->profile = profile::Store::open(db_path, profile::Store::Mode::ReadOnly);
-    return 0;
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-    return 1;
-  }
+  });
 }
 
 int specsteer_edge_add_lora(specsteer_edge* edge, const char* adapter_path, float scale, char** error) {
-  try {
+  return status_of(error, [&] {
     if (!edge) throw Error("specsteer_edge_add_lora: edge is NULL");
     if (!adapter_path) throw Error("specsteer_edge_add_lora: adapter_path is NULL");
     if (!std::isfinite(scale)) throw Error("specsteer_edge_add_lora: the scale must be finite");
     edge->lora.push_back({LoraAdapter::load(adapter_path, *edge->models.slm), scale});
-    return 0;
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-    return 1;
-  }
+  });
 }
 
 void specsteer_edge_cancel(specsteer_edge* edge) {

@@ -79,12 +79,10 @@ void run(RunOpts o) {
   o.prompt = resolve_prompt(o.prompt, o.prompt_file, o.prompt_given);
   auto model = o.lora.load(o.model, o.threads);
   auto tok = Tokenizer::from_gguf(model->file());
-  steer::Settings as_settings;  // the shared option names fill the same fields everywhere
-  o.sampling.apply(as_settings);
-  const sampling::SamplerParams sp = as_settings.sampler;
+  const sampling::SamplerParams sp = o.sampling.sampler();
   sampling::validate(sp);
   if (o.n < 1) throw Error("settings: max_new (-n) must be >= 1, got " + std::to_string(o.n));
-  const sampling::RepeatPenalty repeat = as_settings.repeat;
+  const sampling::RepeatPenalty repeat = o.sampling.repeat();
   sampling::validate(repeat);
   size_t longest_stop = 0;
   for (const auto& st : o.stop) {

@@ -77,6 +77,7 @@ void run_generate(GenOpts o) {
   const int n_private = !o.private_context.empty() + !o.private_file.empty() + !o.profile_db.empty();
   if (n_private > 1) throw Error("give only one of --private-context, --private-context-file, --profile-db");
   std::optional<profile::Store> store;
+  std::optional<profile::Task> task;
   if (!o.profile_db.empty()) {
     if (o.user.empty() || o.task.empty()) throw Error("--profile-db needs --user and --task");
     store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
@@ -84,7 +85,7 @@ void run_generate(GenOpts o) {
     if (!store->has_user(o.user))
       throw Error("--user '" + o.user + "' is not in the profile store '" + o.profile_db +
                   "' (import its records with `specsteer profile import`)");
-    (void)profile::parse_task(o.task);  // refused before the models load
+    task = profile::parse_task(o.task);  // refused before the models load
   } else {
     const std::string ctx = o.private_file.empty() ? o.private_context : read_file(o.private_file);
     req.x = o.input;
@@ -137,15 +138,8 @@ void run_generate(GenOpts o) {
                               : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   req.edge_lora = load_lora_args(o.lora, *models.slm);
   // The profile's entries and, unless --lora names adapters, the user's own (`profile lora`).
-  if (store) {
-    if (!o.lora.empty()) {
-      auto p = profile::build_prompts(*store, o.user, profile::parse_task(o.task), o.input, o.retrieve_k);
-      req.x = std::move(p.x);
-      req.personalized = std::move(p.personalized);
-    } else {
-      personalize::apply(*store, o.user, profile::parse_task(o.task), o.retrieve_k, o.input, *models.slm, req);
-    }
-  }
+  if (store)
+    personalize::apply(*store, o.user, *task, o.retrieve_k, o.input, *models.slm, req, /*user_adapters=*/o.lora.empty());
   // Plain output streams: the text is printed as it is decided.
   if (!o.json)
     req.on_token = [](int32_t, std::string_view piece) {

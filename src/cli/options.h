@@ -65,13 +65,14 @@ struct SamplingOptions {
     sub->add_option("--repeat-last-n", repeat_last_n, "tokens the repeat penalty looks back on (0 = off, -1 = all)")
         ->capture_default_str();
   }
+  sampling::SamplerParams sampler() const {
+    return {.temperature = temp, .top_k = top_k, .top_p = top_p, .min_p = min_p};
+  }
+  sampling::RepeatPenalty repeat() const { return {.penalty = repeat_penalty, .last_n = repeat_last_n}; }
   // Fills the settings' sampler and repeat penalty; steer::validate refuses bad values.
   void apply(steer::Settings& s) const {
-    s.sampler.temperature = temp;
-    s.sampler.top_k = top_k;
-    s.sampler.top_p = top_p;
-    s.sampler.min_p = min_p;
-    s.repeat = {.penalty = repeat_penalty, .last_n = repeat_last_n};
+    s.sampler = sampler();
+    s.repeat = repeat();
   }
 };
 

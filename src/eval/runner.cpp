@@ -396,6 +396,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   for (const Record& rec : records) record_by_id[rec.id] = &rec;
   for (const Record& rec : records) {
     std::optional<profile::Prompts> prompts;  // built once per record, when needed
+    std::vector<LoraRef> record_lora;         // --lora, then the user's --lora-dir adapter: loaded once per record
     for (const Job& job : jobs) {
       const std::string label = job.name + (job.setting.empty() ? "" : " " + job.setting) + " " + rec.id;
       if (results.done({rec.id, job.name, job.setting})) {
@@ -403,14 +404,17 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
         progress.step(label + " (done before)", 0, 0, true);
         continue;
       }
-      if (!prompts) prompts = profile::build_prompts(store, rec.user, task, rec.x, cfg.retrieve_k);
+      if (!prompts) {
+        prompts = profile::build_prompts(store, rec.user, task, rec.x, cfg.retrieve_k);
+        record_lora = edge_lora;
+        if (!cfg.lora_dir.empty()) record_lora.push_back({user_adapter(cfg.lora_dir, rec.user, *models.slm), 1.0f});
+      }
       steer::GenerateRequest req;
       req.x = prompts->x;
       // --specialist: the SLM+ is the retrieved profile in the prompt (rag),
       // the LoRA adapter on x alone (lora), or both (lora+rag).
       req.personalized = cfg.specialist == "lora" ? prompts->x : prompts->personalized;
-      req.edge_lora = edge_lora;
-      if (!cfg.lora_dir.empty()) req.edge_lora.push_back({user_adapter(cfg.lora_dir, rec.user, *models.slm), 1.0f});
+      req.edge_lora = record_lora;
       req.settings = job_settings(job);
       req.settings.seed = cfg.seed + rec.index;
       req.on_cloud_failure = steer::CloudFailure::Fail;  // a benchmark must not silently fall back
