@@ -314,6 +314,11 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   if (!cfg.lora_dir.empty() && !fs::is_directory(cfg.lora_dir))
     throw Error("--lora-dir: '" + cfg.lora_dir + "' is not a directory");
   steer::Models models = steer::Models::load(cfg.llm_path, cfg.slm_path, lo);
+  if (models.byte_level)
+    for (const Job& j : jobs)
+      if (steer::uses_cloud(j.method) && j.method != steer::Method::SpecSteer)
+        throw Error("--methods: '" + j.name + "' needs the LLM and SLM to share a vocabulary, and theirs differ (" +
+                    models.byte_level_why + "); a byte-level pair runs llm, slm, slm+, llm+ and specsteer");
   const std::vector<LoraRef> edge_lora = load_lora_args(cfg.lora, *models.slm);
   // First calls fault in weights and grow buffers: keep them out of the timings.
   warm_up(models.llm);

@@ -19,6 +19,13 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, b
 }
 
 std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm) {
+  if (!vocab_compatible(llm, slm, nullptr)) {
+    // Byte level: ids on the wire are the small model's.
+    std::vector<int32_t> out;
+    for (int32_t t = 0; t < slm.n_vocab(); ++t)
+      if (slm.is_eog(t)) out.push_back(t);
+    return out;
+  }
   std::vector<int32_t> out;
   const int n = std::min(llm.n_vocab(), slm.n_vocab());
   for (int32_t t = 0; t < n; ++t)
@@ -40,6 +47,10 @@ void admit_open(SessionOpen& open, const CloudModels& m) {
   if (open.llm.n_vocab != 0 && !same(open.llm, m.llm))
     throw OpenRefused(K::Mismatch,
                       "cloud: the edge expects LLM '" + open.llm.name + "' but this cloud serves '" + m.llm.name + "'");
+  if (m.bytes && open.settings.method != Method::SpecSteer)
+    throw OpenRefused(K::Invalid, "cloud: method '" + std::string(method_name(open.settings.method)) +
+                                      "' needs the LLM and SLM to share a vocabulary; this cloud's differ and pair "
+                                      "through bytes, which only specsteer supports");
   if (!open.x_text.empty()) {
     if (!m.llm_tok || !m.slm_tok)
       throw OpenRefused(K::Invalid, "cloud: x was sent as text but this cloud has no tokenizers; send token ids");
@@ -64,6 +75,7 @@ SessionAccept accept_for(const SessionOpen& open, const CloudModels& m, uint64_t
   a.x_slm_tokens = static_cast<uint32_t>(open.x_slm.size());
   a.eog = m.eog;
   a.n_ctx = m.n_ctx;
+  a.byte_level = m.bytes != nullptr;
   return a;
 }
 
@@ -91,16 +103,29 @@ std::vector<IdValue> to_pairs(const sampling::Distribution& d) {
 
 }  // namespace
 
-Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_minus, const SessionOpen& open)
-    : llm_(std::move(llm)), slm_(std::move(slm_minus)), s_(open.settings), rng_(open.settings.seed, 2) {
+Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_minus, const SessionOpen& open,
+             std::shared_ptr<const BytePair> bytes)
+    : llm_(std::move(llm)), slm_(std::move(slm_minus)), s_(open.settings), rng_(open.settings.seed, 2),
+      bytes_(std::move(bytes)) {
   validate(s_);
   if (!uses_cloud(s_.method))
     throw Error("cloud: method '" + std::string(method_name(s_.method)) + "' does not use the cloud");
-  n_vocab_ = std::min(llm_->n_vocab(), slm_->n_vocab());
+  if (bytes_ && s_.method != Method::SpecSteer)
+    throw Error("cloud: method '" + std::string(method_name(s_.method)) +
+                "' needs a shared vocabulary; byte-level pairs run specsteer only");
+  n_vocab_ = bytes_ ? slm_->n_vocab() : std::min(llm_->n_vocab(), slm_->n_vocab());
   use_slm_ = s_.method != Method::Sd;
   if (open.x_llm.empty() || open.x_slm.empty()) throw Error("cloud: SessionOpen.x is empty");
   check_ids(open.x_llm, llm_->n_vocab(), "x_llm");
   check_ids(open.x_slm, slm_->n_vocab(), "x_slm");
+  if (bytes_) {
+    // Full rows: the LLM's are over its own vocabulary.
+    const auto row = llm_->eval_last(open.x_llm);
+    llm_next_.assign(row.end() - llm_->n_vocab(), row.end());
+    slm_next_ = take_rows(slm_->eval_last(open.x_slm), 1, slm_->n_vocab(), n_vocab_);
+    anchor_ = llm_->size();
+    return;
+  }
   llm_next_ = take_rows(llm_->eval_last(open.x_llm), 1, llm_->n_vocab(), n_vocab_);
   if (use_slm_)
     slm_next_ = take_rows(slm_->eval_last(open.x_slm), 1, slm_->n_vocab(), n_vocab_);
@@ -150,6 +175,7 @@ Verdict Cloud::verify(const DraftBlock& b) {
   check_ids(b.drafts, n_vocab_, "drafts");
 
   check_budget(b.committed.size() + b.drafts.size());
+  if (bytes_) return verify_bytes(b);
   const size_t base = llm_->size();
   const size_t C = b.committed.size();
   std::vector<int32_t> toks(b.committed);
@@ -256,7 +282,7 @@ struct CloudService::Entry {
 };
 
 CloudService::CloudService(SourceFactory llm, SourceFactory slm, ModelIdentity llm_id, ModelIdentity slm_id)
-    : CloudService(std::move(llm), std::move(slm), CloudModels{std::move(llm_id), std::move(slm_id), {}, {}, 0, {}}) {}
+    : CloudService(std::move(llm), std::move(slm), CloudModels{std::move(llm_id), std::move(slm_id), {}, {}, 0, {}, nullptr}) {}
 
 CloudService::CloudService(SourceFactory llm, SourceFactory slm, CloudModels models)
     : make_llm_(std::move(llm)), make_slm_(std::move(slm)), models_(std::move(models)) {}
@@ -282,7 +308,7 @@ Message CloudService::dispatch(Message m) {
   if (auto* o = std::get_if<SessionOpen>(&m)) {
     admit_open(*o, models_);
     auto e = std::make_shared<Entry>();
-    e->cloud = std::make_unique<Cloud>(make_llm_(), make_slm_(), *o);
+    e->cloud = std::make_unique<Cloud>(make_llm_(), make_slm_(), *o, models_.bytes);
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t id = next_id_++;
     sessions_[id] = std::move(e);

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "sampling/sampling.h"
+#include "steer/byte_level.h"
 #include "steer/logit_source.h"
 #include "steer/messages.h"
 
@@ -40,8 +41,13 @@ struct CloudModels {
   ModelIdentity llm, slm;
   std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
   uint32_t n_ctx = 0;
-  std::vector<int32_t> eog;  // EOG ids of either model below the shared vocabulary (from the tokenizers)
-  uint32_t shared_vocab() const { return std::min(llm.n_vocab, slm.n_vocab); }
+  // Token path: EOG ids of either model below the shared vocabulary; byte
+  // level: the small model's (from the tokenizers).
+  std::vector<int32_t> eog;
+  // Set when the vocabularies differ (vocab_compatible): the models pair
+  // through bytes (byte_level.h) and the ids on the wire are the small model's.
+  std::shared_ptr<const BytePair> bytes;
+  uint32_t shared_vocab() const { return bytes ? slm.n_vocab : std::min(llm.n_vocab, slm.n_vocab); }
 };
 std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm);
 
@@ -66,7 +72,10 @@ SessionAccept accept_for(const SessionOpen& open, const CloudModels& models, uin
 // next-token logits for that prefix. Not thread-safe (the service locks).
 class Cloud {
  public:
-  Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_minus, const SessionOpen& open);
+  // `bytes`: the models' vocabularies differ and they pair through bytes
+  // (specsteer only); null: the token path.
+  Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_minus, const SessionOpen& open,
+        std::shared_ptr<const BytePair> bytes = nullptr);
   int n_vocab() const { return n_vocab_; }
   Verdict verify(const DraftBlock& block);
   StepReply step(const StepRequest& req);
@@ -78,6 +87,8 @@ class Cloud {
   std::span<const float> llm_next() const { return llm_next_; }
   std::span<const float> slm_next() const { return slm_next_; }
   bool uses_slm() const { return use_slm_; }
+  // Byte level: the decided bytes after the Generalist's cache.
+  const std::string& pending_bytes() const { return pending_; }
 
  private:
   void check_budget(size_t more) const;
@@ -92,6 +103,20 @@ class Cloud {
   // Compute time after the open (CloseAck's breakdown): passes per model,
   // and the whole of verify/step (the rest is steering arithmetic).
   double t_llm_ = 0, t_slm_ = 0, t_handling_ = 0;
+
+  // Byte level (cloud_bytes.cpp). The LLM's cache holds x and its tokens of
+  // the decided text up to anchor_; the decided bytes after it (its last
+  // token, held back, and what came since) are pending_; llm_next_ is the
+  // full-vocabulary row at the anchor.
+  Verdict verify_bytes(const DraftBlock& b);
+  ByteCovering& cover();  // at anchor_ (made on first use)
+  void move_anchor(size_t anchor, std::vector<float> row);
+  std::vector<IdValue> byte_steer(std::span<const float> slm_row);
+  std::shared_ptr<const BytePair> bytes_;
+  size_t anchor_ = 0;
+  std::string pending_;
+  double pending_logp_ = 0;  // log P_LLM(the text after the anchor starts with pending_)
+  std::unique_ptr<ByteCovering> cover_;
 };
 
 class CloudService {

@@ -239,6 +239,9 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     if (s.method != Method::Sd) sched.slm_prompt = accept_msg.x_slm_tokens;
     cloud_eog = accept_msg.eog;
     std::sort(cloud_eog.begin(), cloud_eog.end());
+    // A Generalist of another vocabulary reads the text in its own tokens,
+    // which the edge does not know: its passes are left out of the schedule.
+    const bool byte_level = accept_msg.byte_level;
     const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
     lim.n_vocab = static_cast<uint32_t>(V);
 
@@ -285,7 +288,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     uint32_t cloud_generated = 0;
     auto cloud_pass = [&](Round& rd, size_t rows) {
       if (rows == 0) return;
-      rd.llm.push_back({sched.llm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
+      if (!byte_level) rd.llm.push_back({sched.llm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
       if (sched.slm_prompt) rd.slm.push_back({sched.slm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
     };
     auto feed = [&] {

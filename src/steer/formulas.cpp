@@ -20,6 +20,13 @@ double ratio_accept_prob(std::span<const float> h_llm, std::span<const float> h_
   return log_ratio >= 0 ? 1.0 : std::exp(log_ratio);
 }
 
+double unit_accept_prob(double logp_llm, double logp_slm_minus, double lambda) {
+  if (lambda <= 0) return 1.0;
+  const double log_ratio = logp_llm - logp_slm_minus - std::log(lambda);
+  if (std::isnan(log_ratio)) return 0.0;  // both impossible: nothing supports the unit
+  return log_ratio >= 0 ? 1.0 : std::exp(log_ratio);
+}
+
 namespace {
 
 // The k largest entries of h_LLM - beta*h_SLM- among `candidates` (all ids

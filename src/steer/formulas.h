@@ -16,6 +16,9 @@ namespace specsteer::steer {
 // softmax probabilities (computed in log space). lambda == 0 gives 1.
 double ratio_accept_prob(std::span<const float> h_llm, std::span<const float> h_slm_minus, int32_t y,
                          double lambda);
+// Eq. 7 on a cross-tokenizer unit (byte_level.h): the same ratio from the
+// two models' log-probabilities of the unit's bytes.
+double unit_accept_prob(double logp_llm, double logp_slm_minus, double lambda);
 // The acceptance rule with a uniform u in [0,1): accept iff u < alpha, which
 // accepts with probability exactly alpha and never when alpha == 0.
 inline bool accept(double u, double alpha) { return u < alpha; }

@@ -15,10 +15,7 @@ Models Models::load(const std::string& llm_path, const std::string& slm_path, co
   m.slm = Model::load(slm_path, opts);
   m.llm_tok = Tokenizer::from_gguf(m.llm->file());
   m.slm_tok = Tokenizer::from_gguf(m.slm->file());
-  std::string why;
-  if (!vocab_compatible(*m.llm_tok, *m.slm_tok, &why))
-    throw Error("models: LLM '" + llm_path + "' and SLM '" + slm_path +
-                "' cannot pair: their vocabularies differ (" + why + ")");
+  m.byte_level = !vocab_compatible(*m.llm_tok, *m.slm_tok, &m.byte_level_why);
   return m;
 }
 
@@ -48,12 +45,22 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   if (!have_llm && (s.method == Method::Llm || s.method == Method::LlmPlus || (uses_cloud(s.method) && !req.cloud)))
     throw Error("generate: method '" + std::string(method_name(s.method)) +
                 "' needs the LLM here (--llm) or, for a cloud method, a remote cloud (--cloud)");
+  if (have_llm && models.byte_level && uses_cloud(s.method) && s.method != Method::SpecSteer)
+    throw Error("generate: method '" + std::string(method_name(s.method)) +
+                "' needs the LLM and SLM to share a vocabulary, and theirs differ (" + models.byte_level_why +
+                "); specsteer pairs them through bytes");
   const Tokenizer& st = *models.slm_tok;
   const Tokenizer* lt = have_llm ? models.llm_tok.get() : nullptr;
-  // The cloud's EOG ids come in SessionAccept too (run_edge adds them).
-  EogFn is_eog = [&](int32_t t) {
-    return (lt && t < lt->n_vocab() && lt->is_eog(t)) || (t < st.n_vocab() && st.is_eog(t));
+  // The cloud's EOG ids come in SessionAccept too (run_edge adds them). A
+  // run decides ids of one model (the LLM's for llm/llm+); the other's EOG
+  // ids count too when they mean the same tokens (a shared vocabulary).
+  const bool llm_local = s.method == Method::Llm || s.method == Method::LlmPlus;
+  const Tokenizer* own = llm_local ? lt : &st;
+  const Tokenizer* other = models.byte_level ? nullptr : llm_local ? &st : lt;
+  EogFn is_eog = [own, other](int32_t t) {
+    return (own && t < own->n_vocab() && own->is_eog(t)) || (other && t < other->n_vocab() && other->is_eog(t));
   };
+
 
   // Refuse up front what would overflow a KV cache mid-generation: a prompt,
   // the new tokens and one draft block of slack.

@@ -24,8 +24,12 @@ namespace specsteer::steer {
 struct Models {
   std::shared_ptr<const Model> llm, slm;  // llm is null on an edge that holds only its own model
   std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
-  // Loads both models and their tokenizers; refuses (Error) pairs whose
-  // normal-token vocabularies differ (vocab_compatible).
+  bool byte_level = false;  // the vocabularies differ
+  std::string byte_level_why;  // how (vocab_compatible's reason)
+  // Loads both models and their tokenizers. Pairs whose normal-token
+  // vocabularies differ (vocab_compatible) are byte-level pairs: specsteer
+  // pairs them through bytes (byte_level.h), the methods that need one
+  // vocabulary (sd, lightcosteer, costeer) are refused.
   static Models load(const std::string& llm_path, const std::string& slm_path, const LoadOptions& opts = {});
   // The edge's small model alone: enough for slm, slm+ and every cloud
   // method against a remote cloud (which tokenizes x for its own models).

@@ -284,6 +284,7 @@ struct Encoder {
     w.varint(m.x_slm_tokens);
     w.ids(m.eog);
     w.varint(m.n_ctx);
+    w.u8(m.byte_level ? 1 : 0);
   }
   void operator()(const DraftBlock& m) {
     w.u8(static_cast<uint8_t>(Tag::DraftBlock));
@@ -386,6 +387,7 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       m.x_slm_tokens = r.u32("x_slm_tokens");
       m.eog = r.ids("eog");
       m.n_ctx = r.u32("n_ctx");
+      m.byte_level = r.flag("byte_level");
       out = std::move(m);
       break;
     }

@@ -26,7 +26,9 @@ namespace specsteer::steer {
 
 // 2: x travels as text and the cloud tokenizes it (an edge needs only its own
 // model); SessionAccept says what the edge cannot know without the LLM.
-inline constexpr uint32_t kProtocolVersion = 2;
+// 3: SessionAccept.byte_level (a Generalist of another vocabulary, paired
+// through bytes: ids on the wire are the edge model's).
+inline constexpr uint32_t kProtocolVersion = 3;
 
 struct ModelIdentity {
   std::string name;  // general.name or file name, informational
@@ -67,6 +69,11 @@ struct SessionAccept {
   std::vector<int32_t> eog;  // end-of-generation ids of the cloud's models (< n_vocab)
   uint32_t n_ctx = 0;        // the session's context on the cloud: x + -n + K must fit
   uint32_t version = kProtocolVersion;  // the cloud's protocol version (encoded first)
+  // The LLM's vocabulary differs from the edge model's: the cloud verifies
+  // the drafts' bytes and values the edge model's ids in byte space
+  // (steer/byte_level.h); every id on the wire is the edge model's, and
+  // n_vocab is its vocabulary.
+  bool byte_level = false;
 };
 struct DraftBlock {
   uint64_t session = 0;

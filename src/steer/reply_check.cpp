@@ -56,14 +56,22 @@ void check_reply(const SessionOpen& open, const Message& request, const Message&
   if (std::holds_alternative<SessionOpen>(request)) {
     const auto* a = std::get_if<SessionAccept>(&reply);
     if (!a) expect("SessionAccept");
-    if (V && a->n_vocab != V)
+    if (a->byte_level) {
+      // A Generalist of another vocabulary: every id is the edge model's.
+      if (open.slm.n_vocab && a->n_vocab != open.slm.n_vocab)
+        violation("SessionAccept.n_vocab " + std::to_string(a->n_vocab) +
+                  " of a byte-level session differs from the edge model's " + std::to_string(open.slm.n_vocab));
+      if (open.settings.method != Method::SpecSteer)
+        violation("SessionAccept.byte_level for method '" + std::string(method_name(open.settings.method)) +
+                  "', which needs a shared vocabulary");
+    } else if (V && a->n_vocab != V)
       violation("SessionAccept.n_vocab " + std::to_string(a->n_vocab) + " differs from the edge models' " +
                 std::to_string(V));
     // An edge that named no LLM learns it here: the shared range is the
     // smaller vocabulary of its own model and the LLM the cloud announces.
     if (open.llm.n_vocab == 0) {
       const uint32_t shared = open.slm.n_vocab ? std::min(open.slm.n_vocab, a->llm.n_vocab) : a->llm.n_vocab;
-      if (a->llm.n_vocab == 0 || a->n_vocab != shared)
+      if (a->llm.n_vocab == 0 || (!a->byte_level && a->n_vocab != shared))
         violation("SessionAccept.n_vocab " + std::to_string(a->n_vocab) + " is not the smaller of the edge model's " +
                   std::to_string(open.slm.n_vocab) + " and the announced LLM's " + std::to_string(a->llm.n_vocab));
     } else if (a->llm.n_vocab != open.llm.n_vocab || a->llm.fingerprint != open.llm.fingerprint ||

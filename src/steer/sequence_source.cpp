@@ -89,6 +89,7 @@ CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx, std::sha
   m.llm_tok = llm_tok ? std::move(llm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(llm.file()));
   m.slm_tok = slm_tok ? std::move(slm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(slm.file()));
   m.eog = shared_eog_ids(*m.llm_tok, *m.slm_tok);
+  if (!vocab_compatible(*m.llm_tok, *m.slm_tok, nullptr)) m.bytes = std::make_shared<const BytePair>(m.llm_tok, m.slm_tok);
   m.n_ctx = static_cast<uint32_t>(n_ctx > 0 ? n_ctx
                                             : std::min(llm.config().n_ctx_train, slm.config().n_ctx_train));
   return m;

@@ -156,6 +156,7 @@ v1::CloudMessage to_proto_downlink(const steer::Message& m) {
     p->set_x_slm_tokens(a->x_slm_tokens);
     put(p->mutable_eog(), a->eog);
     p->set_n_ctx(a->n_ctx);
+    p->set_byte_level(a->byte_level);
   } else if (const auto* v = std::get_if<steer::Verdict>(&m)) {
     auto* p = out.mutable_verdict();
     p->set_n_accepted(v->n_accepted);
@@ -232,6 +233,7 @@ steer::Message from_proto(const v1::CloudMessage& m, const steer::DecodeLimits& 
       a.x_slm_tokens = p.x_slm_tokens();
       a.eog = ids(p.eog());
       a.n_ctx = p.n_ctx();
+      a.byte_level = p.byte_level();
       return validated(a, limits);
     }
     case v1::CloudMessage::kVerdict: {

@@ -360,7 +360,8 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   std::unique_ptr<steer::Cloud> cloud;
   try {
     cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}, llm_batcher),
-                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}, slm_batcher), open);
+                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}, slm_batcher), open,
+                                           models.bytes);
   } catch (const std::exception& e) {
     return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
   }
@@ -516,6 +517,9 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
           (m.o.auth_token.empty() ? "x and the drafted tokens cross the network unencrypted"
                                   : "the bearer token (and x and the drafted tokens) cross the network in clear"));
   m.reaper = std::thread([&m] { m.reap(); });
+  if (m.models.bytes)
+    m.log("the LLM's and SLM's vocabularies differ: they pair through bytes (cross-tokenizer specsteer; sd, "
+          "lightcosteer and costeer sessions are refused)");
   m.log("listening on port " + std::to_string(m.port) + (m.o.tls_cert_file.empty() ? " (plaintext)" : " (TLS)") +
         (m.o.auth_token.empty() ? ", no authentication" : ", bearer-token authentication") + "; KV cache " +
         mib(m.kv_per_session) + " per session (context " + std::to_string(m.ctx_llm) + "/" +

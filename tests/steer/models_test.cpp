@@ -55,14 +55,97 @@ GenerateRequest request(Method m, int n = 40) {
 
 }  // namespace
 
-TEST(Models, IncompatibleVocabulariesAreRefused) {
+// Cross-tokenizer SpecSteer (paper appendix A.4): the Llama-3-vocabulary
+// fixture as the Generalist, the Qwen-vocabulary fixture as the Specialist.
+const Models& pair_cross() {
+  static Models m = Models::load(fixture("tiny-llama3-f32"), fixture("tiny-qwen3-q8_0"), {.n_threads = 1});
+  return m;
+}
+
+TEST(CrossVocab, DifferentVocabulariesPairThroughBytes) {
   NEED_FIXTURES();
-  try {
-    Models::load(fixture("tiny-qwen3-f32"), fixture("tiny-llama3-f32"), {.n_threads = 1});
-    FAIL() << "qwen3 and llama3 vocabularies must not pair";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot pair"), std::string::npos) << e.what();
+  EXPECT_TRUE(pair_cross().byte_level);
+  EXPECT_NE(pair_cross().byte_level_why.find("differs"), std::string::npos) << pair_cross().byte_level_why;
+  EXPECT_FALSE(pair_q8().byte_level);
+  EXPECT_FALSE(pair_qwen2().byte_level);
+}
+
+TEST(CrossVocab, SpecSteerRunsInEverySamplingModeDeterministicallyAndPrivately) {
+  NEED_FIXTURES();
+  struct Mode {
+    const char* name;
+    double temperature;
+    int top_k;
+    double top_p, min_p;
+    float repeat;
+  };
+  for (const Mode& mode : {Mode{"greedy", 0, 0, 1, 0, 1}, Mode{"temperature", 0.8, 0, 1, 0, 1},
+                           Mode{"top-k", 1.0, 20, 1, 0, 1}, Mode{"top-p", 0.7, 0, 0.9, 0, 1},
+                           Mode{"min-p", 1.0, 0, 1, 0.05, 1}, Mode{"repeat", 0.9, 40, 0.95, 0, 1.3f}}) {
+    SCOPED_TRACE(mode.name);
+    auto req = request(Method::SpecSteer, 10);
+    req.settings.sampler.temperature = mode.temperature;
+    req.settings.sampler.top_k = mode.top_k;
+    req.settings.sampler.top_p = mode.top_p;
+    req.settings.sampler.min_p = mode.min_p;
+    req.settings.repeat.penalty = mode.repeat;
+    Trace trace;
+    const auto a = generate(pair_cross(), req, &trace);
+    const auto b = generate(pair_cross(), req);
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(a.text, b.text);
+    EXPECT_FALSE(a.tokens.empty());
+    EXPECT_GT(a.counters.round_trips, 0u);
+    EXPECT_FALSE(a.cloud_failed_at) << a.cloud_error;
+    EXPECT_GT(a.counters.positions_llm, 0u);
+    // Nothing private goes up: only x (as text) and the Specialist's ids.
+    ASSERT_FALSE(trace.uplink.empty());
+    for (const auto& msg : trace.uplink) {
+      const std::string bytes(msg.begin(), msg.end());
+      for (const char* marker : kMarkers) EXPECT_EQ(bytes.find(marker), std::string::npos) << marker;
+      const Message m = decode(msg);
+      if (const auto* o = std::get_if<SessionOpen>(&m)) {
+        EXPECT_EQ(o->x_text, req.x);
+      }
+      if (const auto* d = std::get_if<DraftBlock>(&m)) {
+        for (int32_t id : d->drafts) EXPECT_LT(id, pair_cross().slm_tok->n_vocab());
+      }
+    }
+    const Message accept = decode(trace.downlink.front());
+    ASSERT_TRUE(std::holds_alternative<SessionAccept>(accept));
+    EXPECT_TRUE(std::get<SessionAccept>(accept).byte_level);
+    EXPECT_EQ(std::get<SessionAccept>(accept).n_vocab, static_cast<uint32_t>(pair_cross().slm_tok->n_vocab()));
   }
+}
+
+TEST(CrossVocab, AcceptingEveryUnitIsTheSpecialistAlone) {
+  NEED_FIXTURES();
+  auto req = request(Method::SpecSteer, 24);
+  req.settings.lambda = 1e-30;  // every unit passes Eq. 7
+  const auto all = generate(pair_cross(), req);
+  const auto plus = generate(pair_cross(), request(Method::SlmPlus, 24));
+  EXPECT_EQ(all.tokens, plus.tokens);
+  EXPECT_EQ(all.counters.n_accepted, all.counters.n_drafted);
+  // A strict threshold rejects and steers: the text changes, still deterministic.
+  req.settings.lambda = 1.0;
+  const auto strict = generate(pair_cross(), req);
+  EXPECT_GT(strict.counters.rejections, 0u);
+  EXPECT_EQ(strict.tokens, generate(pair_cross(), req).tokens);
+}
+
+TEST(CrossVocab, MethodsThatNeedOneVocabularyAreRefusedByName) {
+  NEED_FIXTURES();
+  for (auto m : {Method::Sd, Method::LightCoSteer, Method::CoSteer}) {
+    try {
+      generate(pair_cross(), request(m, 4));
+      ADD_FAILURE() << method_name(m) << " ran on a byte-level pair";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("share a vocabulary"), std::string::npos) << e.what();
+    }
+  }
+  // The local methods run on either model.
+  for (auto m : {Method::Llm, Method::LlmPlus, Method::Slm, Method::SlmPlus})
+    EXPECT_FALSE(generate(pair_cross(), request(m, 4)).tokens.empty()) << method_name(m);
 }
 
 TEST(Models, GreedySdEqualsGreedyLlm) {

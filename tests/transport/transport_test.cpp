@@ -129,11 +129,11 @@ Proc run_cli(std::vector<std::string> args, const std::string& tag = "cli") {
 // `specsteer cloud serve` on 127.0.0.1:<free port>.
 class ServerProc {
  public:
-  explicit ServerProc(std::vector<std::string> extra = {}) {
+  explicit ServerProc(std::vector<std::string> extra = {}, const std::string& llm = kLlm) {
     static int counter = 0;
     port_file_ = temp_dir() / ("port" + std::to_string(counter++));
     fs::remove(port_file_);
-    std::vector<std::string> args = {SPECSTEER_CLI, "cloud", "serve", "--llm", kLlm, "--slm", kSlm,
+    std::vector<std::string> args = {SPECSTEER_CLI, "cloud", "serve", "--llm", llm, "--slm", kSlm,
                                      "--port-file", port_file_.string(), "-t", "1"};
     if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
       args.insert(args.end(), {"--listen", "127.0.0.1:0"});
@@ -449,6 +449,45 @@ TEST(Transport, EdgeWithOnlyTheSmallModelEqualsInProcess) {
   EXPECT_EQ(no_llm.rc, 1);
   EXPECT_THAT(no_llm.stderr_text(), testing::HasSubstr("--llm is required"));
   EXPECT_EQ(server.log().find(kInput), std::string::npos) << "prompt text in the server log";
+}
+
+// Cross-tokenizer SpecSteer over the network: the Llama-3-vocabulary
+// fixture as the cloud's Generalist, the Qwen-vocabulary Specialist on the edge.
+TEST(Transport, CrossVocabularyPairEqualsInProcess) {
+  NEED_FIXTURES();
+  const std::string cross_llm = fixture("tiny-llama3-f32");
+  if (!fs::exists(cross_llm)) GTEST_SKIP() << "no llama3 fixture";
+  ServerProc server({}, cross_llm);
+  ASSERT_TRUE(server.ok()) << server.log();
+  static const Models cross = Models::load(cross_llm, kSlm, {.n_threads = 1});
+  for (const char* temp : {"0", "0.8"}) {
+    SCOPED_TRACE(temp);
+    auto req = request(Method::SpecSteer, 12);
+    req.settings.sampler.temperature = std::stod(temp);
+    const auto ref = generate(cross, req);
+    ASSERT_FALSE(ref.cloud_failed_at) << ref.cloud_error;
+    // The edge with its small model alone, and with both models (it names the LLM).
+    for (bool with_llm : {false, true}) {
+      std::vector<std::string> args = {"generate", "--slm", kSlm, "--method", "specsteer", "--input", kInput,
+                                       "--private-context", kPrivate, "-n", "12", "--seed", "7", "-t", "1",
+                                       "--temp", temp, "--json", "--cloud", server.address()};
+      if (with_llm) args.insert(args.end(), {"--llm", cross_llm});
+      Proc p = run_cli(args);
+      ASSERT_EQ(p.rc, 0) << p.stderr_text();
+      const json j = parse_json(p);
+      EXPECT_EQ(tokens_of(j), ref.tokens) << "with_llm " << with_llm;
+      EXPECT_EQ(j["text"], ref.text);
+      EXPECT_EQ(j["fallback"], false);
+      EXPECT_EQ(j["round_trips"], ref.counters.round_trips);
+    }
+  }
+  // A method that needs one vocabulary is refused by the cloud, by name.
+  Proc sd = run_cli({"generate", "--slm", kSlm, "--method", "sd", "--input", kInput, "-n", "4", "-t", "1", "--cloud",
+                     server.address()});
+  EXPECT_EQ(sd.rc, 1);
+  EXPECT_THAT(sd.stderr_text(), testing::HasSubstr("share a vocabulary"));
+  EXPECT_EQ(server.log().find(kPrivate), std::string::npos) << "private text in the server log";
+  EXPECT_EQ(server.log().find("soundtrack"), std::string::npos);
 }
 
 TEST(Transport, ModelMismatchIsAnErrorUnlessFallbackIsAsked) {

@@ -362,7 +362,8 @@ def cmd_train(a):
 
 
 # ---------------------------------------------------------------- export
-def export(name, out_dir=WORK):
+def export(name, out_dir=None):
+    out_dir = out_dir or WORK
     import gguf_writer as gw
     ck = torch.load(os.path.join(WORK, f"{name}.ckpt"))
     cfg = Config(**ck["cfg"])
@@ -425,6 +426,9 @@ def cmd_export(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default=None,
+                    help="working folder (default tools/minilamp/work); another one holds another tokenizer's "
+                         "docs and runs, e.g. a Specialist with its own BPE for the cross-tokenizer pair")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--seed", type=int, default=1)
@@ -454,6 +458,9 @@ def main():
     p.add_argument("--model", required=True, help="run name (checkpoint work/NAME.ckpt)")
     p.add_argument("--out-dir", default=None)
     a = ap.parse_args()
+    if a.work:
+        global WORK
+        WORK = os.path.abspath(a.work)
     {"prepare": cmd_prepare, "train": cmd_train, "export": cmd_export}[a.cmd](a)
 
 
