@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "common/error.h"
 #include "tokenizer/tokenizer.h"
@@ -21,11 +22,41 @@ std::vector<int32_t> eog_ids(const Tokenizer& t) {
 BytePair::BytePair(std::shared_ptr<const Tokenizer> lt, std::shared_ptr<const Tokenizer> st)
     : llm_tok(std::move(lt)), slm_tok(std::move(st)), llm(*llm_tok), slm(*slm_tok), llm_eog(eog_ids(*llm_tok)),
       slm_eog(eog_ids(*slm_tok)) {
-  slm_in_llm.assign(static_cast<size_t>(slm.n_vocab()), {0, 0});
+  // The valued strings: each token's bytes and its one-byte extensions that
+  // begin longer tokens (the longest-match split of the valuation).
+  std::vector<std::string> strings;
+  std::unordered_map<std::string, int32_t> index;
+  auto id_of = [&](const std::string& str) {
+    auto [it, fresh] = index.emplace(str, static_cast<int32_t>(strings.size()));
+    if (fresh) strings.push_back(str);
+    return it->second;
+  };
+  const size_t V = static_cast<size_t>(slm.n_vocab());
+  slm_self.assign(V, -1);
+  std::vector<std::vector<int32_t>> ext(V);
   for (int32_t y : slm.sorted()) {
-    const auto [lo, hi] = llm.with_prefix(slm.bytes(y));
-    slm_in_llm[static_cast<size_t>(y)] = {static_cast<uint32_t>(lo), static_cast<uint32_t>(hi)};
+    const std::string& b = slm.bytes(y);
+    slm_self[static_cast<size_t>(y)] = id_of(b);
+    const auto [lo, hi] = slm.with_prefix(b);
+    int last = -1;
+    for (size_t k = lo + slm.exact_count(b); k < hi; ++k) {
+      const int next = static_cast<unsigned char>(slm.sorted_bytes(k)[b.size()]);
+      if (next == last) continue;  // sorted: equal next bytes are adjacent
+      last = next;
+      ext[static_cast<size_t>(y)].push_back(id_of(b + static_cast<char>(next)));
+    }
   }
+  ext_begin.assign(V + 1, 0);
+  for (size_t y = 0; y < V; ++y) {
+    ext_begin[y + 1] = ext_begin[y] + static_cast<uint32_t>(ext[y].size());
+    ext_ids.insert(ext_ids.end(), ext[y].begin(), ext[y].end());
+  }
+  prefixes_in_llm.reserve(strings.size());
+  for (const std::string& str : strings) {
+    const auto [lo, hi] = llm.with_prefix(str);
+    prefixes_in_llm.push_back({static_cast<uint32_t>(lo), static_cast<uint32_t>(hi)});
+  }
+  prefixes = std::make_unique<const ByteVocab>(std::move(strings));
 }
 
 double restricted_log_prob(std::span<const float> logits, const ByteVocab& vocab, std::span<const int32_t> eog,

@@ -13,9 +13,13 @@
 // - The Generalist's cache always stops before its last token (held back as
 //   pending bytes), so a word split across rounds is still read whole.
 // - Recovery: Eq. 8 over the Specialist's tokens, each valued by the
-//   Generalist in byte space: h_LLM(y) = log P_LLM(the text continues with
-//   the bytes of y | decided text), summed over every Generalist
-//   tokenization (ByteCovering, Hayase et al. 2025's covering tree).
+//   Generalist in byte space: h_LLM(y) = log P_LLM(y is the longest
+//   Specialist token the text continues with | decided text) = P(the text
+//   continues with y's bytes) minus P(it continues with a longer Specialist
+//   token's start), each summed over every Generalist tokenization
+//   (ByteCovering, Hayase et al. 2025's covering tree). Unlike the bare
+//   prefix probability, which grows as a token gets shorter, these sum to 1
+//   over the Specialist's vocabulary.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -40,10 +44,17 @@ struct BytePair {
   std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
   ByteVocab llm, slm;
   std::vector<int32_t> llm_eog, slm_eog;  // end-of-generation ids of each vocabulary
-  // Per Specialist id: the LLM tokens whose bytes start with its bytes
-  // (positions in llm.sorted()), so valuing every Specialist token from a
-  // node costs one subtraction each.
-  std::vector<std::pair<uint32_t, uint32_t>> slm_in_llm;
+  // The strings recovery values: every Specialist token's bytes and each
+  // one-byte extension of them that begins a longer Specialist token, with
+  // per Specialist id its own string and its extensions' (ids in `prefixes`).
+  std::unique_ptr<const ByteVocab> prefixes;
+  std::vector<int32_t> slm_self;
+  std::vector<uint32_t> ext_begin;  // Specialist id y: ext_ids[ext_begin[y], ext_begin[y + 1])
+  std::vector<int32_t> ext_ids;
+  // Per string of `prefixes`: the LLM tokens whose bytes start with it
+  // (positions in llm.sorted()), so valuing them from a node costs one
+  // subtraction each.
+  std::vector<std::pair<uint32_t, uint32_t>> prefixes_in_llm;
 };
 
 // log P(id) under the distribution TokenDist defines, without building it.

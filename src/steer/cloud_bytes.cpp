@@ -50,16 +50,24 @@ void Cloud::move_anchor(size_t anchor, std::vector<float> row) {
 
 std::vector<IdValue> Cloud::byte_steer(std::span<const float> slm_row) {
   ByteCovering& cov = cover();
-  const std::vector<double> ext = cov.extension_probs(pending_, bytes_->slm, &bytes_->slm_in_llm);
+  const BytePair& bp = *bytes_;
+  const std::vector<double> ext = cov.extension_probs(pending_, *bp.prefixes, &bp.prefixes_in_llm);
   const size_t V = static_cast<size_t>(n_vocab_);
   // Ids the Generalist cannot continue with keep a finite floor (the wire
   // carries finite values only).
   std::vector<float> h(V, -1e30f);
-  for (size_t y = 0; y < V && y < ext.size(); ++y)
-    if (ext[y] > 0) h[y] = static_cast<float>(std::log(ext[y]) - pending_logp_);
+  for (int32_t y : bp.slm.sorted()) {
+    if (static_cast<size_t>(y) >= V) continue;
+    // P(y's bytes) minus P(a longer Specialist token's start): y is the
+    // longest Specialist token the text continues with.
+    double p = ext[static_cast<size_t>(bp.slm_self[static_cast<size_t>(y)])];
+    for (uint32_t k = bp.ext_begin[static_cast<size_t>(y)]; k < bp.ext_begin[static_cast<size_t>(y) + 1]; ++k)
+      p -= ext[static_cast<size_t>(bp.ext_ids[k])];
+    if (p > 0) h[static_cast<size_t>(y)] = static_cast<float>(std::log(p) - pending_logp_);
+  }
   const double end = cov.end_prob(pending_);
   if (end > 0)
-    for (int32_t y : bytes_->slm_eog)
+    for (int32_t y : bp.slm_eog)
       if (static_cast<size_t>(y) < V) h[static_cast<size_t>(y)] = static_cast<float>(std::log(end) - pending_logp_);
   llm_->truncate(anchor_);  // the covering's paths are not decided text
   return cloud_steer(h, slm_row.first(V), s_);
