@@ -174,17 +174,25 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
   Verdict v;
   const bool text_all = accepted == units.size();
   const size_t acc_drafts = text_all ? n_text : accepted ? units[accepted - 1].drafts_end : 0;
-  // The Generalist's state after the decided text.
-  if (!text_all && accepted > 0) {
-    const size_t j = units[accepted - 1].llm_end - 1;  // ends at the last accepted unit's boundary: held back
-    move_anchor(anchor0 + j, row_copy(pred_llm(j)));
-    pending_ = bp.llm.bytes(L[j]);
-    pending_logp_ = log_or_ninf(cover().prefix_prob(pending_));
-  } else if (!text_all || units.empty() || M == 0) {
-    // Nothing new is held: the anchor stays and the decided bytes are pending.
-    move_anchor(anchor0, next0);
-    pending_ = text.substr(0, start);
-    pending_logp_ = log_decided;
+  // The Generalist's state after the decided text (unless every unit passed:
+  // the last one already held back its last token): its tokens that end
+  // inside the decided bytes go into the cache but the last of them, which
+  // is held back with the bytes after it, so pending stays within a token or
+  // two however many blocks are rejected at their first unit.
+  if (!text_all || units.empty() || M == 0) {
+    const size_t decided = !text_all && accepted > 0 ? units[accepted - 1].byte_end : start;
+    size_t k = 0;  // the Generalist's tokens that end inside the decided bytes
+    while (k < M && lends[k] <= decided) ++k;
+    if (k == 0) {
+      move_anchor(anchor0, next0);
+      pending_ = text.substr(0, decided);
+      pending_logp_ = decided == start ? log_decided : log_or_ninf(cover().prefix_prob(pending_));
+    } else {
+      const size_t j = k - 1, from = j ? lends[j - 1] : 0;
+      move_anchor(anchor0 + j, row_copy(pred_llm(j)));
+      pending_ = text.substr(from, decided - from);
+      pending_logp_ = log_or_ninf(cover().prefix_prob(pending_));
+    }
   }
   bool eog_ok = false;
   if (text_all && eog_last) {
