@@ -66,6 +66,9 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("--lora", c.lora, "LoRA adapter of the SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable");
   sub->add_option("--lora-dir", c.lora_dir, "per-user LoRA adapters of the SLM+: DIR/<user id>.gguf (scale 1)");
+  sub->add_flag("--byte-level", c.byte_level,
+                "pair the models through bytes even when they share a vocabulary (the cross-tokenizer path, for "
+                "comparison with the token path)");
   sub->add_option("--repeat-penalty", c.repeat.penalty, "penalize the last --repeat-last-n tokens' ids on the edge (1 = off)")
       ->capture_default_str();
   sub->add_option("--repeat-last-n", c.repeat.last_n, "tokens the repeat penalty looks back on (0 = off, -1 = all)")

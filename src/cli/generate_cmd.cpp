@@ -42,6 +42,7 @@ struct GenOpts {
   std::vector<std::string> lora;  // the edge's SLM+ adapters, FILE[:SCALE]
   double cloud_timeout_s = 30;
   bool cloud_timeout_given = false;
+  bool byte_level = false;
 };
 
 std::string read_file(const std::string& path) {
@@ -136,6 +137,12 @@ void run_generate(GenOpts o) {
                 "' without --cloud (with --cloud the edge needs only --slm)");
   auto models = o.llm.empty() ? steer::Models::load_edge(o.slm, {.n_threads = o.threads})
                               : steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
+  if (o.byte_level) {
+    if (!o.cloud.empty() || o.llm.empty())
+      throw Error("--byte-level forces the cross-tokenizer path in the in-process cloud (give --llm, not --cloud); "
+                  "a remote cloud pairs through bytes when its models' vocabularies differ");
+    models.byte_level = true;
+  }
   req.edge_lora = load_lora_args(o.lora, *models.slm);
   // The profile's entries and, unless --lora names adapters, the user's own (`profile lora`).
   if (store)
@@ -268,6 +275,9 @@ Registrar reg("generate", [](CLI::App& root) {
                   "cloud; replaces the adapters `profile lora` gave the --user");
   sub->add_flag("--bonus", o->bonus, "emit a steered bonus token when a whole block is accepted");
   sub->add_flag("--no-chat", o->no_chat, "raw prompts, no chat template");
+  sub->add_flag("--byte-level", o->byte_level,
+                "pair the models through bytes even when they share a vocabulary (the cross-tokenizer path, "
+                "for comparison with the token path; in-process cloud)");
   sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object with text, tokens and counters");
   sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (default: cloud in this process)");

@@ -267,6 +267,9 @@ std::vector<TraceEntry> read_traces(const std::string& path, const std::vector<s
     const std::string& method = e.schedule.method;
     if (!steer::uses_cloud(steer::parse_method(method))) continue;
     if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) continue;
+    if (e.schedule.byte_level)
+      throw Error(where + ": a cross-tokenizer run (byte_level): its Generalist's passes follow the Generalist's "
+                          "own tokenization and are not in the schedule, so it cannot be replayed");
     // results.jsonl: "lambda" at the top; generate --json: settings.lambda.
     // NaN: no lambda (methods other than specsteer, or not recorded).
     double lambda = std::nan("");

@@ -314,17 +314,20 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   if (!cfg.lora_dir.empty() && !fs::is_directory(cfg.lora_dir))
     throw Error("--lora-dir: '" + cfg.lora_dir + "' is not a directory");
   steer::Models models = steer::Models::load(cfg.llm_path, cfg.slm_path, lo);
+  models.byte_level = models.byte_level || cfg.byte_level;
   if (models.byte_level)
     for (const Job& j : jobs)
       if (steer::uses_cloud(j.method) && j.method != steer::Method::SpecSteer)
-        throw Error("--methods: '" + j.name + "' needs the LLM and SLM to share a vocabulary, and theirs differ (" +
-                    models.byte_level_why + "); a byte-level pair runs llm, slm, slm+, llm+ and specsteer");
+        throw Error("--methods: '" + j.name + "' needs the LLM and SLM to share a vocabulary, and they pair through " +
+                    "bytes (" + (models.byte_level_why.empty() ? "--byte-level" : models.byte_level_why) +
+                    "); a byte-level pair runs llm, slm, slm+, llm+ and specsteer");
   const std::vector<LoraRef> edge_lora = load_lora_args(cfg.lora, *models.slm);
   // First calls fault in weights and grow buffers: keep them out of the timings.
   warm_up(models.llm);
   warm_up(models.slm);
 
   json models_j = {{"llm", model_json(cfg.llm_path, *models.llm)}, {"slm", model_json(cfg.slm_path, *models.slm)}};
+  if (models.byte_level) models_j["byte_level"] = true;  // part of the run's fingerprint
   const std::string data_sha = sha256_file(cfg.data);
   json fp = fingerprint(cfg, models_j, data_sha);
   const fs::path manifest_path = out / "manifest.json";

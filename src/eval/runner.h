@@ -40,6 +40,7 @@ struct EvalConfig {
   std::string specialist = "rag";
   std::vector<std::string> lora;  // runs per generation; the row keeps the one with the median decode time
   std::string lora_dir;  // per-user adapters: DIR/<user id>.gguf (scale 1), after `lora`
+  bool byte_level = false;  // the cross-tokenizer path even on a same-vocabulary pair
   sampling::RepeatPenalty repeat{};  // on the edge's rows (off by default: the paper's greedy decoding)
   std::string cloud;  // HOST:PORT, recorded in the manifest
   // Creates the link for one generation of a cloud method; empty: the cloud

@@ -62,6 +62,7 @@ json schedule_to_json(const steer::Schedule& s) {
             {"tokens", s.tokens},
             {"rounds", std::move(rounds)}};
   if (!s.fallback.empty()) j["fallback"] = spans_json(s.fallback);
+  if (s.byte_level) j["byte_level"] = true;
   return j;
 }
 
@@ -113,6 +114,10 @@ steer::Schedule schedule_from_json(const json& j, const std::string& where) {
     s.rounds.push_back(std::move(r));
   }
   s.fallback = spans_from(j, "fallback", where);
+  if (auto it = j.find("byte_level"); it != j.end()) {
+    if (!it->is_boolean()) throw Error(where + ".byte_level: expected true or false");
+    s.byte_level = it->get<bool>();
+  }
   return s;
 }
 

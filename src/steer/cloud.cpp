@@ -19,13 +19,6 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, b
 }
 
 std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm) {
-  if (!vocab_compatible(llm, slm, nullptr)) {
-    // Byte level: ids on the wire are the small model's.
-    std::vector<int32_t> out;
-    for (int32_t t = 0; t < slm.n_vocab(); ++t)
-      if (slm.is_eog(t)) out.push_back(t);
-    return out;
-  }
   std::vector<int32_t> out;
   const int n = std::min(llm.n_vocab(), slm.n_vocab());
   for (int32_t t = 0; t < n; ++t)

@@ -129,7 +129,8 @@ class CloudService {
   static std::unique_ptr<CloudService> from_models(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm,
                                                    SequenceOptions opts = {},
                                                    std::shared_ptr<const Tokenizer> llm_tok = nullptr,
-                                                   std::shared_ptr<const Tokenizer> slm_tok = nullptr);
+                                                   std::shared_ptr<const Tokenizer> slm_tok = nullptr,
+                                                   bool byte_level = false);
 
   // Decodes a request, runs it, encodes the reply. Never throws: bad input
   // and failures come back as ErrorReply.
@@ -153,9 +154,11 @@ class CloudService {
 // Identity used to check that edge and cloud run the same models.
 ModelIdentity identity_of(const Model& m);
 // CloudModels of a model pair; tokenizers loaded from the files unless given;
-// n_ctx 0: the smaller training context.
+// n_ctx 0: the smaller training context. The pair goes through bytes when
+// the vocabularies differ, or when `byte_level` asks for it (the
+// cross-tokenizer path on a same-vocabulary pair, for comparison).
 CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx = 0,
                          std::shared_ptr<const Tokenizer> llm_tok = nullptr,
-                         std::shared_ptr<const Tokenizer> slm_tok = nullptr);
+                         std::shared_ptr<const Tokenizer> slm_tok = nullptr, bool byte_level = false);
 
 }  // namespace specsteer::steer

@@ -242,6 +242,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     // A Generalist of another vocabulary reads the text in its own tokens,
     // which the edge does not know: its passes are left out of the schedule.
     const bool byte_level = accept_msg.byte_level;
+    sched.byte_level = byte_level;
     const int V = std::min<int>(stride, static_cast<int>(accept_msg.n_vocab));
     lim.n_vocab = static_cast<uint32_t>(V);
 

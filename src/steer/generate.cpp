@@ -47,8 +47,9 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
                 "' needs the LLM here (--llm) or, for a cloud method, a remote cloud (--cloud)");
   if (have_llm && models.byte_level && uses_cloud(s.method) && s.method != Method::SpecSteer)
     throw Error("generate: method '" + std::string(method_name(s.method)) +
-                "' needs the LLM and SLM to share a vocabulary, and theirs differ (" + models.byte_level_why +
-                "); specsteer pairs them through bytes");
+                "' needs the LLM and SLM to share a vocabulary, and they pair through bytes (" +
+                (models.byte_level_why.empty() ? std::string("asked for") : models.byte_level_why) +
+                "); only specsteer runs that way");
   const Tokenizer& st = *models.slm_tok;
   const Tokenizer* lt = have_llm ? models.llm_tok.get() : nullptr;
   // The cloud's EOG ids come in SessionAccept too (run_edge adds them). A
@@ -156,7 +157,8 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       std::unique_ptr<CloudService> cloud;
       std::unique_ptr<InProcessTransport> local;
       if (!req.cloud) {
-        cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok);
+        cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok,
+                                          models.byte_level);
         local = std::make_unique<InProcessTransport>(*cloud, trace != nullptr);
       }
       Transport& transport = req.cloud ? *req.cloud : *local;

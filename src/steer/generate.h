@@ -24,8 +24,11 @@ namespace specsteer::steer {
 struct Models {
   std::shared_ptr<const Model> llm, slm;  // llm is null on an edge that holds only its own model
   std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
-  bool byte_level = false;  // the vocabularies differ
-  std::string byte_level_why;  // how (vocab_compatible's reason)
+  // The vocabularies differ (load sets it); a caller may also set it on a
+  // same-vocabulary pair to run the cross-tokenizer path there (in-process
+  // cloud only), for comparison with the token path.
+  bool byte_level = false;
+  std::string byte_level_why;  // how they differ (vocab_compatible's reason)
   // Loads both models and their tokenizers. Pairs whose normal-token
   // vocabularies differ (vocab_compatible) are byte-level pairs: specsteer
   // pairs them through bytes (byte_level.h), the methods that need one

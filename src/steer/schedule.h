@@ -39,6 +39,10 @@ struct Schedule {
   // Edge passes after a cloud failure (SLM+ finishing alone).
   std::vector<EvalSpan> fallback;
   uint64_t tokens = 0;  // tokens generated (EOG excluded)
+  // A Generalist of another vocabulary (cross-tokenizer): its passes follow
+  // its own tokenization of the text, which the edge does not see, so the
+  // rounds hold no LLM passes and replay refuses the schedule.
+  bool byte_level = false;
 
   // Forward positions per model, prompts included: what the generation's
   // own counters (positions_llm / _slm_minus / _slm_plus) report.

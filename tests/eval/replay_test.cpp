@@ -156,3 +156,33 @@ TEST(Replay, ReadsTracesAndFormsOneRowPerMethodAndRtt) {
   EXPECT_THROW(replay_traces(all, m, {}, {-1}), Error);
   std::filesystem::remove_all(dir);
 }
+
+TEST(Replay, CrossTokenizerRunsAreMarkedAndRefused) {
+  // The bundled Specialist with its own BPE: the Generalist's passes follow
+  // its own tokenization, which the schedule cannot hold.
+  static const steer::Models cross =
+      steer::Models::load(bundled("generalist.gguf"), bundled("specialist-x896.gguf"), {.n_threads = 1});
+  ASSERT_TRUE(cross.byte_level);
+  steer::GenerateRequest r;
+  r.x = "Write a review of the product: a cast iron pan.";
+  r.personalized = "Past review: the lid did not fit and the price was poor.\n\n" + r.x;
+  r.settings.max_new = 24;
+  const auto g = steer::generate(cross, r);
+  EXPECT_TRUE(g.schedule.byte_level);
+  for (const auto& round : g.schedule.rounds) EXPECT_TRUE(round.llm.empty());
+  EXPECT_GT(g.counters.positions_llm, 0u);  // the cloud's own count still has them
+  const json j = schedule_to_json(g.schedule);
+  EXPECT_EQ(j["byte_level"], true);
+  EXPECT_EQ(schedule_from_json(json::parse(j.dump()), "t"), g.schedule);
+  const auto dir = std::filesystem::temp_directory_path() / ("replay-cross-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "results.jsonl").string();
+  std::ofstream(path) << json({{"record", "r"}, {"method", "specsteer"}, {"trace", j}}).dump() << "\n";
+  try {
+    read_traces(path, {}, {}, 0);
+    ADD_FAILURE() << "a cross-tokenizer schedule was replayed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cross-tokenizer"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}

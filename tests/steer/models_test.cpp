@@ -133,6 +133,25 @@ TEST(CrossVocab, AcceptingEveryUnitIsTheSpecialistAlone) {
   EXPECT_EQ(strict.tokens, generate(pair_cross(), req).tokens);
 }
 
+TEST(CrossVocab, ASameVocabularyPairCanBeForcedThroughBytes) {
+  NEED_FIXTURES();
+  Models bytes = pair_qwen2();
+  bytes.byte_level = true;
+  // Every unit accepted: both paths give the Specialist's own text.
+  auto req = request(Method::SpecSteer, 16);
+  req.settings.lambda = 1e-30;
+  EXPECT_EQ(generate(bytes, req).tokens, generate(pair_qwen2(), req).tokens);
+  // With rejections the byte path runs (and says so) and is deterministic.
+  req.settings.lambda = 1.0;
+  Trace trace;
+  const auto a = generate(bytes, req, &trace);
+  EXPECT_GT(a.counters.rejections, 0u);
+  EXPECT_TRUE(a.schedule.byte_level);
+  EXPECT_TRUE(std::get<SessionAccept>(decode(trace.downlink.front())).byte_level);
+  EXPECT_EQ(a.tokens, generate(bytes, req).tokens);
+  EXPECT_FALSE(generate(pair_qwen2(), req).schedule.byte_level);
+}
+
 TEST(CrossVocab, MethodsThatNeedOneVocabularyAreRefusedByName) {
   NEED_FIXTURES();
   for (auto m : {Method::Sd, Method::LightCoSteer, Method::CoSteer}) {
