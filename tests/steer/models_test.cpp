@@ -83,7 +83,7 @@ TEST(CrossVocab, SpecSteerRunsInEverySamplingModeDeterministicallyAndPrivately) 
                            Mode{"top-k", 1.0, 20, 1, 0, 1}, Mode{"top-p", 0.7, 0, 0.9, 0, 1},
                            Mode{"min-p", 1.0, 0, 1, 0.05, 1}, Mode{"repeat", 0.9, 40, 0.95, 0, 1.3f}}) {
     SCOPED_TRACE(mode.name);
-    auto req = request(Method::SpecSteer, 10);
+    auto req = request(Method::SpecSteer, 8);
     req.settings.sampler.temperature = mode.temperature;
     req.settings.sampler.top_k = mode.top_k;
     req.settings.sampler.top_p = mode.top_p;
@@ -120,10 +120,10 @@ TEST(CrossVocab, SpecSteerRunsInEverySamplingModeDeterministicallyAndPrivately) 
 
 TEST(CrossVocab, AcceptingEveryUnitIsTheSpecialistAlone) {
   NEED_FIXTURES();
-  auto req = request(Method::SpecSteer, 24);
+  auto req = request(Method::SpecSteer, 16);
   req.settings.lambda = 1e-30;  // every unit passes Eq. 7
   const auto all = generate(pair_cross(), req);
-  const auto plus = generate(pair_cross(), request(Method::SlmPlus, 24));
+  const auto plus = generate(pair_cross(), request(Method::SlmPlus, 16));
   EXPECT_EQ(all.tokens, plus.tokens);
   EXPECT_EQ(all.counters.n_accepted, all.counters.n_drafted);
   // A strict threshold rejects and steers: the text changes, still deterministic.
@@ -150,6 +150,31 @@ TEST(CrossVocab, ASameVocabularyPairCanBeForcedThroughBytes) {
   EXPECT_TRUE(std::get<SessionAccept>(decode(trace.downlink.front())).byte_level);
   EXPECT_EQ(a.tokens, generate(bytes, req).tokens);
   EXPECT_FALSE(generate(pair_qwen2(), req).schedule.byte_level);
+}
+
+// The correctness anchor on a trained pair: forced through bytes, the bundled
+// MiniLaMP pair (one vocabulary) gives the token path's greedy text. Not a
+// theorem — the byte path values y by the Generalist's longest-match
+// probability, not P(next token = y) — but measured on 460 of the 500 test
+// records (BENCHMARKS.md); these prompts reject and recover 11-17 times each.
+TEST(CrossVocab, TrainedSameVocabularyPairThroughBytesGivesTheTokenPathsText) {
+  const std::string dir = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+  static const Models tokens = Models::load(dir + "generalist.gguf", dir + "specialist.gguf", {.n_threads = 1});
+  Models bytes = tokens;
+  bytes.byte_level = true;
+  for (const char* x : {"Write a review of the product: a cast iron pan.", "Write a review of the product: a wool scarf.",
+                        "Write a short essay about the harbour festival."}) {
+    GenerateRequest req;
+    req.x = x;
+    req.personalized = std::string("Past review: the lid did not fit and the price was poor. I always mention my "
+                                   "dog Biscuit.\n\n") + x;
+    req.settings.max_new = 64;
+    const auto t = generate(tokens, req);
+    const auto b = generate(bytes, req);
+    EXPECT_GT(t.counters.rejections, 5u) << x;
+    EXPECT_TRUE(b.schedule.byte_level);
+    EXPECT_EQ(b.tokens, t.tokens) << x;
+  }
 }
 
 TEST(CrossVocab, MethodsThatNeedOneVocabularyAreRefusedByName) {
