@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <unordered_map>
 
@@ -56,7 +57,25 @@ BytePair::BytePair(std::shared_ptr<const Tokenizer> lt, std::shared_ptr<const To
     const auto [lo, hi] = llm.with_prefix(str);
     prefixes_in_llm.push_back({static_cast<uint32_t>(lo), static_cast<uint32_t>(hi)});
   }
+  // The Specialist's tokens (not the one-byte extensions, whose last byte
+  // would mostly be split off) as the LLM spells them.
+  for (int32_t y : slm.sorted()) {
+    std::vector<int32_t> spelled;
+    try {
+      spelled = llm.spell(slm.bytes(y));
+    } catch (const Error&) {
+      continue;  // a byte the LLM cannot spell: no path to keep
+    }
+    for (size_t j = 1; j < spelled.size(); ++j)
+      llm_spellings.insert(path_key(std::span<const int32_t>(spelled).first(j)));
+  }
   prefixes = std::make_unique<const ByteVocab>(std::move(strings));
+}
+
+std::string path_key(std::span<const int32_t> path) {
+  std::string key(path.size() * sizeof(int32_t), '\0');
+  if (!path.empty()) std::memcpy(key.data(), path.data(), key.size());
+  return key;
 }
 
 double restricted_log_prob(std::span<const float> logits, const ByteVocab& vocab, std::span<const int32_t> eog,
@@ -200,7 +219,8 @@ double ByteCovering::end_prob(std::string_view s) {
 }
 
 std::vector<double> ByteCovering::extension_probs(std::string_view p, const ByteVocab& targets,
-                                                  const std::vector<std::pair<uint32_t, uint32_t>>* ranges) {
+                                                  const std::vector<std::pair<uint32_t, uint32_t>>* ranges,
+                                                  const SpellingPrefixes* canonical) {
   std::vector<double> out(static_cast<size_t>(targets.n_vocab()), 0.0);
   // True when some target is longer than q and starts with it.
   auto extends_target = [&](std::string_view q) {
@@ -250,6 +270,13 @@ std::vector<double> ByteCovering::extension_probs(std::string_view p, const Byte
       }
     }
     // Heavy tokens whose bytes keep the path a proper prefix of some p + target.
+    // Past a token boundary at the end of p, with `canonical`: only along a
+    // target's own spelling (`after_p`: the path's tokens past that boundary).
+    size_t k = 0, at = 0;
+    while (k < n.path.size() && at < p.size()) at += vocab_.bytes(n.path[k++]).size();
+    const bool restrict = canonical && !inside_p && at == p.size();
+    std::string after_p = restrict ? path_key(std::span<const int32_t>(n.path).subspan(k)) : std::string();
+    const size_t key_len = after_p.size();
     std::vector<std::pair<double, int32_t>> next;
     const double floor = n.weight > 0 ? opts_.prune / n.weight : 0;
     for (int32_t t : vocab_.sorted()) {
@@ -265,6 +292,11 @@ std::vector<double> ByteCovering::extension_probs(std::string_view p, const Byte
         buf.assign(q);
         buf += tb;
         ok = extends_target(buf);
+        if (ok && restrict) {
+          after_p.resize(key_len);
+          after_p += path_key(std::span<const int32_t>(&t, 1));
+          ok = canonical->count(after_p) > 0;
+        }
       }
       if (ok) next.push_back({pt, t});
     }

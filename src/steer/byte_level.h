@@ -28,6 +28,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "tokenizer/byte_vocab.h"
@@ -37,6 +38,11 @@ class Tokenizer;
 }
 
 namespace specsteer::steer {
+
+// Token paths as keys (their ids' bytes): the proper prefixes of a
+// vocabulary's own spellings of some strings (ByteCovering::extension_probs).
+using SpellingPrefixes = std::unordered_set<std::string>;
+std::string path_key(std::span<const int32_t> path);
 
 // What a cloud needs to pair a Specialist with a Generalist of another vocabulary.
 struct BytePair {
@@ -55,6 +61,10 @@ struct BytePair {
   // (positions in llm.sorted()), so valuing them from a node costs one
   // subtraction each.
   std::vector<std::pair<uint32_t, uint32_t>> prefixes_in_llm;
+  // The LLM's own spellings of the Specialist's tokens that take it two
+  // tokens or more: their proper prefixes (recovery expands only these paths
+  // past the decided bytes).
+  SpellingPrefixes llm_spellings;
 };
 
 // log P(id) under the distribution TokenDist defines, without building it.
@@ -102,8 +112,15 @@ class ByteCovering {
   // prefix_prob(p + bytes of y) for every id y of `targets` (0 outside its
   // byte space). `ranges` (optional): per target, the positions in this
   // vocabulary's sorted() of the tokens starting with its bytes.
+  // `canonical` (optional): past a token boundary at the end of p, expand
+  // only the paths that follow this vocabulary's own spelling of some
+  // target (keys of its proper prefixes). A model trained on its
+  // tokenizer's spellings puts little mass on other splits of a word, and
+  // without this every likely token that begins some target (" p" for
+  // " price") costs a forward pass; with it the values are a lower bound.
   std::vector<double> extension_probs(std::string_view p, const ByteVocab& targets,
-                                      const std::vector<std::pair<uint32_t, uint32_t>>* ranges = nullptr);
+                                      const std::vector<std::pair<uint32_t, uint32_t>>* ranges = nullptr,
+                                      const SpellingPrefixes* canonical = nullptr);
   // The distribution of the byte after s: [0, 256) bytes, [256] end of
   // generation; sums to 1 (all 0 when prefix_prob(s) is 0).
   std::array<double, 257> next_byte(std::string_view s);

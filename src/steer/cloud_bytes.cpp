@@ -51,7 +51,8 @@ void Cloud::move_anchor(size_t anchor, std::vector<float> row) {
 std::vector<IdValue> Cloud::byte_steer(std::span<const float> slm_row) {
   ByteCovering& cov = cover();
   const BytePair& bp = *bytes_;
-  const std::vector<double> ext = cov.extension_probs(pending_, *bp.prefixes, &bp.prefixes_in_llm);
+  const std::vector<double> ext =
+      cov.extension_probs(pending_, *bp.prefixes, &bp.prefixes_in_llm, &bp.llm_spellings);
   const size_t V = static_cast<size_t>(n_vocab_);
   // Ids the Generalist cannot continue with keep a finite floor (the wire
   // carries finite values only).
