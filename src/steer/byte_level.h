@@ -21,6 +21,7 @@
 //   prefix probability, which grows as a token gets shorter, these sum to 1
 //   over the Specialist's vocabulary.
 #include <array>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -100,7 +101,7 @@ class ByteCovering {
   // Logits after the anchor + path (never called with an empty path).
   using RowFn = std::function<std::vector<float>(std::span<const int32_t> path)>;
   struct Options {
-    double prune = 1e-4;
+    double prune = getenv("PRUNE") ? atof(getenv("PRUNE")) : 1e-4;
     size_t max_nodes = 32;
   };
   ByteCovering(const ByteVocab& vocab, std::vector<int32_t> eog, std::span<const float> root_logits, RowFn row,

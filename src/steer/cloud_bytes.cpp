@@ -21,6 +21,10 @@ double log_softmax_at(std::span<const float> row, int32_t id) {
 
 double log_or_ninf(double p) { return p > 0 ? std::log(p) : -std::numeric_limits<double>::infinity(); }
 
+// Decided bytes the Generalist's cache may leave pending before its tokens
+// up to a word boundary are committed.
+constexpr size_t kMaxPendingBytes = 32;
+
 }  // namespace
 
 ByteCovering& Cloud::cover() {
@@ -176,22 +180,33 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
   const bool text_all = accepted == units.size();
   const size_t acc_drafts = text_all ? n_text : accepted ? units[accepted - 1].drafts_end : 0;
   // The Generalist's state after the decided text (unless every unit passed:
-  // the last one already held back its last token): its tokens that end
-  // inside the decided bytes go into the cache but the last of them, which
-  // is held back with the bytes after it, so pending stays within a token or
-  // two however many blocks are rejected at their first unit.
-  if (!text_all || units.empty() || M == 0) {
-    const size_t decided = !text_all && accepted > 0 ? units[accepted - 1].byte_end : start;
-    size_t k = 0;  // the Generalist's tokens that end inside the decided bytes
-    while (k < M && lends[k] <= decided) ++k;
-    if (k == 0) {
+  // the last one already held back its last token).
+  if (!text_all && accepted > 0) {
+    const size_t j = units[accepted - 1].llm_end - 1;  // ends at the last accepted unit's boundary: held back
+    move_anchor(anchor0 + j, row_copy(pred_llm(j)));
+    pending_ = bp.llm.bytes(L[j]);
+    pending_logp_ = log_or_ninf(cover().prefix_prob(pending_));
+  } else if (!text_all || units.empty() || M == 0) {
+    // No unit passed: the decided bytes stay pending, whole — the LLM's
+    // tokens of them were spelled with the rejected drafts after them and
+    // may split a word the recovery continues otherwise. Only when pending
+    // grows long (blocks rejected at their first unit, again and again) do
+    // its tokens up to the last one that ends before a space go into the
+    // cache: a space begins a new pre-tokenizer chunk, which no merge crosses.
+    size_t cut = 0, j_cut = 0;
+    if (start > kMaxPendingBytes)
+      for (size_t k = 0; k + 1 < M && lends[k] < start; ++k)
+        if (text[lends[k]] == ' ' || text[lends[k]] == '\n') {
+          cut = lends[k];
+          j_cut = k + 1;
+        }
+    if (j_cut == 0) {
       move_anchor(anchor0, next0);
-      pending_ = text.substr(0, decided);
-      pending_logp_ = decided == start ? log_decided : log_or_ninf(cover().prefix_prob(pending_));
+      pending_ = text.substr(0, start);
+      pending_logp_ = log_decided;
     } else {
-      const size_t j = k - 1, from = j ? lends[j - 1] : 0;
-      move_anchor(anchor0 + j, row_copy(pred_llm(j)));
-      pending_ = text.substr(from, decided - from);
+      move_anchor(anchor0 + j_cut, row_copy(pred_llm(j_cut)));
+      pending_ = text.substr(cut, start - cut);
       pending_logp_ = log_or_ninf(cover().prefix_prob(pending_));
     }
   }
