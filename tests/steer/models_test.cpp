@@ -155,7 +155,7 @@ TEST(CrossVocab, ASameVocabularyPairCanBeForcedThroughBytes) {
 // The correctness anchor on a trained pair: forced through bytes, the bundled
 // MiniLaMP pair (one vocabulary) gives the token path's greedy text. Not a
 // theorem — the byte path values y by the Generalist's longest-match
-// probability, not P(next token = y) — but measured on 460 of the 500 test
+// probability, not P(next token = y) — but measured on 471 of the 500 test
 // records (BENCHMARKS.md); these prompts reject and recover 11-17 times each.
 TEST(CrossVocab, TrainedSameVocabularyPairThroughBytesGivesTheTokenPathsText) {
   const std::string dir = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
