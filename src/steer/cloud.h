@@ -87,8 +87,14 @@ class Cloud {
   std::span<const float> llm_next() const { return llm_next_; }
   std::span<const float> slm_next() const { return slm_next_; }
   bool uses_slm() const { return use_slm_; }
-  // Byte level: the decided bytes after the Generalist's cache.
+  // Byte level: the decided bytes after the Generalist's cache, and the
+  // units of the last block as tested (Eq. 7's two log-probabilities).
   const std::string& pending_bytes() const { return pending_; }
+  struct TestedUnit {
+    size_t drafts_end = 0;  // drafts [previous unit's, drafts_end) of the block
+    double logp_llm = 0, logp_slm = 0;
+  };
+  const std::vector<TestedUnit>& tested_units() const { return tested_; }
 
  private:
   void check_budget(size_t more) const;
@@ -117,6 +123,7 @@ class Cloud {
   std::string pending_;
   double pending_logp_ = 0;  // log P_LLM(the text after the anchor starts with pending_)
   std::unique_ptr<ByteCovering> cover_;
+  std::vector<TestedUnit> tested_;
 };
 
 class CloudService {

@@ -153,6 +153,7 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
   // Eq. 7 per unit, in order, until the first rejection.
   const std::vector<Unit> units = n_text ? align_units(ends, lends, start) : std::vector<Unit>{};
   size_t accepted = 0, prev_d = 0, prev_l = 0;
+  tested_.clear();
   for (size_t m = 0; m < units.size(); ++m) {
     const Unit& u = units[m];
     double lL = m == 0 ? -log_decided : 0.0;
@@ -170,6 +171,7 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
     }
     double lS = 0;
     for (size_t t = prev_d; t < u.drafts_end; ++t) lS += log_softmax_at(pred_slm(C + t), b.drafts[t]);
+    tested_.push_back({u.drafts_end, lL, lS});
     if (!accept(rng_.uniform(), unit_accept_prob(lL, lS, s_.lambda))) break;
     ++accepted;
     prev_d = u.drafts_end;
@@ -215,6 +217,7 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
     // Eq. 7 on the end of generation: P_LLM(end | the decided text).
     const double lL = log_or_ninf(cover().end_prob(pending_)) - pending_logp_;
     const double lS = log_softmax_at(pred_slm(C + n_text), b.drafts.back());
+    tested_.push_back({n, lL, lS});
     eog_ok = accept(rng_.uniform(), unit_accept_prob(lL, lS, s_.lambda));
   }
   const bool rejected = !text_all || (eog_last && !eog_ok);

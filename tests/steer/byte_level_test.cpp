@@ -203,3 +203,136 @@ TEST(UnitAcceptProb, IsEq7OnLogProbabilities) {
   const double lpl = hl[1] - sampling::log_sum_exp(hl), lps = hs[1] - sampling::log_sum_exp(hs);
   EXPECT_NEAR(unit_accept_prob(lpl, lps, 0.7), ratio_accept_prob(hl, hs, 1, 0.7), 1e-12);
 }
+
+// ---- The cloud's byte-level verify on hand-made tokenizers ---------------
+
+#include "gguf/gguf.h"
+#include "steer/cloud.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
+namespace {
+
+// A byte-level BPE: 256 byte tokens, then `merged` (GPT-2 spelling, "Ġ" = a
+// space) from `merges` in rank order, then an end-of-generation token.
+std::shared_ptr<const Tokenizer> tiny_bpe(const std::vector<std::string>& merged,
+                                          const std::vector<std::string>& merges) {
+  gguf::Writer w;
+  std::vector<std::string> toks;
+  std::vector<int32_t> types;
+  for (unsigned b = 0; b < 256; ++b) {
+    toks.push_back(utf8::gpt2_bytes().byte_to_utf8[b]);
+    types.push_back(1);
+  }
+  for (const auto& t : merged) {
+    toks.push_back(t);
+    types.push_back(1);
+  }
+  toks.push_back("<|endoftext|>");
+  types.push_back(3);
+  w.add_string("tokenizer.ggml.model", "gpt2");
+  w.add_string("tokenizer.ggml.pre", "qwen2");
+  w.add_strings("tokenizer.ggml.tokens", toks);
+  w.add_i32s("tokenizer.ggml.token_type", types);
+  w.add_strings("tokenizer.ggml.merges", merges);
+  w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(toks.size() - 1));
+  auto f = gguf::File::from_bytes(w.to_bytes(), "tiny");
+  return std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(*f));
+}
+
+// Logits that do not depend on the prefix: `high` ids get their value, the rest -30.
+std::unique_ptr<LogitSource> constant_source(int n_vocab, std::vector<std::pair<int32_t, float>> high) {
+  return std::make_unique<FunctionSource>(n_vocab, [high](std::span<const int32_t>, std::span<float> logits) {
+    std::fill(logits.begin(), logits.end(), -30.f);
+    for (auto [id, v] : high) logits[static_cast<size_t>(id)] = v;
+  });
+}
+
+}  // namespace
+
+TEST(CloudBytes, UnitsOverMisalignedTokenizationsConditionAndMarginalize) {
+  // Specialist: "hel|lo| wor|ld"; Generalist: "hello| world" (and " worlds").
+  auto slm_tok = tiny_bpe({"he", "hel", "lo", "Ġw", "or", "Ġwor", "ld"},
+                          {"h e", "he l", "l o", "Ġ w", "o r", "Ġw or", "l d"});
+  auto llm_tok = tiny_bpe({"he", "ll", "hell", "hello", "Ġw", "or", "Ġwor", "ld", "Ġworld", "Ġworlds"},
+                          {"h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld", "Ġworld s"});
+  ASSERT_FALSE(vocab_compatible(*llm_tok, *slm_tok, nullptr));
+  const int32_t s_hel = 257, s_lo = 258, s_wor = 261, s_ld = 262, s_s = 's';
+  const int32_t l_hello = 259, l_world = 264, l_worlds = 265, l_eog = 266;
+  const int VS = slm_tok->n_vocab(), VL = llm_tok->n_vocab();
+  ASSERT_EQ(llm_tok->encode("hello world", false, false), (std::vector<int32_t>{l_hello, l_world}));
+  auto pair = std::make_shared<const BytePair>(llm_tok, slm_tok);
+
+  const std::vector<std::pair<int32_t, float>> llm_high = {{l_hello, 2.f}, {l_world, 1.f}, {l_worlds, 0.f}, {l_eog, -1.f}};
+  const std::vector<std::pair<int32_t, float>> slm_high = {{s_hel, 1.f}, {s_lo, 0.5f}, {s_wor, 0.f}, {s_ld, 0.2f}, {s_s, -0.5f}};
+  // The Generalist's restricted distribution (spelling tokens + EOG) and
+  // the Specialist's full softmax, by hand.
+  double zl = 0;
+  for (int32_t id = 0; id < VL; ++id) {
+    if (id != l_eog && !llm_tok->is_normal(id)) continue;
+    float v = -30.f;
+    for (auto [h, hv] : llm_high)
+      if (h == id) v = hv;
+    zl += std::exp(static_cast<double>(v));
+  }
+  auto pl = [&](float v) { return std::exp(static_cast<double>(v)) / zl; };
+  double zs = 0;
+  for (int32_t id = 0; id < VS; ++id) {
+    float v = -30.f;
+    for (auto [h, hv] : slm_high)
+      if (h == id) v = hv;
+    zs += std::exp(static_cast<double>(v));
+  }
+  auto ls = [&](float v) { return static_cast<double>(v) - std::log(zs); };
+
+  SessionOpen open;
+  open.x_llm = {'x'};
+  open.x_slm = {'x'};
+  open.settings.lambda = 1e-30;  // every unit passes: the test reads what was tested
+  open.settings.draft = 4;
+  Cloud cloud(constant_source(VL, llm_high), constant_source(VS, slm_high), open, pair);
+
+  // Block 1: units "hel|lo" = "hello" and " wor|ld" = " world"; the last
+  // Generalist token is marginalized (" world" or " worlds") and held back.
+  Verdict v = cloud.verify(DraftBlock{0, {}, {s_hel, s_lo, s_wor, s_ld}, {}});
+  EXPECT_EQ(v.n_accepted, 4u);
+  ASSERT_EQ(cloud.tested_units().size(), 2u);
+  EXPECT_EQ(cloud.tested_units()[0].drafts_end, 2u);
+  EXPECT_NEAR(cloud.tested_units()[0].logp_llm, std::log(pl(2.f)), 1e-9);
+  EXPECT_NEAR(cloud.tested_units()[0].logp_slm, ls(1.f) + ls(0.5f), 1e-9);
+  EXPECT_EQ(cloud.tested_units()[1].drafts_end, 4u);
+  EXPECT_NEAR(cloud.tested_units()[1].logp_llm, std::log(pl(1.f) + pl(0.f)), 1e-9);
+  EXPECT_NEAR(cloud.tested_units()[1].logp_slm, ls(0.f) + ls(0.2f), 1e-9);
+  EXPECT_EQ(cloud.pending_bytes(), " world");
+
+  // Block 2: "s" joins the held-back " world" into " worlds"; its unit is
+  // conditioned on the decided " world": P(" worlds") / P(" world" or " worlds").
+  v = cloud.verify(DraftBlock{0, {}, {s_s}, {}});
+  EXPECT_EQ(v.n_accepted, 1u);
+  ASSERT_EQ(cloud.tested_units().size(), 1u);
+  EXPECT_NEAR(cloud.tested_units()[0].logp_llm, std::log(pl(0.f) / (pl(1.f) + pl(0.f))), 1e-9);
+  EXPECT_NEAR(cloud.tested_units()[0].logp_slm, ls(-0.5f), 1e-9);
+  EXPECT_EQ(cloud.pending_bytes(), " worlds");
+
+  // Recovery: a rejected first unit ("hello" against the Specialist's
+  // "hel|lo") leaves nothing decided; each Specialist token is valued by
+  // P_LLM(it is the longest Specialist token the text starts with). "hel":
+  // the Generalist tokens starting with "hel"; " wor": " world" or " worlds";
+  // "he" only what does not go on to "hel" (P("he") itself: negligible). The
+  // plausible rule keeps these two (EOG's 0.03 is under a tenth of 0.64),
+  // valued h_LLM - beta*h_SLM-.
+  SessionOpen strict = open;
+  strict.settings.lambda = 1e30;  // every unit fails
+  Cloud rejecting(constant_source(VL, llm_high), constant_source(VS, slm_high), strict, pair);
+  v = rejecting.verify(DraftBlock{0, {}, {s_hel, s_lo}, {}});
+  EXPECT_TRUE(v.rejected);
+  EXPECT_EQ(v.n_accepted, 0u);
+  EXPECT_EQ(rejecting.pending_bytes(), "");
+  ASSERT_EQ(v.steer.size(), 2u);
+  const double tiny = std::exp(-30.0) / zl;  // "hell", a token of the Generalist's that starts with "hel"
+  // Ranked by value: " wor" log(0.32) - 0 above "hel" log(0.64) - 1.
+  EXPECT_EQ(v.steer[0].id, s_wor);
+  EXPECT_NEAR(v.steer[0].value, std::log(pl(1.f) + pl(0.f)) - 0.0, 1e-5);
+  EXPECT_EQ(v.steer[1].id, s_hel);
+  EXPECT_NEAR(v.steer[1].value, std::log(pl(2.f) + tiny) - 1.0, 1e-5);
+}
