@@ -141,7 +141,7 @@ void run_generate(GenOpts o) {
     if (!o.cloud.empty() || o.llm.empty())
       throw Error("--byte-level forces the cross-tokenizer path in the in-process cloud (give --llm, not --cloud); "
                   "a remote cloud pairs through bytes when its models' vocabularies differ");
-    models.byte_level = true;
+    models.pair_through_bytes();
   }
   req.edge_lora = load_lora_args(o.lora, *models.slm);
   // The profile's entries and, unless --lora names adapters, the user's own (`profile lora`).

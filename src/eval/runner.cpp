@@ -314,7 +314,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   if (!cfg.lora_dir.empty() && !fs::is_directory(cfg.lora_dir))
     throw Error("--lora-dir: '" + cfg.lora_dir + "' is not a directory");
   steer::Models models = steer::Models::load(cfg.llm_path, cfg.slm_path, lo);
-  models.byte_level = models.byte_level || cfg.byte_level;
+  if (cfg.byte_level) models.pair_through_bytes();
   if (models.byte_level)
     for (const Job& j : jobs)
       if (steer::uses_cloud(j.method) && j.method != steer::Method::SpecSteer)

@@ -137,7 +137,7 @@ class CloudService {
                                                    SequenceOptions opts = {},
                                                    std::shared_ptr<const Tokenizer> llm_tok = nullptr,
                                                    std::shared_ptr<const Tokenizer> slm_tok = nullptr,
-                                                   bool byte_level = false);
+                                                   std::shared_ptr<const BytePair> bytes = nullptr);
 
   // Decodes a request, runs it, encodes the reply. Never throws: bad input
   // and failures come back as ErrorReply.
@@ -162,10 +162,11 @@ class CloudService {
 ModelIdentity identity_of(const Model& m);
 // CloudModels of a model pair; tokenizers loaded from the files unless given;
 // n_ctx 0: the smaller training context. The pair goes through bytes when
-// the vocabularies differ, or when `byte_level` asks for it (the
-// cross-tokenizer path on a same-vocabulary pair, for comparison).
+// `bytes` is given (made once for the pair; also on a same-vocabulary pair,
+// for comparison) or, built here, when the vocabularies differ.
 CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx = 0,
                          std::shared_ptr<const Tokenizer> llm_tok = nullptr,
-                         std::shared_ptr<const Tokenizer> slm_tok = nullptr, bool byte_level = false);
+                         std::shared_ptr<const Tokenizer> slm_tok = nullptr,
+                         std::shared_ptr<const BytePair> bytes = nullptr);
 
 }  // namespace specsteer::steer

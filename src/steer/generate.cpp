@@ -16,7 +16,14 @@ Models Models::load(const std::string& llm_path, const std::string& slm_path, co
   m.llm_tok = Tokenizer::from_gguf(m.llm->file());
   m.slm_tok = Tokenizer::from_gguf(m.slm->file());
   m.byte_level = !vocab_compatible(*m.llm_tok, *m.slm_tok, &m.byte_level_why);
+  if (m.byte_level) m.bytes = std::make_shared<const BytePair>(m.llm_tok, m.slm_tok);
   return m;
+}
+
+void Models::pair_through_bytes() {
+  if (!llm_tok || !slm_tok) throw Error("models: pairing through bytes needs both models");
+  byte_level = true;
+  if (!bytes) bytes = std::make_shared<const BytePair>(llm_tok, slm_tok);
 }
 
 Models Models::load_edge(const std::string& slm_path, const LoadOptions& opts) {
@@ -157,8 +164,11 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       std::unique_ptr<CloudService> cloud;
       std::unique_ptr<InProcessTransport> local;
       if (!req.cloud) {
-        cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok,
-                                          models.byte_level);
+        // A pair flagged by hand without its tables gets them here (once per call).
+        auto bytes = !models.byte_level ? nullptr
+                     : models.bytes     ? models.bytes
+                                        : std::make_shared<const BytePair>(models.llm_tok, models.slm_tok);
+        cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok, std::move(bytes));
         local = std::make_unique<InProcessTransport>(*cloud, trace != nullptr);
       }
       Transport& transport = req.cloud ? *req.cloud : *local;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "steer/byte_level.h"
 #include "steer/schedule.h"
 #include "steer/settings.h"
 #include "steer/transport.h"
@@ -24,11 +25,14 @@ namespace specsteer::steer {
 struct Models {
   std::shared_ptr<const Model> llm, slm;  // llm is null on an edge that holds only its own model
   std::shared_ptr<const Tokenizer> llm_tok, slm_tok;
-  // The vocabularies differ (load sets it); a caller may also set it on a
+  // The vocabularies differ (load sets it, and builds `bytes`, the cloud's
+  // tables for the pair, once); pair_through_bytes() sets it on a
   // same-vocabulary pair to run the cross-tokenizer path there (in-process
   // cloud only), for comparison with the token path.
   bool byte_level = false;
   std::string byte_level_why;  // how they differ (vocab_compatible's reason)
+  std::shared_ptr<const BytePair> bytes;
+  void pair_through_bytes();
   // Loads both models and their tokenizers. Pairs whose normal-token
   // vocabularies differ (vocab_compatible) are byte-level pairs: specsteer
   // pairs them through bytes (byte_level.h), the methods that need one

@@ -82,14 +82,14 @@ ModelIdentity identity_of(const Model& m) {
 }
 
 CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx, std::shared_ptr<const Tokenizer> llm_tok,
-                         std::shared_ptr<const Tokenizer> slm_tok, bool byte_level) {
+                         std::shared_ptr<const Tokenizer> slm_tok, std::shared_ptr<const BytePair> bytes) {
   CloudModels m;
   m.llm = identity_of(llm);
   m.slm = identity_of(slm);
   m.llm_tok = llm_tok ? std::move(llm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(llm.file()));
   m.slm_tok = slm_tok ? std::move(slm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(slm.file()));
-  if (byte_level || !vocab_compatible(*m.llm_tok, *m.slm_tok, nullptr)) {
-    m.bytes = std::make_shared<const BytePair>(m.llm_tok, m.slm_tok);
+  if (bytes || !vocab_compatible(*m.llm_tok, *m.slm_tok, nullptr)) {
+    m.bytes = bytes ? std::move(bytes) : std::make_shared<const BytePair>(m.llm_tok, m.slm_tok);
     for (int32_t t = 0; t < m.slm_tok->n_vocab(); ++t)  // ids on the wire are the small model's
       if (m.slm_tok->is_eog(t)) m.eog.push_back(t);
   } else {
@@ -104,11 +104,11 @@ std::unique_ptr<CloudService> CloudService::from_models(std::shared_ptr<const Mo
                                                         std::shared_ptr<const Model> slm, SequenceOptions opts,
                                                         std::shared_ptr<const Tokenizer> llm_tok,
                                                         std::shared_ptr<const Tokenizer> slm_tok,
-                                                        bool byte_level) {
+                                                        std::shared_ptr<const BytePair> bytes) {
   return std::make_unique<CloudService>([llm, opts] { return make_sequence_source(llm, opts); },
                                         [slm, opts] { return make_sequence_source(slm, opts); },
                                         cloud_models(*llm, *slm, opts.n_ctx, std::move(llm_tok), std::move(slm_tok),
-                                                     byte_level));
+                                                     std::move(bytes)));
 }
 
 }  // namespace specsteer::steer

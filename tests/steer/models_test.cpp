@@ -136,7 +136,7 @@ TEST(CrossVocab, AcceptingEveryUnitIsTheSpecialistAlone) {
 TEST(CrossVocab, ASameVocabularyPairCanBeForcedThroughBytes) {
   NEED_FIXTURES();
   Models bytes = pair_qwen2();
-  bytes.byte_level = true;
+  bytes.pair_through_bytes();
   // Every unit accepted: both paths give the Specialist's own text.
   auto req = request(Method::SpecSteer, 16);
   req.settings.lambda = 1e-30;
@@ -161,7 +161,7 @@ TEST(CrossVocab, TrainedSameVocabularyPairThroughBytesGivesTheTokenPathsText) {
   const std::string dir = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
   static const Models tokens = Models::load(dir + "generalist.gguf", dir + "specialist.gguf", {.n_threads = 1});
   Models bytes = tokens;
-  bytes.byte_level = true;
+  bytes.pair_through_bytes();
   for (const char* x : {"Write a review of the product: a cast iron pan.", "Write a review of the product: a wool scarf.",
                         "Write a short essay about the harbour festival."}) {
     GenerateRequest req;
