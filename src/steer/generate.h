@@ -2,7 +2,8 @@
 // Library entry point: one generation with any method, edge and cloud in one
 // process (talking through the in-process transport, so bytes are real), or
 // the edge here and the cloud behind GenerateRequest::cloud. Either way the
-// edge sends x as text and the cloud tokenizes it (protocol version 2).
+// edge sends x as text and the cloud tokenizes it (protocol version 2 and
+// later).
 // The eval harness and the CLI both call generate().
 #include <atomic>
 #include <cstdint>

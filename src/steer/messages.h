@@ -1,7 +1,7 @@
 #pragma once
 // Edge <-> cloud messages and their compact binary encoding.
 //
-// Wire format (version 2): one message per buffer, [type u8][fields...].
+// Wire format (version 3): one message per buffer, [type u8][fields...].
 // Unsigned integers and token ids are LEB128 varints, floats are IEEE-754
 // little-endian (f32 for logits/probabilities, f64 for settings), strings
 // and vectors are a varint count then the elements. decode() rejects
