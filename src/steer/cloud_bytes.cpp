@@ -24,6 +24,7 @@ double log_or_ninf(double p) { return p > 0 ? std::log(p) : -std::numeric_limits
 // Decided bytes the Generalist's cache may leave pending before its tokens
 // up to a word boundary are committed.
 constexpr size_t kMaxPendingBytes = 32;
+constexpr size_t kKeepPendingBytes = 16;  // without a space to cut at, this many stay pending
 
 }  // namespace
 
@@ -194,14 +195,23 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
     // may split a word the recovery continues otherwise. Only when pending
     // grows long (blocks rejected at their first unit, again and again) do
     // its tokens up to the last one that ends before a space go into the
-    // cache: a space begins a new pre-tokenizer chunk, which no merge crosses.
+    // cache (a space begins a new pre-tokenizer chunk, which no merge
+    // crosses) or, in text without spaces (CJK, or a peer that sends none),
+    // those that end kKeepPendingBytes before the decided end: pending, and
+    // the covering passes over it, stay bounded.
     size_t cut = 0, j_cut = 0;
-    if (start > kMaxPendingBytes)
+    if (start > kMaxPendingBytes) {
       for (size_t k = 0; k + 1 < M && lends[k] < start; ++k)
         if (text[lends[k]] == ' ' || text[lends[k]] == '\n') {
           cut = lends[k];
           j_cut = k + 1;
         }
+      if (j_cut == 0)
+        for (size_t k = 0; k + 1 < M && lends[k] + kKeepPendingBytes <= start; ++k) {
+          cut = lends[k];
+          j_cut = k + 1;
+        }
+    }
     if (j_cut == 0) {
       move_anchor(anchor0, next0);
       pending_ = text.substr(0, start);

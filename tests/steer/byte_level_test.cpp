@@ -335,4 +335,12 @@ TEST(CloudBytes, UnitsOverMisalignedTokenizationsConditionAndMarginalize) {
   EXPECT_NEAR(v.steer[0].value, std::log(pl(1.f) + pl(0.f)) - 0.0, 1e-5);
   EXPECT_EQ(v.steer[1].id, s_hel);
   EXPECT_NEAR(v.steer[1].value, std::log(pl(2.f) + tiny) - 1.0, 1e-5);
+
+  // Rejected at the first unit block after block, the decided bytes stay
+  // pending — but bounded, also in text without spaces to cut at.
+  for (int i = 0; i < 40; ++i) {
+    v = rejecting.verify(DraftBlock{0, {s_hel}, {s_lo}, {}});
+    ASSERT_TRUE(v.rejected);
+    EXPECT_LE(rejecting.pending_bytes().size(), 48u) << "block " << i;
+  }
 }
