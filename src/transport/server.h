@@ -59,7 +59,8 @@ uint64_t session_memory_bytes(const Model& llm, const Model& slm, int n_ctx, int
 class CloudServer {
  public:
   // Binds and starts serving; throws Error when the address cannot be bound,
-  // TLS files are unreadable or the models cannot pair.
+  // TLS files are unreadable or a model's tokenizer cannot be read (models with
+  // different vocabularies pair through bytes: cross-tokenizer specsteer).
   CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm, ServerOptions opts);
   ~CloudServer();  // shutdown() + wait()
   int port() const;  // the bound port
