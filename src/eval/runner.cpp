@@ -317,7 +317,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
   if (cfg.byte_level) models.pair_through_bytes();
   if (models.byte_level)
     for (const Job& j : jobs)
-      if (steer::uses_cloud(j.method) && j.method != steer::Method::SpecSteer)
+      if (!steer::runs_across_vocabularies(j.method))
         throw Error("--methods: '" + j.name + "' needs the LLM and SLM to share a vocabulary, and they pair through " +
                     "bytes (" + (models.byte_level_why.empty() ? "--byte-level" : models.byte_level_why) +
                     "); a byte-level pair runs llm, slm, slm+, llm+ and specsteer");

@@ -18,6 +18,40 @@ std::vector<int32_t> eog_ids(const Tokenizer& t) {
     if (t.is_eog(id)) out.push_back(id);
   return out;
 }
+
+// The vocabulary's spelling of s; empty when some byte has no token.
+std::vector<int32_t> spelling_or_empty(const ByteVocab& vocab, std::string_view s) {
+  try {
+    return vocab.spell(s);
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+// The softmax normalizer over the tokens that can continue text (spelling
+// tokens, then the EOG ids): the largest logit, the sum of exp(logit - max)
+// over the spelling tokens and over the EOG ids. Non-finite when no such
+// logit is finite.
+struct RestrictedSum {
+  double max = -std::numeric_limits<double>::infinity();
+  double text = 0, eog = 0;
+  double total() const { return text + eog; }
+};
+RestrictedSum restricted_sum(std::span<const float> logits, const ByteVocab& vocab, std::span<const int32_t> eog) {
+  const size_t n = std::min(logits.size(), static_cast<size_t>(vocab.n_vocab()));
+  auto logit = [&](int32_t t) { return static_cast<double>(logits[static_cast<size_t>(t)]); };
+  auto usable = [&](int32_t t) { return t >= 0 && static_cast<size_t>(t) < n; };
+  RestrictedSum r;
+  for (int32_t t : vocab.sorted())
+    if (usable(t)) r.max = std::max(r.max, logit(t));
+  for (int32_t t : eog)
+    if (usable(t)) r.max = std::max(r.max, logit(t));
+  for (int32_t t : vocab.sorted())
+    if (usable(t)) r.text += std::exp(logit(t) - r.max);
+  for (int32_t t : eog)
+    if (usable(t)) r.eog += std::exp(logit(t) - r.max);
+  return r;
+}
 }  // namespace
 
 BytePair::BytePair(std::shared_ptr<const Tokenizer> lt, std::shared_ptr<const Tokenizer> st)
@@ -60,12 +94,7 @@ BytePair::BytePair(std::shared_ptr<const Tokenizer> lt, std::shared_ptr<const To
   // The Specialist's tokens (not the one-byte extensions, whose last byte
   // would mostly be split off) as the LLM spells them.
   for (int32_t y : slm.sorted()) {
-    std::vector<int32_t> spelled;
-    try {
-      spelled = llm.spell(slm.bytes(y));
-    } catch (const Error&) {
-      continue;  // a byte the LLM cannot spell: no path to keep
-    }
+    const std::vector<int32_t> spelled = spelling_or_empty(llm, slm.bytes(y));  // empty: no path to keep
     for (size_t j = 1; j < spelled.size(); ++j)
       llm_spellings.insert(path_key(std::span<const int32_t>(spelled).first(j)));
   }
@@ -81,41 +110,23 @@ std::string path_key(std::span<const int32_t> path) {
 double restricted_log_prob(std::span<const float> logits, const ByteVocab& vocab, std::span<const int32_t> eog,
                            int32_t id) {
   const size_t n = std::min(logits.size(), static_cast<size_t>(vocab.n_vocab()));
-  auto usable = [&](int32_t t) { return t >= 0 && static_cast<size_t>(t) < n; };
-  if (!usable(id) || (!vocab.spells(id) && std::find(eog.begin(), eog.end(), id) == eog.end()))
+  if (id < 0 || static_cast<size_t>(id) >= n ||
+      (!vocab.spells(id) && std::find(eog.begin(), eog.end(), id) == eog.end()))
     return -std::numeric_limits<double>::infinity();
-  double mx = -std::numeric_limits<double>::infinity();
-  for (int32_t t : vocab.sorted())
-    if (usable(t)) mx = std::max(mx, static_cast<double>(logits[static_cast<size_t>(t)]));
-  for (int32_t t : eog)
-    if (usable(t)) mx = std::max(mx, static_cast<double>(logits[static_cast<size_t>(t)]));
-  double sum = 0;
-  for (int32_t t : vocab.sorted())
-    if (usable(t)) sum += std::exp(static_cast<double>(logits[static_cast<size_t>(t)]) - mx);
-  for (int32_t t : eog)
-    if (usable(t)) sum += std::exp(static_cast<double>(logits[static_cast<size_t>(t)]) - mx);
-  return static_cast<double>(logits[static_cast<size_t>(id)]) - mx - std::log(sum);
+  const RestrictedSum r = restricted_sum(logits, vocab, eog);
+  return static_cast<double>(logits[static_cast<size_t>(id)]) - r.max - std::log(r.total());
 }
 
 TokenDist::TokenDist(std::span<const float> logits, const ByteVocab& vocab, std::span<const int32_t> eog_ids) {
   const size_t n = std::min(logits.size(), static_cast<size_t>(vocab.n_vocab()));
-  prob.assign(n, 0.0);
   auto usable = [&](int32_t id) { return id >= 0 && static_cast<size_t>(id) < n; };
-  double mx = -std::numeric_limits<double>::infinity();
+  const RestrictedSum r = restricted_sum(logits, vocab, eog_ids);
+  if (!std::isfinite(r.max)) throw Error("byte level: a logits row has no finite value over the tokens that spell text");
+  const double sum = r.total();
+  prob.assign(n, 0.0);
   for (int32_t id : vocab.sorted())
-    if (usable(id)) mx = std::max(mx, static_cast<double>(logits[static_cast<size_t>(id)]));
-  for (int32_t id : eog_ids)
-    if (usable(id)) mx = std::max(mx, static_cast<double>(logits[static_cast<size_t>(id)]));
-  if (!std::isfinite(mx)) throw Error("byte level: a logits row has no finite value over the tokens that spell text");
-  double sum = 0;
-  for (int32_t id : vocab.sorted())
-    if (usable(id)) sum += prob[static_cast<size_t>(id)] = std::exp(static_cast<double>(logits[static_cast<size_t>(id)]) - mx);
-  double e = 0;
-  for (int32_t id : eog_ids)
-    if (usable(id)) e += std::exp(static_cast<double>(logits[static_cast<size_t>(id)]) - mx);
-  sum += e;
-  for (double& p : prob) p /= sum;
-  eog = e / sum;
+    if (usable(id)) prob[static_cast<size_t>(id)] = std::exp(static_cast<double>(logits[static_cast<size_t>(id)]) - r.max) / sum;
+  eog = r.eog / sum;
   cum.assign(vocab.sorted().size() + 1, 0.0);
   for (size_t i = 0; i < vocab.sorted().size(); ++i) {
     const int32_t id = vocab.sorted()[i];
@@ -140,14 +151,22 @@ ByteCovering::ByteCovering(const ByteVocab& vocab, std::vector<int32_t> eog, std
 }
 
 std::vector<int32_t> ByteCovering::forced_path(std::string_view s) const {
-  std::vector<int32_t> path;
-  try {
-    path = vocab_.spell(s);
-  } catch (const Error&) {
-    return {};  // a byte this vocabulary cannot spell: no path to keep
-  }
+  std::vector<int32_t> path = spelling_or_empty(vocab_, s);  // empty: no path to keep
   if (!path.empty()) path.pop_back();
   return path;
+}
+
+void ByteCovering::visit_spelled_prefixes(const Node& n, std::string_view rest, size_t max_len,
+                                          const std::vector<int32_t>& keep,
+                                          const std::function<void(const Node&)>& visit) {
+  for (size_t l = 1; l <= max_len; ++l) {
+    const auto [lo, hi] = vocab_.with_prefix(rest.substr(0, l));
+    if (lo == hi) break;  // no longer token starts with it either
+    for (size_t k = lo; k < hi && vocab_.sorted_bytes(k).size() == l; ++k) {
+      const int32_t t = vocab_.sorted()[k];
+      if (const Node* c = child(n, t, on_path(n, keep, t))) visit(*c);
+    }
+  }
 }
 
 bool ByteCovering::on_path(const Node& n, const std::vector<int32_t>& path, int32_t token) {
@@ -178,15 +197,7 @@ double ByteCovering::prefix_prob(std::string_view s) {
   std::function<void(const Node&)> visit = [&](const Node& n) {
     const std::string_view rest = s.substr(n.bytes.size());
     total += n.weight * mass(n, rest);
-    // Tokens spelling a proper prefix of the rest: the paths that go on.
-    for (size_t l = 1; l < rest.size(); ++l) {
-      const auto [lo, hi] = vocab_.with_prefix(rest.substr(0, l));
-      if (lo == hi) break;  // no longer token starts with it either
-      for (size_t k = lo; k < hi && vocab_.sorted_bytes(k).size() == l; ++k) {
-        const int32_t t = vocab_.sorted()[k];
-        if (const Node* c = child(n, t, on_path(n, keep, t))) visit(*c);
-      }
-    }
+    visit_spelled_prefixes(n, rest, rest.size() - 1, keep, visit);  // the paths that go on
   };
   visit(root_);
   return total;
@@ -194,25 +205,14 @@ double ByteCovering::prefix_prob(std::string_view s) {
 
 double ByteCovering::end_prob(std::string_view s) {
   double total = 0;
-  std::vector<int32_t> keep;  // the whole spelling: its node ends at s
-  try {
-    keep = vocab_.spell(s);
-  } catch (const Error&) {
-  }
+  const std::vector<int32_t> keep = spelling_or_empty(vocab_, s);  // the whole spelling: its node ends at s
   std::function<void(const Node&)> visit = [&](const Node& n) {
     const std::string_view rest = s.substr(n.bytes.size());
     if (rest.empty()) {
       total += n.weight * n.dist.eog;
       return;
     }
-    for (size_t l = 1; l <= rest.size(); ++l) {
-      const auto [lo, hi] = vocab_.with_prefix(rest.substr(0, l));
-      if (lo == hi) break;
-      for (size_t k = lo; k < hi && vocab_.sorted_bytes(k).size() == l; ++k) {
-        const int32_t t = vocab_.sorted()[k];
-        if (const Node* c = child(n, t, on_path(n, keep, t))) visit(*c);
-      }
-    }
+    visit_spelled_prefixes(n, rest, rest.size(), keep, visit);
   };
   visit(root_);
   return total;

@@ -140,6 +140,9 @@ class ByteCovering {
   // The spelling of s without its last token: the path child() always keeps.
   std::vector<int32_t> forced_path(std::string_view s) const;
   static bool on_path(const Node& n, const std::vector<int32_t>& path, int32_t token);
+  // Visits the children of n through the tokens spelling rest[0, l), l = 1..max_len.
+  void visit_spelled_prefixes(const Node& n, std::string_view rest, size_t max_len, const std::vector<int32_t>& keep,
+                              const std::function<void(const Node&)>& visit);
   double mass(const Node& n, std::string_view rest) const { return n.dist.starting_with(vocab_, rest); }
 
   const ByteVocab& vocab_;

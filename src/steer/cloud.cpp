@@ -40,7 +40,7 @@ void admit_open(SessionOpen& open, const CloudModels& m) {
   if (open.llm.n_vocab != 0 && !same(open.llm, m.llm))
     throw OpenRefused(K::Mismatch,
                       "cloud: the edge expects LLM '" + open.llm.name + "' but this cloud serves '" + m.llm.name + "'");
-  if (m.bytes && open.settings.method != Method::SpecSteer)
+  if (m.bytes && !runs_across_vocabularies(open.settings.method))
     throw OpenRefused(K::Invalid, "cloud: method '" + std::string(method_name(open.settings.method)) +
                                       "' needs the LLM and SLM to share a vocabulary; this cloud's differ and pair "
                                       "through bytes, which only specsteer supports");
@@ -103,7 +103,7 @@ Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_
   validate(s_);
   if (!uses_cloud(s_.method))
     throw Error("cloud: method '" + std::string(method_name(s_.method)) + "' does not use the cloud");
-  if (bytes_ && s_.method != Method::SpecSteer)
+  if (bytes_ && !runs_across_vocabularies(s_.method))
     throw Error("cloud: method '" + std::string(method_name(s_.method)) +
                 "' needs a shared vocabulary; byte-level pairs run specsteer only");
   n_vocab_ = bytes_ ? slm_->n_vocab() : std::min(llm_->n_vocab(), slm_->n_vocab());

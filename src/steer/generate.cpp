@@ -52,7 +52,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   if (!have_llm && (s.method == Method::Llm || s.method == Method::LlmPlus || (uses_cloud(s.method) && !req.cloud)))
     throw Error("generate: method '" + std::string(method_name(s.method)) +
                 "' needs the LLM here (--llm) or, for a cloud method, a remote cloud (--cloud)");
-  if (have_llm && models.byte_level && uses_cloud(s.method) && s.method != Method::SpecSteer)
+  if (have_llm && models.byte_level && !runs_across_vocabularies(s.method))
     throw Error("generate: method '" + std::string(method_name(s.method)) +
                 "' needs the LLM and SLM to share a vocabulary, and they pair through bytes (" +
                 (models.byte_level_why.empty() ? std::string("asked for") : models.byte_level_why) +
@@ -68,7 +68,6 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   EogFn is_eog = [own, other](int32_t t) {
     return (own && t < own->n_vocab() && own->is_eog(t)) || (other && t < other->n_vocab() && other->is_eog(t));
   };
-
 
   // Refuse up front what would overflow a KV cache mid-generation: a prompt,
   // the new tokens and one draft block of slack.

@@ -61,7 +61,7 @@ void check_reply(const SessionOpen& open, const Message& request, const Message&
       if (open.slm.n_vocab && a->n_vocab != open.slm.n_vocab)
         violation("SessionAccept.n_vocab " + std::to_string(a->n_vocab) +
                   " of a byte-level session differs from the edge model's " + std::to_string(open.slm.n_vocab));
-      if (open.settings.method != Method::SpecSteer)
+      if (!runs_across_vocabularies(open.settings.method))
         violation("SessionAccept.byte_level for method '" + std::string(method_name(open.settings.method)) +
                   "', which needs a shared vocabulary");
     } else if (V && a->n_vocab != V)

@@ -90,8 +90,7 @@ CloudModels cloud_models(const Model& llm, const Model& slm, int n_ctx, std::sha
   m.slm_tok = slm_tok ? std::move(slm_tok) : std::shared_ptr<const Tokenizer>(Tokenizer::from_gguf(slm.file()));
   if (bytes || !vocab_compatible(*m.llm_tok, *m.slm_tok, nullptr)) {
     m.bytes = bytes ? std::move(bytes) : std::make_shared<const BytePair>(m.llm_tok, m.slm_tok);
-    for (int32_t t = 0; t < m.slm_tok->n_vocab(); ++t)  // ids on the wire are the small model's
-      if (m.slm_tok->is_eog(t)) m.eog.push_back(t);
+    m.eog = m.bytes->slm_eog;  // ids on the wire are the small model's
   } else {
     m.eog = shared_eog_ids(*m.llm_tok, *m.slm_tok);
   }

@@ -45,6 +45,8 @@ bool uses_cloud(Method m) {
   return m == Method::Sd || m == Method::LightCoSteer || m == Method::CoSteer || m == Method::SpecSteer;
 }
 
+bool runs_across_vocabularies(Method m) { return !uses_cloud(m) || m == Method::SpecSteer; }
+
 void validate(const Settings& s) {
   auto bad = [](const std::string& field, const std::string& why) { throw Error("settings: " + field + " " + why); };
   if (static_cast<size_t>(s.method) >= std::size(kNames)) bad("method", "is not a known method");

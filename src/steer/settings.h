@@ -23,6 +23,10 @@ std::string_view method_name(Method m);
 // Accepts "llm", "slm", "slm+", "llm+", "sd", "lightcosteer", "costeer", "specsteer".
 Method parse_method(std::string_view name);  // throws Error listing the names
 bool uses_cloud(Method m);                    // sd, lightcosteer, costeer, specsteer
+// Whether the method runs on a pair whose vocabularies differ (paired through
+// bytes, steer/byte_level.h): specsteer and the local methods; sd,
+// lightcosteer and costeer exchange ids of one shared vocabulary.
+bool runs_across_vocabularies(Method m);
 // False when something derived from the private profile leaves the device:
 // llm+ (the profile text goes into the Generalist's prompt) and sd (the
 // drafter's probabilities, computed on the profile, go up with every draft).
