@@ -52,6 +52,9 @@ typedef struct specsteer_params {
                           top-k entries, plus the user's LoRA adapters; NULL = none */
   const char* task;    /* the user's task: abstract|review|writing|lamp4|lamp5|lamp7 (needed with user) */
   int retrieve_k;      /* profile entries retrieved (4) */
+  int cloud_retries;   /* sessions reopened with the decided tokens as a resume point after the cloud fails
+                          mid-generation (connection lost, UNAVAILABLE, deadline, replica drained), before
+                          `fallback` applies (2) */
 } specsteer_params;
 
 SPECSTEER_API void specsteer_params_init(specsteer_params* params);
@@ -96,6 +99,8 @@ typedef struct specsteer_counters {
   double acceptance_rate;
   int cancelled;  /* stopped by the callback or specsteer_edge_cancel */
   int fallback;   /* the cloud was lost and the device finished alone */
+  uint64_t resumed;       /* sessions reopened after a cloud failure (generation continued in the cloud) */
+  uint64_t resume_tokens; /* decided tokens those sessions re-prefilled in the cloud */
 } specsteer_counters;
 
 SPECSTEER_API const char* specsteer_result_text(const specsteer_result* result); /* owned by the result */

@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
       libsqlite3-dev libpcre2-dev libssl-dev nlohmann-json3-dev libcli11-dev
-      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcpp-httplib-dev
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcpp-httplib-dev prometheus-cpp-dev
       python3 python3-numpy clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do

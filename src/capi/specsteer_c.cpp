@@ -83,6 +83,7 @@ void specsteer_params_init(specsteer_params* p) {
   p->user = nullptr;
   p->task = nullptr;
   p->retrieve_k = 4;
+  p->cloud_retries = 2;
 }
 
 specsteer_edge* specsteer_edge_load(const char* slm_path, const char* llm_path, const char* cloud,
@@ -173,6 +174,8 @@ specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const 
     s.repeat = {.penalty = p.repeat_penalty, .last_n = p.repeat_last_n};
     steer::validate(s);
     req.on_cloud_failure = p.fallback ? steer::CloudFailure::Fallback : steer::CloudFailure::FallbackAfterOpen;
+    if (p.cloud_retries < 0) throw Error("specsteer_generate: params.cloud_retries must be >= 0");
+    req.cloud_retries = p.cloud_retries;
     edge->cancel = false;
     req.cancel = &edge->cancel;
     if (callback)
@@ -217,6 +220,8 @@ void specsteer_result_counters(const specsteer_result* result, specsteer_counter
   out->acceptance_rate = c.acceptance_rate();
   out->cancelled = result->r.stop_reason == "cancelled";
   out->fallback = result->r.cloud_failed_at.has_value();
+  out->resumed = c.resumed;
+  out->resume_tokens = c.resume_tokens;
 }
 
 void specsteer_result_free(specsteer_result* result) { delete result; }

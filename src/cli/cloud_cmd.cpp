@@ -1,5 +1,6 @@
 // specsteer cloud serve: the cloud role as a gRPC server for many edges.
 // specsteer cloud load:  many concurrent edges against one server (benchmark).
+// specsteer cloud health: gRPC's standard health check of a server (probe).
 #ifdef SPECSTEER_HAVE_GRPC
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "common/error.h"
 #include "steer/generate.h"
 #include "transport/client.h"
+#include "transport/health.h"
 #include "transport/loadgen.h"
 #include "transport/server.h"
 
@@ -24,7 +26,8 @@ namespace specsteer::cli {
 namespace {
 
 struct ServeOpts {
-  std::string llm, slm, listen = "127.0.0.1:7070", tls_cert, tls_key, token_file, port_file;
+  std::string llm, slm, listen = "127.0.0.1:7070", tls_cert, tls_key, token_file, port_file, metrics_listen;
+  std::string metrics_port_file;
   int max_sessions = 64, threads = 0, n_ctx = 0, max_message_bytes = 1 << 20, max_batch_rows = 64;
   double idle_timeout = 300, grace = 10, budget_mb = 0;
   bool no_batching = false;
@@ -67,13 +70,16 @@ void serve(const ServeOpts& o) {
   so.max_batch_rows = o.max_batch_rows;
   if (o.steer_candidates != "any") so.steer_candidates = steer::parse_candidates(o.steer_candidates);
   so.log = log_line;
+  so.metrics_listen = o.metrics_listen;
+  if (!o.metrics_port_file.empty() && o.metrics_listen.empty()) throw Error("--metrics-port-file needs --metrics-listen");
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   transport::CloudServer server(models.llm, models.slm, so);
+  if (!o.metrics_port_file.empty()) write_port_file(o.metrics_port_file, server.metrics_port());
   if (!o.port_file.empty()) write_port_file(o.port_file, server.port());
   int sig = 0;
   sigwait(&sigs, &sig);
   log_line(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-  server.shutdown();
+  server.shutdown();  // drains: health NOT_SERVING, open sessions finish within --shutdown-grace
 }
 
 struct LoadOpts {
@@ -154,8 +160,13 @@ Registrar reg("cloud", [](CLI::App& root) {
   sub->add_option("-c,--ctx-size,--ctx", o->n_ctx, "context per session and model (0 = the model's training context)")
       ->capture_default_str();
   sub->add_option("--max-message-bytes", o->max_message_bytes, "largest accepted request")->capture_default_str();
-  sub->add_option("--shutdown-grace", o->grace, "seconds in-flight sessions may run after SIGTERM")
+  sub->add_option("--shutdown-grace", o->grace,
+                  "seconds in-flight sessions may run after SIGTERM (a drain: health NOT_SERVING at once, new "
+                  "sessions refused so edges open them on another replica)")
       ->capture_default_str();
+  sub->add_option("--metrics-listen", o->metrics_listen,
+                  "HOST:PORT serving /metrics in Prometheus text format (port 0: any free port)");
+  sub->add_option("--metrics-port-file", o->metrics_port_file, "write the bound metrics port to this file");
   sub->add_flag("--no-batching", o->no_batching, "give every session its own forward passes");
   sub->add_option("--steer-candidates", o->steer_candidates,
                   "steering-vector rule sessions may ask for: any, contrast or plausible (each edge sends its "
@@ -169,6 +180,26 @@ Registrar reg("cloud", [](CLI::App& root) {
   sub->add_option("-t,--threads", o->threads, "compute threads shared by all sessions (0 = physical cores)")
       ->capture_default_str();
   sub->callback([o] { serve(*o); });
+
+  auto h = std::make_shared<transport::HealthProbe>();
+  auto* hc = cloud->add_subcommand(
+      "health", "ask a cloud (or a balancer) grpc.health.v1.Health/Check, as grpc_health_probe does: prints the "
+                "status; exit 0 SERVING, 2 cannot connect, 3 the RPC failed, 4 not serving");
+  hc->add_option("--cloud,--addr", h->target, "HOST:PORT of the server")->required();
+  hc->add_option("--service", h->service, "service name (\"\" = the server; specsteer.v1.Cloud)")
+      ->capture_default_str();
+  hc->add_option("--tls-ca", h->tls_ca_file, "PEM roots to verify the server (TLS)");
+  hc->add_option("--timeout", h->timeout_s, "seconds for connecting and the answer")->capture_default_str();
+  hc->callback([h] {
+    const auto a = transport::check_health(*h);
+    using K = transport::HealthAnswer::Kind;
+    if (a.kind != K::Answered) {
+      std::fprintf(stderr, "error: %s\n", a.error.c_str());
+      throw ExitStatus{a.kind == K::Unreachable ? 2 : 3};
+    }
+    std::printf("%s\n", a.status.c_str());
+    if (a.status != "SERVING") throw ExitStatus{4};
+  });
 
   auto l = std::make_shared<LoadOpts>();
   auto* ld = cloud->add_subcommand("load", "run many concurrent edges against a server, print one JSON line");

@@ -27,7 +27,7 @@ namespace {
 struct EdgeServeOpts {
   std::string slm, llm, cloud, tls_ca, token_file, on_failure, host = "127.0.0.1", port_file, alias;
   std::string method = "specsteer", profile_db, task;
-  int port = 8080, threads = 0, retrieve_k = 4, draft = 4, steer_k = 32, n = 128;
+  int port = 8080, threads = 0, retrieve_k = 4, draft = 4, steer_k = 32, n = 128, cloud_retries = 2;
   double lambda = 0.5, beta = 1.0, cloud_timeout_s = 30, net_delay_ms = 0;
   SamplingOptions sampling;
   std::vector<std::string> lora, stop;
@@ -78,6 +78,8 @@ void serve(const EdgeServeOpts& o) {
   if (o.on_failure.empty()) so.on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
   else if (o.on_failure == "fallback") so.on_cloud_failure = steer::CloudFailure::Fallback;
   else so.on_cloud_failure = steer::CloudFailure::Fail;
+  if (o.cloud_retries < 0) throw Error("--cloud-retries must be >= 0");
+  so.cloud_retries = o.cloud_retries;
   if (!o.cloud.empty() && !o.llm.empty()) throw Error("give --cloud (a remote cloud) or --llm (the cloud in this process), not both");
   if (o.cloud.empty() && o.llm.empty() && steer::uses_cloud(s.method))
     throw Error("--method " + o.method + " needs a cloud: --cloud HOST:PORT (or --llm for one in this process)");
@@ -116,7 +118,13 @@ Registrar reg("edge", [](CLI::App& root) {
       "serve", "OpenAI-compatible HTTP server on this device (POST /v1/chat/completions, /v1/completions; "
                "GET /v1/models, /health) until SIGTERM/SIGINT");
   sub->add_option("--slm", o->slm, "small model (SLM+; the cloud's SLM- is the same file)")->required();
-  sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (the device needs only --slm)");
+  sub->add_option("--cloud", o->cloud,
+                  "HOST:PORT of a `specsteer cloud serve` or a balancer (the device needs only --slm); A,B,C or "
+                  "dns:///NAME:PORT: several replicas, balanced by gRPC (round_robin)");
+  sub->add_option("--cloud-retries", o->cloud_retries,
+                  "sessions reopened (resuming from the decided tokens) after the cloud fails mid-generation, "
+                  "before --on-cloud-failure applies")
+      ->capture_default_str();
   sub->add_option("--llm", o->llm, "large model: run the cloud in this process instead of --cloud");
   sub->add_option("--host", o->host, "address to listen on (not loopback: anyone who can reach it may use it)")
       ->capture_default_str();

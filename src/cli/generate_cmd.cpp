@@ -42,6 +42,8 @@ struct GenOpts {
   std::vector<std::string> lora;  // the edge's SLM+ adapters, FILE[:SCALE]
   double cloud_timeout_s = 30;
   bool cloud_timeout_given = false;
+  int cloud_retries = 2;
+  bool cloud_retries_given = false;
   bool byte_level = false;
 };
 
@@ -104,6 +106,10 @@ void run_generate(GenOpts o) {
     throw Error("--on-cloud-failure must be 'fallback' or 'fail', got '" + o.on_failure + "'");
   if (!o.on_failure.empty() && o.cloud.empty())
     throw Error("--on-cloud-failure needs --cloud (an in-process cloud cannot be lost)");
+  if (o.cloud_retries < 0) throw Error("--cloud-retries must be >= 0, got " + std::to_string(o.cloud_retries));
+  if (o.cloud_retries_given && o.cloud.empty())
+    throw Error("--cloud-retries needs --cloud (an in-process cloud cannot be lost)");
+  req.cloud_retries = o.cloud_retries;
 #ifdef SPECSTEER_HAVE_GRPC
   std::unique_ptr<transport::GrpcTransport> link;
   if (!o.cloud.empty()) {
@@ -191,6 +197,9 @@ void run_generate(GenOpts o) {
       {"round_trips", c.round_trips},
       {"bytes_up", c.bytes_up},
       {"bytes_down", c.bytes_down},
+      {"resumed", c.resumed},
+      {"resume_tokens", c.resume_tokens},
+      {"t_resume_s", c.t_resume_s},
       {"t_prefill_s", c.t_prefill_s},
       {"t_draft_s", c.t_draft_s},
       {"t_cloud_s", c.t_cloud_s},
@@ -280,7 +289,10 @@ Registrar reg("generate", [](CLI::App& root) {
                 "for comparison with the token path; in-process cloud)");
   sub->add_option("-t,--threads", o->threads, "threads (0 = physical cores)")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object with text, tokens and counters");
-  sub->add_option("--cloud", o->cloud, "HOST:PORT of a `specsteer cloud serve` (default: cloud in this process)");
+  sub->add_option("--cloud", o->cloud,
+                  "HOST:PORT of a `specsteer cloud serve` or of a balancer in front of replicas; A,B,C: several "
+                  "replicas balanced by gRPC (round_robin); dns:///NAME:PORT balances over every address NAME "
+                  "resolves to (default: cloud in this process)");
   sub->add_option("--tls-ca", o->tls_ca, "PEM roots to verify the cloud's certificate (TLS)");
   sub->add_option("--auth-token-file", o->token_file, "file whose first line is the cloud's bearer token");
   sub->add_option("--on-cloud-failure", o->on_failure,
@@ -295,8 +307,14 @@ Registrar reg("generate", [](CLI::App& root) {
                                   "seconds to wait for each cloud reply (SessionOpen's prefill included); "
                                   "expiry is a cloud failure (--on-cloud-failure)")
                       ->capture_default_str();
-  sub->callback([o, timeout, sub] {
+  auto* retries = sub->add_option("--cloud-retries", o->cloud_retries,
+                                  "when the cloud fails mid-generation (connection lost, UNAVAILABLE, deadline, "
+                                  "replica drained), open up to N new sessions that resume from the tokens decided "
+                                  "so far (JSON \"resumed\"); then --on-cloud-failure applies")
+                      ->capture_default_str();
+  sub->callback([o, timeout, retries, sub] {
     o->cloud_timeout_given = timeout->count() > 0;
+    o->cloud_retries_given = retries->count() > 0;
     o->input_given = sub->get_option("--input")->count() > 0;
     run_generate(*o);
   });

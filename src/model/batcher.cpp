@@ -59,6 +59,7 @@ std::span<const float> EvalBatcher::eval(Sequence& seq, std::span<const int32_t>
     ++stats_.passes;
     stats_.requests += batch.size();
     stats_.rows += rows;
+    if (observer_) observer_(batch.size(), rows);
     running_ = false;
     cv_.notify_all();
   }

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -36,8 +37,14 @@ class EvalBatcher {
   // before it is queued, so a bad request never fails other sessions' passes.
   std::span<const float> eval(Sequence& seq, std::span<const int32_t> tokens, bool all_logits = true);
   BatcherStats stats() const;
+  // Called after each pass with the number of requests it served and its
+  // rows (metrics); set before the first eval. Runs under the batcher's
+  // lock: it must be quick and must not call back into the batcher.
+  using PassObserver = std::function<void(size_t requests, size_t rows)>;
+  void set_pass_observer(PassObserver f) { observer_ = std::move(f); }
 
  private:
+  PassObserver observer_;
   struct Request;
   std::shared_ptr<const Model> model_;
   int max_rows_;

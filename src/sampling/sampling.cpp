@@ -94,6 +94,10 @@ uint64_t Rng::next_u64() {
 
 double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
+double Rng::uniform_at(uint64_t index) const {
+  return static_cast<double>(mix64(key_ + (index + 1) * kGamma) >> 11) * 0x1.0p-53;
+}
+
 double log_sum_exp(std::span<const float> logits) {
   if (logits.empty()) throw Error("sampling: softmax of an empty vector");
   float m = -std::numeric_limits<float>::infinity();

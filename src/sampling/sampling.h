@@ -19,6 +19,10 @@ class Rng {
   explicit Rng(uint64_t seed = 0, uint64_t stream = 0);
   uint64_t next_u64();
   double uniform();  // [0, 1) with 53 random bits
+  // The draw number `index` of this stream (0-based: uniform_at(i) is what
+  // the (i+1)-th uniform() returns), without state: a draw keyed by a
+  // position stays the same however the work before it was split.
+  double uniform_at(uint64_t index) const;
   uint64_t draws() const { return counter_; }
 
  private:

@@ -248,6 +248,8 @@ struct EdgeServer::Impl {
                  {"n_accepted", c.n_accepted},
                  {"acceptance_rate", c.acceptance_rate()},
                  {"round_trips", c.round_trips},
+                 {"resumed", c.resumed},
+                 {"resume_tokens", c.resume_tokens},
                  {"bytes_up", c.bytes_up},
                  {"bytes_down", c.bytes_down},
                  {"fallback", fell_back}};
@@ -274,6 +276,7 @@ struct EdgeServer::Impl {
       req.cloud = link.get();
     }
     req.on_cloud_failure = o.on_cloud_failure;
+    req.cloud_retries = o.cloud_retries;
     steer::GenerationResult r;
     try {
       r = steer::generate(models, req);

@@ -47,6 +47,7 @@ struct EdgeServerOptions {
   // process (the models must then include the LLM).
   std::function<std::unique_ptr<steer::Transport>()> connect;
   steer::CloudFailure on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
+  int cloud_retries = 2;  // sessions resumed after a cloud failure before on_cloud_failure applies
   std::function<void(const std::string&)> log;  // one line per request; never prompt text
 };
 

@@ -111,17 +111,31 @@ Cloud::Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_
   if (open.x_llm.empty() || open.x_slm.empty()) throw Error("cloud: SessionOpen.x is empty");
   check_ids(open.x_llm, llm_->n_vocab(), "x_llm");
   check_ids(open.x_slm, slm_->n_vocab(), "x_slm");
+  // A resumed session starts after the tokens a previous one agreed on:
+  // prefilled with x, so its caches equal the lost session's.
+  const std::span<const int32_t> resume = open.resume;
+  if (resume.size() > static_cast<size_t>(s_.max_new))
+    throw Error("cloud: SessionOpen.resume holds " + std::to_string(resume.size()) + " tokens, more than max_new " +
+                std::to_string(s_.max_new));
+  check_ids(resume, n_vocab_, "resume");
+  auto with_resume = [&](const std::vector<int32_t>& x) {
+    std::vector<int32_t> all(x);
+    all.insert(all.end(), resume.begin(), resume.end());
+    return all;
+  };
+  generated_ = resume.size();
   if (bytes_) {
+    slm_next_ = take_rows(slm_->eval_last(with_resume(open.x_slm)), 1, slm_->n_vocab(), n_vocab_);
     // Full rows: the LLM's are over its own vocabulary.
     const auto row = llm_->eval_last(open.x_llm);
     llm_next_.assign(row.end() - llm_->n_vocab(), row.end());
-    slm_next_ = take_rows(slm_->eval_last(open.x_slm), 1, slm_->n_vocab(), n_vocab_);
     anchor_ = llm_->size();
+    if (!resume.empty()) resume_bytes(resume);
     return;
   }
-  llm_next_ = take_rows(llm_->eval_last(open.x_llm), 1, llm_->n_vocab(), n_vocab_);
+  llm_next_ = take_rows(llm_->eval_last(with_resume(open.x_llm)), 1, llm_->n_vocab(), n_vocab_);
   if (use_slm_)
-    slm_next_ = take_rows(slm_->eval_last(open.x_slm), 1, slm_->n_vocab(), n_vocab_);
+    slm_next_ = take_rows(slm_->eval_last(with_resume(open.x_slm)), 1, slm_->n_vocab(), n_vocab_);
 }
 
 // An edge may not make the cloud compute more than the session asked for.
@@ -192,7 +206,9 @@ Verdict Cloud::verify(const DraftBlock& b) {
     } else {
       alpha = ratio_accept_prob(pred_llm(i), pred_slm(i), y, s_.lambda);
     }
-    const double u = rng_.uniform();
+    // Keyed by the token's position in the generation, so a resumed session
+    // (or a block boundary placed elsewhere) draws the same u for it.
+    const double u = rng_.uniform_at(generated_ + i);
     if (accept(u, alpha)) {
       ++v.n_accepted;
       continue;

@@ -103,7 +103,7 @@ class Cloud {
   Settings s_;
   int n_vocab_;
   bool use_slm_;  // sd never needs SLM-
-  sampling::Rng rng_;
+  sampling::Rng rng_;  // accept draws, keyed by position (uniform_at)
   std::vector<float> llm_next_, slm_next_;
   size_t generated_ = 0;  // agreed generated tokens
   // Compute time after the open (CloseAck's breakdown): passes per model,
@@ -115,6 +115,9 @@ class Cloud {
   // token, held back, and what came since) are pending_; llm_next_ is the
   // full-vocabulary row at the anchor.
   Verdict verify_bytes(const DraftBlock& b);
+  // A resumed session: the decided tokens' bytes after x, with the
+  // Generalist's tokens of them up to a word boundary in its cache.
+  void resume_bytes(std::span<const int32_t> decided);
   ByteCovering& cover();  // at anchor_ (made on first use)
   void move_anchor(size_t anchor, std::vector<float> row);
   std::vector<IdValue> byte_steer(std::span<const float> slm_row);

@@ -79,6 +79,49 @@ std::vector<IdValue> Cloud::byte_steer(std::span<const float> slm_row) {
   return cloud_steer(h, slm_row.first(V), s_);
 }
 
+void Cloud::resume_bytes(std::span<const int32_t> decided) {
+  const BytePair& bp = *bytes_;
+  std::string text;
+  for (int32_t t : decided) {
+    if (bp.slm_tok->is_eog(t)) throw Error("cloud: SessionOpen.resume holds an end-of-generation id");
+    if (bp.slm.spells(t)) text += bp.slm.bytes(t);
+  }
+  std::vector<int32_t> L;
+  try {
+    L = bp.llm.spell(text);
+  } catch (const Error& e) {
+    throw Error(std::string("cloud: the Generalist cannot spell the resumed text: ") + e.what());
+  }
+  // As after a long rejected run (verify_bytes): the tokens up to the last
+  // one that ends before a space go into the cache, or without spaces those
+  // that end kKeepPendingBytes before the end; the rest stays pending.
+  size_t cut = 0, j_cut = 0, at = 0;
+  for (size_t k = 0; k + 1 < L.size(); ++k) {
+    at += bp.llm.bytes(L[k]).size();
+    if (text[at] == ' ' || text[at] == '\n') {
+      cut = at;
+      j_cut = k + 1;
+    }
+  }
+  if (j_cut == 0) {
+    at = 0;
+    for (size_t k = 0; k + 1 < L.size() && at + bp.llm.bytes(L[k]).size() + kKeepPendingBytes <= text.size(); ++k) {
+      at += bp.llm.bytes(L[k]).size();
+      cut = at;
+      j_cut = k + 1;
+    }
+  }
+  if (j_cut > 0) {
+    Stopwatch sw;
+    const auto rows = llm_->eval_last(std::span<const int32_t>(L).first(j_cut));
+    std::vector<float> row(rows.end() - llm_->n_vocab(), rows.end());
+    t_llm_ += sw.seconds();
+    move_anchor(llm_->size(), std::move(row));
+  }
+  pending_ = text.substr(cut);
+  pending_logp_ = pending_.empty() ? 0.0 : log_or_ninf(cover().prefix_prob(pending_));
+}
+
 Verdict Cloud::verify_bytes(const DraftBlock& b) {
   const BytePair& bp = *bytes_;
   const size_t C = b.committed.size(), n = b.drafts.size();
@@ -173,7 +216,8 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
     double lS = 0;
     for (size_t t = prev_d; t < u.drafts_end; ++t) lS += log_softmax_at(pred_slm(C + t), b.drafts[t]);
     tested_.push_back({u.drafts_end, lL, lS});
-    if (!accept(rng_.uniform(), unit_accept_prob(lL, lS, s_.lambda))) break;
+    // One draw per unit, keyed by the position of its first draft.
+    if (!accept(rng_.uniform_at(generated_ + C + prev_d), unit_accept_prob(lL, lS, s_.lambda))) break;
     ++accepted;
     prev_d = u.drafts_end;
     prev_l = u.llm_end;
@@ -228,7 +272,7 @@ Verdict Cloud::verify_bytes(const DraftBlock& b) {
     const double lL = log_or_ninf(cover().end_prob(pending_)) - pending_logp_;
     const double lS = log_softmax_at(pred_slm(C + n_text), b.drafts.back());
     tested_.push_back({n, lL, lS});
-    eog_ok = accept(rng_.uniform(), unit_accept_prob(lL, lS, s_.lambda));
+    eog_ok = accept(rng_.uniform_at(generated_ + C + n_text), unit_accept_prob(lL, lS, s_.lambda));
   }
   const bool rejected = !text_all || (eog_last && !eog_ok);
   v.n_accepted = static_cast<uint32_t>(rejected ? acc_drafts : n);

@@ -1,10 +1,12 @@
 #include "steer/edge.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <future>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "common/error.h"
 #include "common/timer.h"
@@ -43,6 +45,80 @@ Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c,
   throw CloudProtocolError(std::string("protocol: expected a reply to ") + message_name(m) + ", got " +
                            message_name(reply));
 }
+
+// The edge's view of its cloud session across failures: a resumable
+// TransportError (an outage, not a refusal) makes the next exchange first open
+// a new session whose resume point is the tokens the lost one had agreed on,
+// then repeat the request with the new session id. Retries are bounded by
+// the policy; the first open retries the same way.
+class CloudSession {
+ public:
+  CloudSession(Transport& t, const SessionOpen& open, DecodeLimits& lim, Counters& c, int retries)
+      : t_(t), open_(open), lim_(lim), c_(c), retries_left_(std::max(0, retries)) {}
+
+  SessionAccept open() {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        accept_ = call<SessionAccept>(t_, open_, lim_, c_, nullptr);
+        return accept_;
+      } catch (const TransportError& e) {
+        retry_or_throw(e, attempt);
+      }
+    }
+  }
+
+  // One request/reply of the session. `decided` holds the generated tokens;
+  // the first `agreed` of them are in the cloud's caches (the resume point).
+  template <typename Reply, typename Msg>
+  Reply exchange(Msg m, std::span<const int32_t> decided, size_t agreed, double* wait, double* codec) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (lost_) reopen(decided.first(agreed));
+        m.session = accept_.session;
+        return call<Reply>(t_, m, lim_, c_, wait, codec);
+      } catch (const TransportError& e) {
+        lost_ = true;
+        retry_or_throw(e, attempt);
+      }
+    }
+  }
+
+  uint64_t id() const { return accept_.session; }
+
+ private:
+  // Waits (50 ms, 100 ms, ... 1 s) and returns when another attempt may go;
+  // rethrows when the failure is not an outage or the retries are spent.
+  void retry_or_throw(const TransportError& e, int attempt) {
+    if (!e.resumable() || retries_left_ <= 0 || !t_.reopen()) throw;
+    --retries_left_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 50 << std::min(attempt, 5))));
+  }
+
+  void reopen(std::span<const int32_t> agreed) {
+    Stopwatch sw;
+    SessionOpen o = open_;
+    o.resume.assign(agreed.begin(), agreed.end());
+    const SessionAccept a = call<SessionAccept>(t_, o, lim_, c_, nullptr);
+    // Another replica must run the same models on the same terms.
+    if (a.n_vocab != accept_.n_vocab || !(a.llm == accept_.llm) || a.x_llm_tokens != accept_.x_llm_tokens ||
+        a.x_slm_tokens != accept_.x_slm_tokens || a.eog != accept_.eog || a.byte_level != accept_.byte_level)
+      throw CloudProtocolError("protocol: the resumed session's SessionAccept differs from the first one's "
+                               "(another LLM, vocabulary, x length or EOG ids)");
+    accept_.session = a.session;
+    lost_ = false;
+    ++c_.resumed;
+    c_.resume_tokens += agreed.size();
+    c_.t_resume_s += sw.seconds();
+  }
+
+  Transport& t_;
+  const SessionOpen& open_;
+  DecodeLimits& lim_;
+  Counters& c_;
+  int retries_left_;
+  SessionAccept accept_;
+  bool lost_ = false;
+};
 
 std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
   const size_t s = static_cast<size_t>(stride);
@@ -183,7 +259,7 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
 
 RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Transport& cloud_link,
                    const SessionOpen& open, const EogFn& edge_is_eog, const RoundObserver& observer,
-                   CloudFailure on_failure, const ProgressFn& progress) {
+                   CloudFailurePolicy on_failure, const ProgressFn& progress) {
   // Every reply is checked against what was asked; a violation is a cloud failure.
   CheckedTransport transport(cloud_link, open);
   const Settings& s = open.settings;
@@ -218,11 +294,11 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
   bool finished = false;  // all tokens decided; only the close remains
   try {
     DecodeLimits lim;
+    CloudSession cloud(transport, open, lim, c, on_failure.retries);
     // The cloud prefills x while the edge prefills its personalized prompt: on
     // two machines the prefills overlap (in one process they take turns on the
     // shared pool). std::async's future waits for the open on every exit path.
-    std::future<SessionAccept> opening =
-        std::async(std::launch::async, [&] { return call<SessionAccept>(transport, open, lim, c, nullptr); });
+    std::future<SessionAccept> opening = std::async(std::launch::async, [&] { return cloud.open(); });
     std::vector<float> prefill_row;
     std::exception_ptr prefill_error;  // raised once the session exists, so the Closer ends it
     try {
@@ -232,7 +308,6 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     }
     const auto accept_msg = opening.get();
     opened = true;
-    const uint64_t session = accept_msg.session;
     // The cloud tokenized x (sent as text, or checked the ids sent): its
     // passes start after x as each of its models reads it.
     sched.llm_prompt = accept_msg.x_llm_tokens;
@@ -247,16 +322,17 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     lim.n_vocab = static_cast<uint32_t>(V);
 
     // Closes the cloud session on every exit path (errors included).
+    // (A lost session is not reopened to be closed.)
     struct Closer {
       Transport& t;
-      uint64_t id;
+      const CloudSession& session;
       Counters& c;
       const DecodeLimits& lim;
       bool done = false;
       double* wait = nullptr;
       CloseAck close() {
         done = true;
-        return call<CloseAck>(t, Close{id}, lim, c, wait, &c.t_codec_s);
+        return call<CloseAck>(t, Close{session.id()}, lim, c, wait, &c.t_codec_s);
       }
       ~Closer() {
         if (!done) try {
@@ -264,7 +340,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
           } catch (...) {
           }
       }
-    } closer{transport, session, c, lim, false, &close_s};
+    } closer{transport, cloud, c, lim, false, &close_s};
 
     if (prefill_error) std::rethrow_exception(prefill_error);
     const size_t base = personalized.size();
@@ -317,7 +393,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         sched.rounds.emplace_back();
         Round& rd = sched.rounds.back();
         rd.recovery = true;
-        const auto reply = call<StepReply>(transport, StepRequest{session, unsent}, lim, c, &c.t_cloud_s, &c.t_codec_s);
+        const auto reply = cloud.exchange<StepReply>(StepRequest{0, unsent}, gen, cloud_generated, &c.t_cloud_s,
+                                                     &c.t_codec_s);
         cloud_pass(rd, unsent.size());
         cloud_generated += static_cast<uint32_t>(unsent.size());
         unsent.clear();
@@ -352,7 +429,6 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         const size_t budget = max_new - gen.size();
         const size_t D = std::min(static_cast<size_t>(s.draft), budget);
         DraftBlock block;
-        block.session = session;
         block.committed = unsent;
         rows.clear();
         Stopwatch sw;
@@ -373,7 +449,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
         }
         c.t_draft_s += sw.seconds();
         c.t_edge_sample_s += sw.seconds() - (c.t_edge_forward_s - forward_before);
-        const auto v = call<Verdict>(transport, block, lim, c, &c.t_cloud_s, &c.t_codec_s);
+        const auto v = cloud.exchange<Verdict>(block, gen, cloud_generated, &c.t_cloud_s, &c.t_codec_s);
         unsent.clear();
         ++c.round_trips;
         const size_t n = block.drafts.size();
@@ -487,7 +563,7 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
       // only an explicit Fallback turns it into a device-only generation.
       const bool at_open = !opened;
       r.cloud_failed_at_open = at_open;
-      if (on_failure == CloudFailure::Fail || (on_failure == CloudFailure::FallbackAfterOpen && at_open))
+      if (on_failure.then == CloudFailure::Fail || (on_failure.then == CloudFailure::FallbackAfterOpen && at_open))
         r.stop_reason = "cloud_error";
       else
         continue_locally(src, personalized, r, s, rng, is_eog, progress);

@@ -47,14 +47,16 @@ using ProgressFn = std::function<bool(std::span<const int32_t> decided)>;
 // Runs sd / specsteer / lightcosteer / costeer: drafts or steps on
 // `slm_plus` (which receives `personalized`), talks to the cloud only
 // through `transport`. `open` carries x, model identities and settings.
-// When the transport fails (TransportError) the tokens so far are kept and,
-// as `on_failure` says (transport.h), SLM+ decodes the rest alone or the
-// run stops with stop_reason "cloud_error". `is_eog` is extended with the
+// When the transport fails (TransportError) the tokens so far are kept; a
+// resumable failure on a transport that can reopen opens a new session with
+// them as its resume point (up to on_failure.retries times: counters.resumed),
+// and otherwise, as on_failure.then says (transport.h), SLM+ decodes the rest
+// alone or the run stops with stop_reason "cloud_error". `is_eog` is extended with the
 // EOG ids the cloud announces in SessionAccept, and the schedule's cloud
 // prompts are the x lengths it reports there.
 RunResult run_edge(LogitSource& slm_plus, std::span<const int32_t> personalized, Transport& transport,
                    const SessionOpen& open, const EogFn& is_eog, const RoundObserver& observer = {},
-                   CloudFailure on_failure = CloudFailure::FallbackAfterOpen, const ProgressFn& progress = {});
+                   CloudFailurePolicy on_failure = {}, const ProgressFn& progress = {});
 
 // llm / slm / slm+: plain autoregressive decoding of `prompt` on one source.
 RunResult run_local(LogitSource& source, std::span<const int32_t> prompt, const Settings& s, const EogFn& is_eog,

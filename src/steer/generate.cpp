@@ -188,7 +188,8 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       open.settings = s;
       // The private adapters apply to SLM+ only; the cloud's SLM- is the base model.
       auto edge = make_sequence_source(models.slm, {.lora = req.edge_lora});
-      run = run_edge(*edge, p.personalized, transport, open, is_eog, {}, req.on_cloud_failure, progress);
+      run = run_edge(*edge, p.personalized, transport, open, is_eog, {},
+                     CloudFailurePolicy{req.on_cloud_failure, req.cloud_retries}, progress);
       if (trace && local)
         for (const auto& rec : local->records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
       break;

@@ -54,6 +54,10 @@ struct GenerateRequest {
   // used for this one generation; nullptr runs the cloud in this process.
   Transport* cloud = nullptr;
   CloudFailure on_cloud_failure = CloudFailure::FallbackAfterOpen;
+  // Sessions reopened with the decided tokens as a resume point after the
+  // cloud fails (a transport that can reopen: the network one), before
+  // on_cloud_failure applies (--cloud-retries).
+  int cloud_retries = 2;
   // Streaming: called on this thread with each decided token as soon as it is
   // final, and the text it completes (valid UTF-8; empty while a multi-byte
   // character is incomplete or, with stop strings, held back). The pieces

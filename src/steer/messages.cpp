@@ -273,6 +273,7 @@ struct Encoder {
       w.ids(m.x_slm);
     }
     write_settings(w, m.settings);
+    w.ids(m.resume);
   }
   void operator()(const SessionAccept& m) {
     w.u8(static_cast<uint8_t>(Tag::SessionAccept));
@@ -371,6 +372,10 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
         r.fail("x_text", m.x_text.empty() ? "x is empty (neither text nor token ids)"
                                           : "x is given both as text and as token ids");
       m.settings = read_settings(r);
+      m.resume = r.ids("resume");
+      if (m.resume.size() > static_cast<size_t>(m.settings.max_new))
+        r.fail("resume", std::to_string(m.resume.size()) + " decided tokens exceed max_new " +
+                             std::to_string(m.settings.max_new));
       out = std::move(m);
       break;
     }

@@ -28,7 +28,9 @@ namespace specsteer::steer {
 // model); SessionAccept says what the edge cannot know without the LLM.
 // 3: SessionAccept.byte_level (a Generalist of another vocabulary, paired
 // through bytes: ids on the wire are the edge model's).
-inline constexpr uint32_t kProtocolVersion = 3;
+// 4: SessionOpen.resume (a session reopened after the cloud failed starts
+// from x + the tokens already decided; the accept draws are keyed by position).
+inline constexpr uint32_t kProtocolVersion = 4;
 
 struct ModelIdentity {
   std::string name;  // general.name or file name, informational
@@ -57,6 +59,12 @@ struct SessionOpen {
   std::vector<int32_t> x_llm;  // or as ids: x, chat-formatted and tokenized for the LLM
   std::vector<int32_t> x_slm;  // the same x for SLM- (often identical ids)
   Settings settings;
+  // A resume point: the generated tokens (the edge model's ids) that a
+  // previous session of this generation had agreed on before the cloud
+  // failed. The cloud prefills x + these and continues at position
+  // resume.size(); empty for a new generation. Only tokens the cloud already
+  // verified travel: nothing new leaves the device.
+  std::vector<int32_t> resume;
 };
 struct SessionAccept {
   uint64_t session = 0;

@@ -40,6 +40,9 @@ class CheckedTransport final : public Transport {
   CheckedTransport(Transport& cloud, const SessionOpen& open) : cloud_(cloud), open_(open) {}
   std::vector<uint8_t> exchange(std::span<const uint8_t> request) override;
   std::optional<WireBytes> wire_bytes() const override { return cloud_.wire_bytes(); }
+  // Never after a protocol violation: a replica that broke the protocol is
+  // not retried.
+  bool reopen() override { return broken_.empty() && cloud_.reopen(); }
 
  private:
   Transport& cloud_;

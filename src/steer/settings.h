@@ -94,6 +94,11 @@ struct Counters {
   uint64_t round_trips = 0;  // draft/verify or per-token exchanges (open/close excluded)
   uint64_t bytes_up = 0;     // every encoded byte edge -> cloud, open/close included
   uint64_t bytes_down = 0;
+  // Cloud failures survived: sessions reopened with a resume point, and the
+  // decided tokens those resume points held (re-prefilled by the cloud).
+  uint64_t resumed = 0;
+  uint64_t resume_tokens = 0;
+  double t_resume_s = 0;  // time spent reopening sessions (backoff, the cloud's re-prefill)
   double t_prefill_s = 0;  // prompts (edge prefill + session open incl. cloud prefill)
   double t_draft_s = 0;    // edge model evaluation while drafting / stepping
   double t_cloud_s = 0;    // waiting on the cloud (in-process: the cloud's compute)

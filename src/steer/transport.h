@@ -19,7 +19,16 @@ class CloudService;
 // the edge may finish the generation alone (CloudFailure::Fallback).
 class TransportError : public Error {
  public:
-  using Error::Error;
+  // `resumable`: an outage (connection lost, UNAVAILABLE, deadline, the
+  // replica drained or busy) after which a new session, perhaps on another
+  // replica, may continue the generation; false when the cloud refused on
+  // purpose (bad request, authentication, another model), which a new
+  // session would only repeat.
+  explicit TransportError(const std::string& why, bool resumable = true) : Error(why), resumable_(resumable) {}
+  bool resumable() const { return resumable_; }
+
+ private:
+  bool resumable_;
 };
 
 // The cloud answered, but not as the protocol allows (a reply of the wrong
@@ -27,9 +36,11 @@ class TransportError : public Error {
 // duplicate or out-of-vocabulary ids, an ErrorReply mid-session). Treated
 // like any other cloud failure: the edge keeps what it decided and applies
 // its CloudFailure policy.
+// Not resumable: a replica that breaks the protocol is a bug or an attack,
+// not an outage, and the edge finishes without it.
 class CloudProtocolError : public TransportError {
  public:
-  using TransportError::TransportError;
+  explicit CloudProtocolError(const std::string& why) : TransportError(why, false) {}
 };
 
 enum class CloudFailure : uint8_t {
@@ -41,6 +52,15 @@ enum class CloudFailure : uint8_t {
   // models or protocol version differ) fails the generation like Fail; a
   // cloud lost after it opened the session is replaced by the local SLM+.
   FallbackAfterOpen,
+};
+
+// What the edge does when the cloud fails: first up to `retries` new
+// sessions (resumption: x + the decided tokens as a resume point, on a
+// transport that can reopen), then the CloudFailure policy.
+struct CloudFailurePolicy {
+  CloudFailure then = CloudFailure::FallbackAfterOpen;
+  int retries = 2;  // --cloud-retries: sessions reopened per generation
+  CloudFailurePolicy(CloudFailure f = CloudFailure::FallbackAfterOpen, int r = 2) : then(f), retries(r) {}
 };
 
 struct WireBytes {
@@ -55,6 +75,11 @@ class Transport {
   // Bytes that crossed the network so far when they differ from the encoded
   // frames (gRPC: protobuf + framing); the edge then reports these instead.
   virtual std::optional<WireBytes> wire_bytes() const { return std::nullopt; }
+  // After a resumable TransportError: makes the transport ready for a new
+  // SessionOpen (a new stream; the balancer or the channel picks a live
+  // replica). False when it cannot, e.g. an in-process cloud, so the edge
+  // applies its CloudFailure policy at once.
+  virtual bool reopen() { return false; }
 };
 
 class InProcessTransport final : public Transport {

@@ -11,7 +11,12 @@
 namespace specsteer::transport {
 
 struct ClientOptions {
-  std::string target;          // HOST:PORT of `specsteer cloud serve`
+  // HOST:PORT of `specsteer cloud serve` or of a balancer in front of
+  // replicas (nginx); A,B,C: several replicas, one gRPC channel balancing
+  // sessions over them (round_robin: a dead one is skipped); a gRPC target
+  // URI (dns:///NAME:PORT, ipv4:..., unix:...) as gRPC reads it, a name that
+  // resolves to several addresses balanced the same way.
+  std::string target;
   std::string tls_ca_file;     // PEM roots to verify the server; empty = plaintext
   std::string tls_server_name; // expected name in the server certificate; empty = host of target
   std::string auth_token;      // sent as "authorization: Bearer <token>"; empty = none
@@ -33,7 +38,19 @@ int max_reply_bytes(const steer::SessionOpen& open);
 
 // True when HOST:PORT names this machine's loopback interface (127.0.0.0/8,
 // ::1, localhost), where traffic never reaches a network.
+// A,B,C: every address is loopback.
 bool is_loopback_target(const std::string& target);
+
+// The gRPC channel target for --cloud: a single HOST:PORT or URI unchanged; a
+// list A,B,C resolved (getaddrinfo) into one ipv4:/ipv6: address list, so
+// gRPC's round_robin balances over it. Throws Error naming an entry that is
+// malformed or does not resolve.
+std::string channel_target(const std::string& cloud);
+
+// The trailing metadata key a draining cloud sets when it refuses a new
+// session (UNAVAILABLE): the edge opens again, on another replica, at once,
+// without counting a failure.
+inline constexpr const char* kDrainingKey = "specsteer-draining";
 
 // Reads a token file: the first line, surrounding whitespace removed; Error
 // when missing or empty.
@@ -51,6 +68,10 @@ class GrpcTransport final : public steer::Transport {
   std::vector<uint8_t> exchange(std::span<const uint8_t> request) override;
   // Serialized protobuf + 5 bytes of gRPC framing per message.
   std::optional<steer::WireBytes> wire_bytes() const override;
+  // After a failure: drops the broken stream so that the next exchange, a
+  // SessionOpen, starts a new one on the same channel (which reconnects or
+  // picks another replica). Always true.
+  bool reopen() override;
 
  private:
   struct Impl;

@@ -126,6 +126,7 @@ v1::EdgeMessage to_proto_uplink(const steer::Message& m) {
     put(p->mutable_x_llm(), o->x_llm);
     if (o->x_slm != o->x_llm) put(p->mutable_x_slm(), o->x_slm);
     put_settings(p->mutable_settings(), o->settings);
+    put(p->mutable_resume(), o->resume);
   } else if (const auto* b = std::get_if<steer::DraftBlock>(&m)) {
     auto* p = out.mutable_draft();
     p->set_session(b->session);
@@ -197,6 +198,7 @@ steer::Message from_proto(const v1::EdgeMessage& m, const steer::DecodeLimits& l
       o.x_llm = ids(p.x_llm());
       o.x_slm = p.x_slm().empty() ? o.x_llm : ids(p.x_slm());
       o.settings = settings(p.settings());
+      o.resume = ids(p.resume());
       return validated(o, limits);
     }
     case v1::EdgeMessage::kDraft: {

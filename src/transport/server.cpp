@@ -2,6 +2,7 @@
 
 #include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <sys/socket.h>
@@ -27,6 +28,7 @@
 #include "steer/cloud.h"
 #include "transport/client.h"
 #include "transport/convert.h"
+#include "transport/metrics.h"
 #include "transport/specsteer.grpc.pb.h"
 #include "transport/status.h"
 
@@ -160,6 +162,7 @@ struct CloudServer::Impl final : v1::Cloud::Service {
   int ctx_llm = 0, ctx_slm = 0;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::unique_ptr<CloudMetrics> metrics;
 
   struct Live {  // one open stream, watched for idleness
     grpc::ServerContext* ctx;
@@ -221,11 +224,13 @@ struct CloudServer::Impl final : v1::Cloud::Service {
     return draining && Clock::now() >= grace_end;
   }
 
-  Status refuse(StatusCode code, const std::string& why, const std::string& peer) {
+  // `reason`: one fixed word for the metrics' label (never text of the request).
+  Status refuse(StatusCode code, const char* reason, const std::string& why, const std::string& peer) {
     {
       std::lock_guard<std::mutex> lock(mu);
       ++st.refused;
     }
+    metrics->session_refused(reason);
     log("refused stream from " + peer + ": " + code_name(code) + ": " + why);
     return Status(code, why);
   }
@@ -260,19 +265,20 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     static const std::string kBearer = "Bearer ";
     const bool ok = given.size() > kBearer.size() && given.compare(0, kBearer.size(), kBearer) == 0 &&
                     token_equal(given.substr(kBearer.size()), o.auth_token);
-    if (!ok) return refuse(StatusCode::UNAUTHENTICATED, "missing or wrong bearer token", peer);
+    if (!ok) return refuse(StatusCode::UNAUTHENTICATED, "unauthenticated", "missing or wrong bearer token", peer);
   }
 
   v1::EdgeMessage in;
   if (!stream->Read(&in)) {
-    if (reclaimed(serial)) return refuse(StatusCode::CANCELLED, "idle before SessionOpen", peer);
+    if (reclaimed(serial)) return refuse(StatusCode::CANCELLED, "idle", "idle before SessionOpen", peer);
     return Status(StatusCode::CANCELLED, "stream ended before SessionOpen");
   }
   touch(serial, true);
-  if (!in.has_open()) return refuse(StatusCode::FAILED_PRECONDITION, "the first message must be SessionOpen", peer);
+  if (!in.has_open()) return refuse(StatusCode::FAILED_PRECONDITION, "protocol", "the first message must be SessionOpen", peer);
   // The version first: an edge of another version may fill fields differently.
   if (in.open().version() != steer::kProtocolVersion)
-    return refuse(StatusCode::FAILED_PRECONDITION, steer::version_mismatch("the edge", in.open().version()), peer);
+    return refuse(StatusCode::FAILED_PRECONDITION, "version", steer::version_mismatch("the edge", in.open().version()),
+                  peer);
   steer::DecodeLimits lim;
   lim.n_vocab = std::max(models.llm.n_vocab, models.slm.n_vocab);
   lim.max_tokens = static_cast<uint64_t>(std::max(ctx_llm, ctx_slm));
@@ -281,33 +287,33 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     open = std::get<steer::SessionOpen>(from_proto(in, lim));
     steer::admit_open(open, models);  // identities; x as text becomes each model's ids
   } catch (const steer::OpenRefused& e) {
-    return refuse(e.kind == steer::OpenRefused::Kind::Mismatch ? StatusCode::FAILED_PRECONDITION
-                                                               : StatusCode::INVALID_ARGUMENT,
-                  e.what(), peer);
+    const bool mismatch = e.kind == steer::OpenRefused::Kind::Mismatch;
+    return refuse(mismatch ? StatusCode::FAILED_PRECONDITION : StatusCode::INVALID_ARGUMENT,
+                  mismatch ? "mismatch" : "invalid", e.what(), peer);
   } catch (const std::exception& e) {
-    return refuse(StatusCode::INVALID_ARGUMENT, e.what(), peer);
+    return refuse(StatusCode::INVALID_ARGUMENT, "invalid", e.what(), peer);
   }
   const auto& s = open.settings;
   if (!steer::uses_cloud(s.method))
-    return refuse(StatusCode::INVALID_ARGUMENT,
+    return refuse(StatusCode::INVALID_ARGUMENT, "invalid",
                   "method '" + std::string(steer::method_name(s.method)) + "' does not use the cloud", peer);
   if (o.steer_candidates && s.steer_candidates != *o.steer_candidates &&
       (s.method == steer::Method::SpecSteer || s.method == steer::Method::LightCoSteer))
-    return refuse(StatusCode::FAILED_PRECONDITION,
+    return refuse(StatusCode::FAILED_PRECONDITION, "candidates",
                   "this cloud sends only '" + std::string(steer::candidates_name(*o.steer_candidates)) +
                       "' steering vectors (--steer-candidates), the edge asked for '" +
                       std::string(steer::candidates_name(s.steer_candidates)) + "'",
                   peer);
   const uint64_t n_vocab = models.shared_vocab();
   if (static_cast<uint64_t>(s.top_k) > n_vocab)
-    return refuse(StatusCode::INVALID_ARGUMENT, "Settings.top_k exceeds the vocabulary (" + std::to_string(n_vocab) + ")",
+    return refuse(StatusCode::INVALID_ARGUMENT, "invalid", "Settings.top_k exceeds the vocabulary (" + std::to_string(n_vocab) + ")",
                   peer);
   // Everything this session can append must fit in its caches.
   const uint64_t need = std::max(open.x_llm.size(), open.x_slm.size()) + static_cast<uint64_t>(s.max_new) +
                         static_cast<uint64_t>(s.draft) + 2;
   const uint64_t cap = static_cast<uint64_t>(std::min(ctx_llm, ctx_slm));
   if (need > cap)
-    return refuse(StatusCode::INVALID_ARGUMENT,
+    return refuse(StatusCode::INVALID_ARGUMENT, "context",
                   "x (" + std::to_string(std::max(open.x_llm.size(), open.x_slm.size())) + " tokens) + -n " +
                       std::to_string(s.max_new) + " + K " + std::to_string(s.draft) +
                       " exceeds the context of the cloud's sessions (" + std::to_string(cap) + ", --ctx)",
@@ -318,33 +324,45 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   {
     std::unique_lock<std::mutex> lock(mu);
     std::string why;
+    const char* reason = "";
     StatusCode code = StatusCode::RESOURCE_EXHAUSTED;
     if (draining) {
       code = StatusCode::UNAVAILABLE;
-      why = "the cloud is shutting down";
+      reason = "draining";
+      why = "the cloud is draining (shutting down): open the session on another replica";
+      // The edge opens again at once (client.h) instead of counting a failure.
+      ctx->AddTrailingMetadata(kDrainingKey, "1");
     } else if (st.active >= static_cast<uint64_t>(o.max_sessions)) {
+      reason = "session_limit";
       why = "session limit reached: " + std::to_string(st.active) + " active (--max-sessions " +
             std::to_string(o.max_sessions) + ")";
     } else if (o.memory_budget_bytes && reserved + need_bytes > o.memory_budget_bytes) {
+      reason = "memory_budget";
       why = "memory budget reached: " + std::to_string(st.active) + " sessions hold " + mib(reserved) +
             " of KV caches and logits, one more needs " + mib(need_bytes) + " (--memory-budget-mb " +
             std::to_string(o.memory_budget_bytes >> 20) + ")";
     }
     if (!why.empty()) {
       lock.unlock();
-      return refuse(code, why, peer);
+      return refuse(code, reason, why, peer);
     }
     ++st.active;
     ++st.opened;
+    if (!open.resume.empty()) ++st.resumed;
     reserved += need_bytes;
+    metrics->set_active(st.active, reserved);
   }
   struct Slot {
     Impl& s;
     uint64_t bytes;
     ~Slot() {
-      std::lock_guard<std::mutex> lock(s.mu);
-      --s.st.active;
-      s.reserved -= bytes;
+      {
+        std::lock_guard<std::mutex> lock(s.mu);
+        --s.st.active;
+        s.reserved -= bytes;
+        s.metrics->set_active(s.st.active, s.reserved);
+      }
+      s.cv.notify_all();  // a drain waits for the last session
     }
   } slot{*this, need_bytes};
   auto failed = [&](StatusCode code, const std::string& why, uint64_t id) {
@@ -352,11 +370,13 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
       std::lock_guard<std::mutex> lock(mu);
       ++st.failed;
     }
+    metrics->session_ended("failed");
     log("session " + std::to_string(id) + " ended: " + code_name(code) + ": " + why);
     return Status(code, why);
   };
 
   const uint64_t id = new_session_id();
+  const Clock::time_point open_start = Clock::now();
   std::unique_ptr<steer::Cloud> cloud;
   try {
     cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}, llm_batcher),
@@ -370,11 +390,16 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
            ? " (" + std::string(steer::candidates_name(s.steer_candidates)) + " steering)"
            : std::string()) +
       ", x " +
-      std::to_string(open.x_llm.size()) + " tokens, max_new " + std::to_string(s.max_new) + ", peer " + peer);
+      std::to_string(open.x_llm.size()) + " tokens, max_new " + std::to_string(s.max_new) +
+      (open.resume.empty() ? std::string() : ", resumed after " + std::to_string(open.resume.size()) + " decided tokens") +
+      ", peer " + peer);
+  metrics->session_opened(!open.resume.empty(), open.x_llm.size(), open.x_slm.size(), open.resume.size());
   lim.n_vocab = static_cast<uint32_t>(cloud->n_vocab());
   lim.max_tokens = static_cast<uint64_t>(s.draft) + 1;
 
   v1::CloudMessage out = to_proto_downlink(steer::accept_for(open, models, id));
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  metrics->exchange(seconds_since(open_start), in.ByteSizeLong() + kGrpcFrameBytes, out.ByteSizeLong() + kGrpcFrameBytes);
   touch(serial, false);  // an edge that stops reading is idle too: --idle-timeout covers the write
   if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
   uint64_t rounds = 0;
@@ -384,12 +409,14 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
       if (reclaimed(serial)) {
         std::lock_guard<std::mutex> lock(mu);
         ++st.reclaimed;
+        metrics->session_ended("reclaimed");
         log("session " + std::to_string(id) + " reclaimed after " + std::to_string(o.idle_timeout_s) + " s idle");
         return Status(StatusCode::CANCELLED, "session idle for too long");
       }
       return failed(StatusCode::CANCELLED, "the edge went away without Close", id);
     }
     touch(serial, true);
+    const Clock::time_point exchange_start = Clock::now();
     if (past_grace()) return failed(StatusCode::UNAVAILABLE, "the cloud is shutting down", id);
     steer::Message m;
     try {
@@ -410,9 +437,12 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     steer::Message reply;
     try {
       if (const auto* b = std::get_if<steer::DraftBlock>(&m)) {
-        reply = cloud->verify(*b);
+        const steer::Verdict v = cloud->verify(*b);
+        metrics->verified_block(b->drafts.size(), v.n_accepted, v.rejected);
+        reply = v;
       } else if (const auto* r = std::get_if<steer::StepRequest>(&m)) {
         reply = cloud->step(*r);
+        metrics->step();
       } else {
         reply = cloud->stats();
       }
@@ -421,6 +451,8 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     }
     ++rounds;
     out = to_proto_downlink(reply);
+    metrics->exchange(seconds_since(exchange_start), in.ByteSizeLong() + kGrpcFrameBytes,
+                      out.ByteSizeLong() + kGrpcFrameBytes);
     touch(serial, false);
     if (!stream->Write(out)) return failed(StatusCode::CANCELLED, "the edge went away", id);
     if (std::holds_alternative<steer::CloseAck>(reply)) {
@@ -428,6 +460,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
         std::lock_guard<std::mutex> lock(mu);
         ++st.closed;
       }
+      metrics->session_ended("closed");
       log("session " + std::to_string(id) + " closed after " + std::to_string(rounds - 1) + " round trips");
       return Status::OK;
     }
@@ -475,10 +508,23 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
     throw Error("--memory-budget-mb: one session needs at least " + mib(smallest_session) +
                 " of KV caches and logits, more than the budget (lower --ctx or raise the budget)");
   if (m.o.max_batch_rows < 1) throw Error("--max-batch-rows must be >= 1");
+  auto labels = [](const char* role, const steer::ModelIdentity& id) {
+    char fp[24];
+    std::snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(id.fingerprint));
+    return CloudMetrics::ModelLabels{role, id.name, id.arch, fp};
+  };
+  m.metrics = std::make_unique<CloudMetrics>(m.o.metrics_listen, labels("llm", m.models.llm),
+                                             labels("slm", m.models.slm), m.o.memory_budget_bytes);
   if (m.o.batching) {
     m.llm_batcher = std::make_shared<EvalBatcher>(m.llm, m.o.max_batch_rows);
     // One file loaded once serves as both: one queue, or the two would contend.
     m.slm_batcher = m.slm == m.llm ? m.llm_batcher : std::make_shared<EvalBatcher>(m.slm, m.o.max_batch_rows);
+    CloudMetrics* metrics = m.metrics.get();
+    m.llm_batcher->set_pass_observer([metrics](size_t n, size_t rows) {
+      metrics->shared_pass("llm", n, rows);  // shared: one model serves as both
+    });
+    if (m.slm_batcher != m.llm_batcher)
+      m.slm_batcher->set_pass_observer([metrics](size_t n, size_t rows) { metrics->shared_pass("slm", n, rows); });
   }
   std::random_device rd;
   m.next_session = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
@@ -506,6 +552,9 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
   b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   b.RegisterService(&m);
+  // gRPC's own grpc.health.v1.Health service on the same port: SERVING (the
+  // models are loaded by now) until drain().
+  grpc::EnableDefaultHealthCheckService(true);
   {
     QuietGrpcLog quiet;  // a failure is reported below in one line
     m.server = b.BuildAndStart();
@@ -516,7 +565,14 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
     m.log(std::string("warning: listening on ") + m.o.listen + " without TLS (--tls-cert/--tls-key): " +
           (m.o.auth_token.empty() ? "x and the drafted tokens cross the network unencrypted"
                                   : "the bearer token (and x and the drafted tokens) cross the network in clear"));
+  if (auto* health = m.server->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus(v1::Cloud::service_full_name(), true);
+  }
   m.reaper = std::thread([&m] { m.reap(); });
+  if (!m.o.metrics_listen.empty())
+    m.log("metrics (Prometheus text format) at http://" + m.o.metrics_listen.substr(0, m.o.metrics_listen.rfind(':')) +
+          ":" + std::to_string(m.metrics->port()) + "/metrics");
   if (m.models.bytes)
     m.log("the LLM's and SLM's vocabularies differ: they pair through bytes (cross-tokenizer specsteer; sd, "
           "lightcosteer and costeer sessions are refused)");
@@ -531,6 +587,7 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
 CloudServer::~CloudServer() { shutdown(); }
 
 int CloudServer::port() const { return impl_->port; }
+int CloudServer::metrics_port() const { return impl_->metrics->port(); }
 ServerStats CloudServer::stats() const {
   ServerStats s;
   {
@@ -547,22 +604,45 @@ ServerStats CloudServer::stats() const {
   return s;
 }
 
+void CloudServer::drain() {
+  auto& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.draining) return;
+    m.draining = true;
+    m.grace_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(m.o.shutdown_grace_s));
+  }
+  if (auto* health = m.server->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+    health->SetServingStatus(v1::Cloud::service_full_name(), false);
+  }
+  m.metrics->set_serving(false);
+  m.log("draining: health NOT_SERVING, new sessions refused; " + std::to_string(stats().active) +
+        " sessions in flight, grace " + std::to_string(m.o.shutdown_grace_s) + " s");
+}
+
 void CloudServer::shutdown() {
   auto& m = *impl_;
   {
     std::lock_guard<std::mutex> lock(m.mu);
     if (m.shut) return;
     m.shut = true;
-    m.draining = true;
-    m.grace_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(m.o.shutdown_grace_s));
   }
-  m.log("shutting down: " + std::to_string(stats().active) + " sessions in flight, grace " +
-        std::to_string(m.o.shutdown_grace_s) + " s");
+  drain();
+  // The port stays open (health answers NOT_SERVING) while sessions finish.
+  Clock::time_point grace_end;
+  {
+    std::unique_lock<std::mutex> lock(m.mu);
+    grace_end = m.grace_end;
+    m.cv.wait_until(lock, grace_end, [&m] { return m.st.active == 0; });
+  }
+  m.log("shutting down: " + std::to_string(stats().active) + " sessions in flight");
   // After the deadline gRPC cancels what is still running (idle streams).
+  const double left = std::max(0.0, std::chrono::duration<double>(grace_end - Clock::now()).count());
   m.server->Shutdown(std::chrono::system_clock::now() +
                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                         std::chrono::duration<double>(m.o.shutdown_grace_s + 1.0)));
+                         std::chrono::duration<double>(left + 1.0)));
   m.server->Wait();
   {
     std::lock_guard<std::mutex> lock(m.mu);

@@ -5,7 +5,10 @@
 // in the handler of the stream that opened it, so no other stream can drive
 // it. Sessions are admitted while --max-sessions and the KV-cache memory
 // budget allow (RESOURCE_EXHAUSTED otherwise), reclaimed when idle, and
-// drained on shutdown.
+// drained on shutdown: the standard grpc.health.v1.Health service on the same
+// port answers SERVING while sessions are admitted and NOT_SERVING from the
+// moment a drain starts, so a balancer stops sending new sessions while the
+// open ones finish. Metrics in Prometheus's text format on --metrics-listen.
 //
 // Concurrent sessions share forward passes: each model sits behind an
 // EvalBatcher (model/batcher.h), so the draft blocks that sessions send while
@@ -41,11 +44,13 @@ struct ServerOptions {
   // The only steering candidate rule sessions may ask for; none: any. The
   // rule travels in each SessionOpen, so a cloud operator can pin one here.
   std::optional<steer::SteerCandidates> steer_candidates;
+  std::string metrics_listen;    // HOST:PORT serving /metrics (Prometheus text format); empty = none
   std::function<void(const std::string&)> log;  // one line per event; never holds prompt text or ids
 };
 
 struct ServerStats {
   uint64_t opened = 0, closed = 0, refused = 0, failed = 0, reclaimed = 0, active = 0;
+  uint64_t resumed = 0;  // of `opened`: sessions an edge reopened with a resume point
   // Forward passes run and eval requests served, both models together; with
   // batching, requests / passes is the mean number of sessions per pass.
   uint64_t passes = 0, requests = 0;
@@ -64,8 +69,13 @@ class CloudServer {
   CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const Model> slm, ServerOptions opts);
   ~CloudServer();  // shutdown() + wait()
   int port() const;  // the bound port
-  // Graceful: refuse new sessions, let in-flight ones run for the grace
-  // period, then end them with UNAVAILABLE. Returns once all handlers ended.
+  int metrics_port() const;  // the bound --metrics-listen port (0: none)
+  // Starts a drain: health NOT_SERVING, new sessions refused (UNAVAILABLE,
+  // marked so edges open elsewhere at once); open ones go on.
+  void drain();
+  // Graceful: drain, wait until the open sessions end or the grace period
+  // passes, then stop listening and end what is left with UNAVAILABLE.
+  // Returns once all handlers ended.
   void shutdown();
   ServerStats stats() const;
 

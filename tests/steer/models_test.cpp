@@ -269,7 +269,7 @@ TEST(Models, RollbackMatchesFreshEvaluation) {
   const PromptIds p = prepare_prompts(m, req);
   auto cloud = CloudService::from_models(m.llm, m.slm);
   InProcessTransport t(*cloud);
-  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), {}, true, {}, p.x_llm, p.x_slm, req.settings};
+  SessionOpen open{kProtocolVersion, identity_of(*m.llm), identity_of(*m.slm), {}, true, {}, p.x_llm, p.x_slm, req.settings, {}};
   auto edge = make_sequence_source(m.slm);
   auto close = [](std::span<const float> a, std::span<const float> b) {
     if (a.size() > b.size()) return false;
@@ -311,7 +311,7 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
     auto cloud = CloudService::from_models(m->llm, m->slm);
     InProcessTransport t(*cloud, true);
     SessionOpen open{kProtocolVersion, identity_of(*m->llm), identity_of(*m->slm), {}, true, {}, p.x_llm, p.x_slm,
-                     req.settings};
+                     req.settings, {}};
     auto edge = make_sequence_source(m->slm);
     std::vector<std::vector<float>> edge_rows;
     auto r = run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
