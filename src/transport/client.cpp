@@ -214,8 +214,13 @@ struct GrpcTransport::Impl {
   // The stream broke: its final status says why. A status the cloud sends
   // on purpose (a bad request, authentication, another model or version)
   // would come again from any replica; the rest are outages.
-  static bool outage(grpc::StatusCode c) {
-    switch (c) {
+  static bool outage(const grpc::Status& st) {
+    // gRPC's own refusal of a reply above the receive limit: the cloud sent
+    // more than the protocol allows, which is no outage.
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+        st.error_message().find("larger than max") != std::string::npos)
+      return false;
+    switch (st.error_code()) {
       case grpc::StatusCode::INVALID_ARGUMENT:
       case grpc::StatusCode::FAILED_PRECONDITION:
       case grpc::StatusCode::UNAUTHENTICATED:
@@ -238,7 +243,7 @@ struct GrpcTransport::Impl {
     grpc::Status st = stream->Finish();
     stream.reset();
     if (st.ok()) fail(std::string("stream ended during ") + during);
-    fail(describe(st), outage(st.error_code()));
+    fail(describe(st), outage(st));
   }
   // The channel of a session: its receive limit depends on the session's
   // settings, so it is made (or remade) when a session opens.
@@ -368,7 +373,7 @@ std::vector<uint8_t> GrpcTransport::exchange(std::span<const uint8_t> request) {
       continue;
     }
     if (st.ok()) m.fail("stream ended during a read");
-    m.fail(describe(st), Impl::outage(st.error_code()));
+    m.fail(describe(st), Impl::outage(st));
   }
   m.wire.down += down.ByteSizeLong() + kGrpcFrameBytes;
 

@@ -120,9 +120,10 @@ TEST(Codec, SteeringCandidateSettingsAreValidated) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("plausibility"), std::string::npos) << e.what();
   }
-  // An unknown rule byte: the second-to-last settings field (a u8 before the f64 gamma).
+  // An unknown rule byte: the second-to-last settings field (a u8 before the
+  // f64 gamma), followed by the empty resume list (one count byte).
   auto bytes = encode(sample_open());
-  bytes[bytes.size() - 9] = 7;
+  bytes[bytes.size() - 10] = 7;
   try {
     decode(bytes);
     FAIL();

@@ -178,7 +178,9 @@ uint32_t shared_vocab() {
   return static_cast<uint32_t>(std::min(models().llm->config().n_vocab, models().slm->config().n_vocab));
 }
 
-GenerationResult run_against(const FakeCloud& cloud, CloudFailure policy, double timeout_s = 30) {
+// retries 0: the failure policy alone (a resumed session would meet the same
+// fake again, which ignores the resume point).
+GenerationResult run_against(const FakeCloud& cloud, CloudFailure policy, double timeout_s = 30, int retries = 0) {
   transport::ClientOptions o;
   o.target = cloud.address();
   o.exchange_timeout_s = timeout_s;
@@ -186,6 +188,7 @@ GenerationResult run_against(const FakeCloud& cloud, CloudFailure policy, double
   auto req = request();
   req.cloud = &link;
   req.on_cloud_failure = policy;
+  req.cloud_retries = retries;
   return generate(models(), req);
 }
 
@@ -265,6 +268,18 @@ TEST(FakeCloud, SilentCloudHitsTheDeadlineAndKeepsTheDecidedTokens) {
   expect_kept(cloud, "DEADLINE_EXCEEDED: no reply to DraftBlock within 0.5 s", 0.5);
 }
 
+// A deadline is an outage: by default the edge opens a new session with the
+// decided tokens as its resume point (this fake answers it like a new one).
+TEST(FakeCloud, SilentCloudIsResumedByDefault) {
+  START_FAKE(cloud, Act::Silent);
+  const auto r = run_against(cloud, CloudFailure::Fail, 0.5, 2);
+  EXPECT_GE(r.counters.resumed, 1u);
+  EXPECT_GE(r.counters.resume_tokens, static_cast<uint64_t>(kDecided));
+  ASSERT_GE(r.tokens.size(), static_cast<size_t>(kDecided));
+  EXPECT_EQ(std::vector<int32_t>(r.tokens.begin(), r.tokens.begin() + kDecided),
+            std::vector<int32_t>(slm_plus().begin(), slm_plus().begin() + kDecided));
+}
+
 TEST(FakeCloud, BadReplyToSessionOpenRunsTheEdgeAlone) {
   NEED_FIXTURES();
   for (const auto& [act, says] : std::vector<std::pair<Act, std::string>>{
@@ -288,7 +303,8 @@ TEST(FakeCloud, CliWithASilentCloudPrintsTheTextWithinTheDeadline) {
   std::vector<std::string> args = {SPECSTEER_CLI, "generate", "--llm", kLlm, "--slm", kSlm, "--method", "specsteer",
                                    "--input", kInput, "--private-context", kPrivate, "-n", std::to_string(kN),
                                    "--draft", std::to_string(kK), "--seed", "7", "-t", "1", "--json",
-                                   "--cloud", cloud.address(), "--cloud-timeout", "1", "--on-cloud-failure", "fail"};
+                                   "--cloud", cloud.address(), "--cloud-timeout", "1", "--on-cloud-failure", "fail",
+                                   "--cloud-retries", "0"};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
