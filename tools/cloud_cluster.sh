@@ -4,7 +4,7 @@
 # Prometheus server scraping them. Edges use the balancer's address:
 #   build/specsteer generate --slm S --cloud 127.0.0.1:PORT ...
 #
-#   tools/cloud_cluster.sh [-n 3] [--port 7070] [--llm F] [--slm F] [--dir D]
+#   tools/cloud_cluster.sh [-n 3] [--port 7070 (0: any free port)] [--llm F] [--slm F] [--dir D]
 #                          [--tls-cert C --tls-key K] [--prometheus]
 #                          [--detach] [-- extra `cloud serve` options]
 #   tools/cloud_cluster.sh --stop D
@@ -60,6 +60,8 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 if [ -n "$tls_cert$tls_key" ] && { [ -z "$tls_cert" ] || [ -z "$tls_key" ]; }; then
   echo "cloud_cluster.sh: TLS needs both --tls-cert and --tls-key" >&2; exit 2
 fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+[ "$port" = 0 ] && port="$(free_port)"
 [ -n "$dir" ] || dir="$(mktemp -d /tmp/specsteer-cluster.XXXXXX)"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
@@ -70,7 +72,7 @@ for i in $(seq 1 "$n"); do
   rm -f "$dir/replica-$i.port" "$dir/replica-$i.metrics-port"
   "$bin" cloud serve --llm "$llm" --slm "$slm" --listen 127.0.0.1:0 --port-file "$dir/replica-$i.port" \
     --metrics-listen 127.0.0.1:0 --metrics-port-file "$dir/replica-$i.metrics-port" "${extra[@]}" \
-    2> "$dir/replica-$i.log" &
+    > "$dir/replica-$i.log" 2>&1 &
   pids+=($!)
 done
 for i in $(seq 1 "$n"); do
@@ -111,7 +113,7 @@ prom_pid=""
 if [ "$prom" -eq 1 ]; then
   command -v prometheus >/dev/null || { echo "cloud_cluster.sh: --prometheus needs Debian's prometheus" >&2; exit 1; }
   sed -e "s|@TARGETS@|$targets|" -e "s|@INTERVAL@|1s|" "$root/deploy/prometheus/prometheus.yml.in" > "$dir/prometheus.yml"
-  prom_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  prom_port="$(free_port)"
   prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prometheus-data" \
     --web.listen-address="127.0.0.1:$prom_port" > "$dir/prometheus.log" 2>&1 &
   prom_pid=$!

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages specsteer builds and tests with.
+# Installs the Debian bookworm packages specsteer builds with; with --test
+# also what only the tests use (nginx, Prometheus, curl, PyYAML: the cloud
+# tier's cluster test and the deployment files' checks).
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
       libsqlite3-dev libpcre2-dev libssl-dev nlohmann-json3-dev libcli11-dev
       libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcpp-httplib-dev prometheus-cpp-dev
       python3 python3-numpy clang libclang-rt-14-dev)
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(nginx prometheus curl python3-yaml)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
