@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 #include "steer/logit_source.h"
 #include "transport/client.h"
 #include "transport/convert.h"
+#include "transport/health.h"
 #include "transport/server.h"
 #include "transport/specsteer.grpc.pb.h"
 
@@ -813,9 +816,11 @@ TEST(Transport, SigtermFinishesInFlightSessions) {
   });
   ASSERT_TRUE(server.wait_log("opened"));
   server.signal(SIGTERM);
-  ASSERT_TRUE(server.wait_log("shutting down"));
-  // New sessions are refused while draining.
-  Proc late = run_cli(gen_args("specsteer", 4, {"--cloud", server.address(), "--on-cloud-failure", "fail"}));
+  ASSERT_TRUE(server.wait_log("draining"));
+  // New sessions are refused while draining (the edge tries again until its
+  // deadline: another replica may take it).
+  Proc late = run_cli(gen_args("specsteer", 4, {"--cloud", server.address(), "--on-cloud-failure", "fail",
+                                                "--cloud-timeout", "1", "--cloud-retries", "0"}));
   EXPECT_NE(late.rc, 0);
   edge.join();
   EXPECT_EQ(r.cloud_error, "");
@@ -979,4 +984,214 @@ TEST(Transport, ServerCanPinTheSteeringCandidateRule) {
   EXPECT_THAT(bad.stderr_text(), testing::HasSubstr("FAILED_PRECONDITION"));
   EXPECT_THAT(bad.stderr_text(), testing::HasSubstr("only 'contrast' steering vectors"));
   EXPECT_THAT(server.log(), testing::HasSubstr("(contrast steering)"));
+}
+
+// --- the cloud tier: health, drain, metrics, resumption (issue 24) ----------
+
+namespace {
+
+// GET http://127.0.0.1:port/path; the body, or "" when it cannot connect.
+std::string http_get(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  if (write(fd, req.data(), req.size()) < 0) {
+    close(fd);
+    return "";
+  }
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+// The value of the first sample line starting with `name` (-1: none).
+double sample(const std::string& metrics, const std::string& name) {
+  std::istringstream in(metrics);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name, 0) == 0 && line.size() > name.size() && (line[name.size()] == ' ' || line[name.size()] == '{'))
+      return std::stod(line.substr(line.rfind(' ') + 1));
+  return -1;
+}
+
+std::string health_of(const std::string& addr, const std::string& service = "") {
+  transport::HealthProbe p;
+  p.target = addr;
+  p.service = service;
+  const auto a = transport::check_health(p);
+  return a.kind == transport::HealthAnswer::Kind::Answered ? a.status : "error: " + a.error;
+}
+
+}  // namespace
+
+TEST(CloudTier, HealthServesUntilADrainAndMetricsCountSessions) {
+  NEED_FIXTURES();
+  const fs::path mport = temp_dir() / "metrics-port";
+  fs::remove(mport);
+  START_SERVER(server, "--metrics-listen", "127.0.0.1:0", "--metrics-port-file", mport.string(), "--shutdown-grace",
+               "20");
+  const int mp = std::stoi(slurp(mport));
+  EXPECT_EQ(health_of(server.address()), "SERVING");
+  EXPECT_EQ(health_of(server.address(), "specsteer.v1.Cloud"), "SERVING");
+  EXPECT_EQ(health_of(server.address(), "no.such.Service"), "error: NOT_FOUND: service name unknown");
+  std::string m = http_get(mp, "/metrics");
+  EXPECT_EQ(sample(m, "specsteer_serving"), 1);
+  EXPECT_EQ(sample(m, "specsteer_sessions_active"), 0);
+  EXPECT_THAT(m, testing::HasSubstr("specsteer_model_info{"));
+
+  // One session in flight (slow link) while the server drains.
+  const auto req = request(Method::SpecSteer, 24);
+  GenerationResult r;
+  std::thread edge([&] {
+    transport::GrpcTransport link(client(server.address(), 60));
+    auto q = req;
+    q.cloud = &link;
+    q.on_cloud_failure = CloudFailure::Fail;
+    r = generate(models(), q);
+  });
+  ASSERT_TRUE(server.wait_log("opened"));
+  EXPECT_EQ(sample(http_get(mp, "/metrics"), "specsteer_sessions_active"), 1);
+  server.signal(SIGTERM);
+  ASSERT_TRUE(server.wait_log("draining"));
+  EXPECT_EQ(health_of(server.address()), "NOT_SERVING");
+  EXPECT_EQ(health_of(server.address(), "specsteer.v1.Cloud"), "NOT_SERVING");
+  Proc cli = run_cli({"cloud", "health", "--cloud", server.address()});
+  EXPECT_EQ(cli.rc, 4) << cli.stderr_text();
+  EXPECT_EQ(cli.stdout_text(), "NOT_SERVING\n");
+  m = http_get(mp, "/metrics");
+  EXPECT_EQ(sample(m, "specsteer_serving"), 0);
+  edge.join();
+  EXPECT_EQ(r.cloud_error, "");
+  EXPECT_EQ(r.tokens, generate(models(), req).tokens);
+  EXPECT_EQ(server.wait(), 0);
+}
+
+TEST(CloudTier, MetricsCountBlocksTokensAndRefusalsButHoldNoText) {
+  NEED_FIXTURES();
+  const fs::path mport = temp_dir() / "metrics-port2";
+  fs::remove(mport);
+  START_SERVER(server, "--metrics-listen", "127.0.0.1:0", "--metrics-port-file", mport.string(), "--max-sessions",
+               "1");
+  const int mp = std::stoi(slurp(mport));
+  transport::GrpcTransport link(client(server.address()));
+  auto q = request(Method::SpecSteer, 16);
+  q.cloud = &link;
+  const auto r = generate(models(), q);
+  ASSERT_EQ(r.cloud_error, "");
+  const std::string m = http_get(mp, "/metrics");
+  EXPECT_THAT(m, testing::HasSubstr("specsteer_sessions_opened_total{kind=\"new\"} 1"));
+  EXPECT_THAT(m, testing::HasSubstr("specsteer_sessions_ended_total{how=\"closed\"} 1"));
+  EXPECT_EQ(sample(m, "specsteer_blocks_verified_total"), static_cast<double>(r.counters.round_trips));
+  EXPECT_EQ(sample(m, "specsteer_drafted_tokens_total"), static_cast<double>(r.counters.n_drafted));
+  EXPECT_EQ(sample(m, "specsteer_accepted_tokens_total"), static_cast<double>(r.counters.n_accepted));
+  EXPECT_EQ(sample(m, "specsteer_rejections_total"), static_cast<double>(r.counters.rejections));
+  EXPECT_GT(sample(m, "specsteer_exchange_seconds_count"), 0);
+  EXPECT_GT(sample(m, "specsteer_shared_pass_requests_count"), 0);
+  // Bytes: what the edge counted on the wire, seen from the other side.
+  EXPECT_THAT(m, testing::HasSubstr("specsteer_wire_bytes_total{direction=\"in\"} " +
+                                    std::to_string(r.counters.bytes_up)));
+  // No text of x or the output, no ids list.
+  EXPECT_EQ(m.find("film"), std::string::npos);
+  EXPECT_EQ(m.find(r.text.substr(0, std::min<size_t>(r.text.size(), 12))), std::string::npos);
+  // A refusal is counted by reason: a wrong protocol version.
+  auto stub = stub_for(server.address());
+  RawStream raw(*stub);
+  auto open = open_message(request(Method::SpecSteer, 4));
+  open.mutable_open()->set_version(1);
+  grpc::Status st;
+  EXPECT_FALSE(raw.send(open, &st));
+  EXPECT_THAT(http_get(mp, "/metrics"), testing::HasSubstr("specsteer_sessions_refused_total{reason=\"version\"} 1"));
+}
+
+TEST(CloudTier, ASessionCutByAKilledReplicaResumesOnAnotherTokenIdentical) {
+  NEED_FIXTURES();
+  const int n = 64;
+  for (const bool sampled : {false, true}) {
+    SCOPED_TRACE(sampled ? "sampled" : "greedy");
+    std::vector<std::string> samp = sampled ? std::vector<std::string>{"--temp", "0.9"} : std::vector<std::string>{};
+    auto ref_req = request(Method::SpecSteer, n);
+    if (sampled) ref_req.settings.sampler.temperature = 0.9;
+    const auto ref = generate(models(), ref_req);
+    START_SERVER(a);
+    START_SERVER(b);
+    std::vector<std::string> args = gen_args("specsteer", n, {"--cloud", a.address() + "," + b.address(),
+                                                              "--net-delay-ms", "120"});
+    args.insert(args.end(), samp.begin(), samp.end());
+    args.insert(args.begin(), SPECSTEER_CLI);
+    Proc p = Proc::spawn(args, "resume");
+    // Kill whichever replica opened the session, mid-generation.
+    ServerProc* victim = nullptr;
+    for (int i = 0; i < 400 && !victim; ++i) {
+      if (a.log().find("opened") != std::string::npos) victim = &a;
+      else if (b.log().find("opened") != std::string::npos) victim = &b;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(victim);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    victim->signal(SIGKILL);
+    p.wait();
+    const json j = parse_json(p);
+    EXPECT_EQ(p.rc, 0) << p.stderr_text();
+    EXPECT_EQ(j["fallback"], false);
+    EXPECT_GE(j["resumed"].get<int>(), 1);
+    EXPECT_GT(j["resume_tokens"].get<int>(), 0);
+    EXPECT_EQ(tokens_of(j), ref.tokens);
+    ServerProc& other = victim == &a ? b : a;
+    EXPECT_THAT(other.log(), testing::HasSubstr("resumed after"));
+  }
+}
+
+TEST(CloudTier, ADrainingReplicaSendsNewSessionsElsewhereWithoutAFailure) {
+  NEED_FIXTURES();
+  START_SERVER(a, "--shutdown-grace", "30");
+  START_SERVER(b);
+  // Keep `a` draining (and listening) with a long session in flight.
+  std::thread hold([&] {
+    transport::GrpcTransport link(client(a.address(), 150));
+    auto q = request(Method::SpecSteer, 40);
+    q.cloud = &link;
+    generate(models(), q);
+  });
+  ASSERT_TRUE(a.wait_log("opened"));
+  a.signal(SIGTERM);
+  ASSERT_TRUE(a.wait_log("draining"));
+  const auto ref = generate(models(), request(Method::SpecSteer, 8));
+  for (int i = 0; i < 4; ++i) {
+    // No retries allowed: a draining refusal is not a failure.
+    Proc p = run_cli(gen_args("specsteer", 8, {"--cloud", a.address() + "," + b.address(), "--cloud-retries", "0"}));
+    const json j = parse_json(p);
+    EXPECT_EQ(p.rc, 0) << p.stderr_text();
+    EXPECT_EQ(tokens_of(j), ref.tokens);
+    EXPECT_EQ(j["resumed"], 0);
+  }
+  hold.join();
+}
+
+TEST(CloudTier, CloudListsBecomeOneBalancedChannelTarget) {
+  using transport::channel_target;
+  EXPECT_EQ(channel_target("127.0.0.1:7070"), "127.0.0.1:7070");
+  EXPECT_EQ(channel_target("dns:///cloud.example:7070"), "dns:///cloud.example:7070");
+  EXPECT_EQ(channel_target("127.0.0.1:7071,127.0.0.2:7072"), "ipv4:127.0.0.1:7071,127.0.0.2:7072");
+  EXPECT_EQ(channel_target("[::1]:7071,127.0.0.1:7072"), "ipv6:[::1]:7071,[::ffff:127.0.0.1]:7072");
+  for (const char* bad : {"127.0.0.1:7071,", "127.0.0.1:7071,:7072", "127.0.0.1:7071,host", "127.0.0.1:7071,h:0",
+                          "127.0.0.1:7071,h:99999", "127.0.0.1:7071,no-such-host.invalid:7072"}) {
+    SCOPED_TRACE(bad);
+    try {
+      channel_target(bad);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), testing::HasSubstr("--cloud"));
+    }
+  }
+  EXPECT_TRUE(transport::is_loopback_target("127.0.0.1:1,[::1]:2,localhost:3"));
+  EXPECT_FALSE(transport::is_loopback_target("127.0.0.1:1,10.0.0.2:2"));
 }
