@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <string>
 
+#include "steer/cloud.h"
 #include "steer/generate.h"
+#include "steer/messages.h"
 
 using namespace specsteer;
 using namespace specsteer::steer;
@@ -71,5 +73,47 @@ void Args(benchmark::internal::Benchmark* b) {
   }
 }
 BENCHMARK(BM_Generate)->Apply(Args)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// What a resumed session costs the cloud: one SessionOpen whose prefill
+// covers x + the R decided tokens of its resume point, on both models (the
+// cloud in process, so only the compute counts). Models: $SPECSTEER_RESUME_LLM
+// and $SPECSTEER_RESUME_SLM, else the bundled MiniLaMP pair. arg: R.
+const Models& resume_models() {
+  static Models m = [] {
+    const std::filesystem::path project = std::filesystem::path(__FILE__).parent_path().parent_path();
+    const char* llm = std::getenv("SPECSTEER_RESUME_LLM");
+    const char* slm = std::getenv("SPECSTEER_RESUME_SLM");
+    return Models::load(llm ? llm : (project / "models/minilamp/generalist.gguf").string(),
+                        slm ? slm : (project / "models/minilamp/specialist.gguf").string(), {.n_threads = 0});
+  }();
+  return m;
+}
+
+void BM_ResumeOpen(benchmark::State& st) {
+  const Models& m = resume_models();
+  auto cloud = CloudService::from_models(m.llm, m.slm, {.n_ctx = 1024});
+  SessionOpen o;
+  o.llm = identity_of(*m.llm);
+  o.slm = identity_of(*m.slm);
+  o.x_text = "Generate a review text written by a reviewer who has given an overall rating of \"4.0\" for a "
+             "product with description \"travel kettle\". The summary of the review text is \"Boils fast, "
+             "the lid is loose\".";
+  o.settings.max_new = 600;
+  o.resume.resize(static_cast<size_t>(st.range(0)));
+  for (size_t i = 0; i < o.resume.size(); ++i) o.resume[i] = static_cast<int32_t>(100 + (i * 7) % 200);
+  const std::vector<uint8_t> open = encode(o);
+  for (auto _ : st) {
+    const Message reply = decode(cloud->handle(open));
+    const auto* a = std::get_if<SessionAccept>(&reply);
+    if (!a) {
+      st.SkipWithError(std::get<ErrorReply>(reply).message.c_str());
+      break;
+    }
+    cloud->handle(encode(Close{a->session}));
+  }
+  st.counters["resume_tokens"] = static_cast<double>(st.range(0));
+  st.SetLabel(m.llm->path().substr(m.llm->path().rfind('/') + 1));
+}
+BENCHMARK(BM_ResumeOpen)->Arg(0)->Arg(64)->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace
