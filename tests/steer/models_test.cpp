@@ -14,6 +14,7 @@
 #include "steer/cloud.h"
 #include "steer/edge.h"
 #include "steer/generate.h"
+#include "flaky_transport.h"
 
 using namespace specsteer;
 using namespace specsteer::steer;
@@ -131,6 +132,35 @@ TEST(CrossVocab, AcceptingEveryUnitIsTheSpecialistAlone) {
   const auto strict = generate(pair_cross(), req);
   EXPECT_GT(strict.counters.rejections, 0u);
   EXPECT_EQ(strict.tokens, generate(pair_cross(), req).tokens);
+}
+
+// A byte-level session lost mid-generation resumes: the new session's LLM
+// spells the decided bytes (up to a word boundary into its cache, the rest
+// pending) and the generation completes in the cloud. Its units after the
+// resume point may split differently than the lost session's, so only the
+// resumed prefix is compared.
+TEST(CrossVocab, AByteLevelSessionResumesAfterALostExchange) {
+  NEED_FIXTURES();
+  const Models& m = pair_cross();
+  auto cloud = CloudService::from_models(m.llm, m.slm, {}, m.llm_tok, m.slm_tok, m.bytes);
+  for (const double temp : {0.0, 0.8}) {
+    SCOPED_TRACE(temp);
+    auto req = request(Method::SpecSteer, 24);
+    req.settings.sampler.temperature = temp;
+    const auto ref = generate(m, req);
+    test_support::FlakyTransport flaky(*cloud, {3, 5}, /*after=*/true);
+    req.cloud = &flaky;
+    const auto r = generate(m, req);
+    EXPECT_FALSE(r.cloud_failed_at) << r.cloud_error;
+    EXPECT_EQ(r.counters.resumed, 2u);
+    ASSERT_EQ(flaky.resume_points().size(), 3u);
+    const auto& point = flaky.resume_points()[1];
+    ASSERT_GT(point.size(), 0u);
+    ASSERT_LE(point.size(), ref.tokens.size());
+    EXPECT_TRUE(std::equal(point.begin(), point.end(), ref.tokens.begin()));
+    EXPECT_TRUE(std::equal(point.begin(), point.end(), r.tokens.begin()));
+    EXPECT_TRUE(r.schedule.byte_level);
+  }
 }
 
 TEST(CrossVocab, ASameVocabularyPairCanBeForcedThroughBytes) {
