@@ -17,16 +17,11 @@ using namespace specsteer::steer;
 
 namespace {
 
-constexpr int V = 64;
-const synth::Spec kLlm{1, 3.0, 11, 1.0};
-const synth::Spec kSlm{1, 3.0, 2, 0.6};
-const std::vector<int32_t> kX = {3, 4, 5};
-const std::vector<int32_t> kPersonalized = {60, 61, 62, 63, 3, 4, 5};
+const synth::Pair kPair;
+constexpr int V = synth::Pair::V;
+const std::vector<int32_t>& kPersonalized = kPair.personalized;
 
-std::unique_ptr<CloudService> make_cloud() {
-  return std::make_unique<CloudService>([] { return synth::source(V, kLlm); }, [] { return synth::source(V, kSlm); },
-                                        ModelIdentity{"llm", "synth", V, 1}, ModelIdentity{"slm", "synth", V, 2});
-}
+std::unique_ptr<CloudService> make_cloud() { return kPair.cloud(); }
 
 // A SessionAccept with only the session and the vocabulary set.
 SessionAccept accept_of(uint64_t session, uint32_t n_vocab) {
@@ -36,15 +31,7 @@ SessionAccept accept_of(uint64_t session, uint32_t n_vocab) {
   return a;
 }
 
-SessionOpen open_for(const Settings& s) {
-  SessionOpen o;
-  o.llm = {"llm", "synth", V, 1};
-  o.slm = {"slm", "synth", V, 2};
-  o.x_llm = kX;
-  o.x_slm = kX;
-  o.settings = s;
-  return o;
-}
+SessionOpen open_for(const Settings& s) { return kPair.open(s); }
 
 // Forwards to the real cloud; replaces the reply to the (good_blocks + 1)-th
 // request of the kind `victim` matches with tamper(reply).
@@ -84,14 +71,14 @@ RunResult run(const Settings& s, size_t good_blocks, const TamperingTransport::T
               bool tamper_open = false) {
   auto cloud = make_cloud();
   TamperingTransport t(*cloud, good_blocks, tamper, tamper_open);
-  auto edge = synth::source(V, kSlm);
+  auto edge = synth::source(V, kPair.slm);
   return run_edge(*edge, kPersonalized, t, open_for(s), [](int32_t) { return false; }, {}, policy);
 }
 
 std::vector<int32_t> slm_plus(int n) {
   Settings s = all_accepting(Method::SlmPlus);
   s.max_new = n;
-  auto src = synth::source(V, kSlm);
+  auto src = synth::source(V, kPair.slm);
   return run_local(*src, kPersonalized, s, [](int32_t) { return false; }).tokens;
 }
 
@@ -255,13 +242,13 @@ TEST(CloudFailure, ByDefaultACloudThatNeverOpensTheSessionIsAnError) {
   EXPECT_TRUE(r.cloud_failed_at_open);
   EXPECT_TRUE(r.tokens.empty());
   UnreachableTransport dead;
-  auto edge = synth::source(V, kSlm);
+  auto edge = synth::source(V, kPair.slm);
   const RunResult u = run_edge(*edge, kPersonalized, dead, open_for(s), [](int32_t) { return false; });
   EXPECT_EQ(u.stop_reason, "cloud_error") << "the default policy of run_edge";
   EXPECT_TRUE(u.cloud_failed_at_open);
   EXPECT_NE(u.cloud_error.find("UNAVAILABLE"), std::string::npos);
   // Asked for explicitly, the edge runs alone from the start.
-  auto edge2 = synth::source(V, kSlm);
+  auto edge2 = synth::source(V, kPair.slm);
   const RunResult f =
       run_edge(*edge2, kPersonalized, dead, open_for(s), [](int32_t) { return false; }, {}, CloudFailure::Fallback);
   EXPECT_TRUE(f.cloud_failed_at_open);
@@ -317,6 +304,6 @@ TEST(CloudFailure, TheCloudReadsXAsTextOnlyWithTokenizers) {
   EXPECT_NE(std::get<ErrorReply>(refused).message.find("no tokenizers"), std::string::npos);
   const Message ok = decode(cloud->handle(encode(open_for(all_accepting()))));
   ASSERT_TRUE(std::holds_alternative<SessionAccept>(ok));
-  EXPECT_EQ(std::get<SessionAccept>(ok).x_llm_tokens, kX.size());
+  EXPECT_EQ(std::get<SessionAccept>(ok).x_llm_tokens, kPair.x.size());
   EXPECT_EQ(std::get<SessionAccept>(ok).llm.fingerprint, 1u);
 }

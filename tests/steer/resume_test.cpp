@@ -20,26 +20,13 @@ using specsteer::steer::test_support::FlakyTransport;
 
 namespace {
 
-constexpr int V = 64;
-const synth::Spec kLlm{1, 3.0, 11, 1.0};
-const synth::Spec kSlm{1, 3.0, 2, 0.6};
-const std::vector<int32_t> kX = {3, 4, 5};
-const std::vector<int32_t> kPersonalized = {60, 61, 62, 63, 3, 4, 5};
+const synth::Pair kPair;
+constexpr int V = synth::Pair::V;
+const std::vector<int32_t>& kX = kPair.x;
+const std::vector<int32_t>& kPersonalized = kPair.personalized;
 
-std::unique_ptr<CloudService> make_cloud() {
-  return std::make_unique<CloudService>([] { return synth::source(V, kLlm); }, [] { return synth::source(V, kSlm); },
-                                        ModelIdentity{"llm", "synth", V, 1}, ModelIdentity{"slm", "synth", V, 2});
-}
-
-SessionOpen open_for(const Settings& s) {
-  SessionOpen o;
-  o.llm = {"llm", "synth", V, 1};
-  o.slm = {"slm", "synth", V, 2};
-  o.x_llm = kX;
-  o.x_slm = kX;
-  o.settings = s;
-  return o;
-}
+std::unique_ptr<CloudService> make_cloud() { return kPair.cloud(); }
+SessionOpen open_for(const Settings& s) { return kPair.open(s); }
 
 Settings settings(Method m, bool sampled) {
   Settings s;
@@ -53,7 +40,7 @@ Settings settings(Method m, bool sampled) {
 }
 
 RunResult run(const Settings& s, Transport& t, CloudFailurePolicy policy = {}) {
-  auto edge = synth::source(V, kSlm);
+  auto edge = synth::source(V, kPair.slm);
   return run_edge(*edge, kPersonalized, t, open_for(s), [](int32_t) { return false; }, {}, policy);
 }
 

@@ -65,4 +65,31 @@ inline std::vector<float> logits(int V, Spec s, std::span<const int32_t> prefix)
   return out;
 }
 
+// A small edge/cloud pair on synthetic models, shared by the cloud failure
+// and resumption tests: the cloud's LLM is unlike SLM-, SLM+ sees a private
+// prefix before x.
+struct Pair {
+  static constexpr int V = 64;
+  Spec llm{1, 3.0, 11, 1.0};
+  Spec slm{1, 3.0, 2, 0.6};
+  std::vector<int32_t> x = {3, 4, 5};
+  std::vector<int32_t> personalized = {60, 61, 62, 63, 3, 4, 5};
+
+  std::unique_ptr<specsteer::steer::CloudService> cloud() const {
+    using specsteer::steer::ModelIdentity;
+    return std::make_unique<specsteer::steer::CloudService>(
+        [l = llm] { return source(V, l); }, [s = slm] { return source(V, s); }, ModelIdentity{"llm", "synth", V, 1},
+        ModelIdentity{"slm", "synth", V, 2});
+  }
+  specsteer::steer::SessionOpen open(const specsteer::steer::Settings& s) const {
+    specsteer::steer::SessionOpen o;
+    o.llm = {"llm", "synth", V, 1};
+    o.slm = {"slm", "synth", V, 2};
+    o.x_llm = x;
+    o.x_slm = x;
+    o.settings = s;
+    return o;
+  }
+};
+
 }  // namespace synth

@@ -237,6 +237,19 @@ transport::ClientOptions client(const std::string& addr, double delay_ms = 0) {
   return o;
 }
 
+// A generation over its own link with an added round-trip time, in a thread
+// (a session kept in flight while a test acts on the server).
+std::thread edge_thread(const std::string& addr, double delay_ms, const GenerateRequest& req, GenerationResult& out,
+                        CloudFailure policy = CloudFailure::Fail) {
+  return std::thread([addr, delay_ms, req, &out, policy] {
+    transport::GrpcTransport link(client(addr, delay_ms));
+    auto q = req;
+    q.cloud = &link;
+    q.on_cloud_failure = policy;
+    out = generate(models(), q);
+  });
+}
+
 std::unique_ptr<v1::Cloud::Stub> stub_for(const std::string& addr) {
   return v1::Cloud::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
 }
@@ -666,13 +679,7 @@ TEST(Transport, MalformedAndOversizedRequestsDoNotAffectOtherSessions) {
   // A well-behaved session runs slowly throughout.
   const auto good_req = request(Method::SpecSteer, 24);
   GenerationResult good;
-  std::thread edge([&] {
-    transport::GrpcTransport link(client(server.address(), 40));
-    auto r = good_req;
-    r.cloud = &link;
-    r.on_cloud_failure = CloudFailure::Fail;
-    good = generate(models(), r);
-  });
+  std::thread edge = edge_thread(server.address(), 40, good_req, good);
   ASSERT_TRUE(server.wait_log("opened"));
   auto stub = stub_for(server.address());
   const v1::EdgeMessage open = open_message(request(Method::SpecSteer, 24));
@@ -807,13 +814,7 @@ TEST(Transport, SigtermFinishesInFlightSessions) {
   START_SERVER(server);
   const auto req = request(Method::SpecSteer, 24);
   GenerationResult r;
-  std::thread edge([&] {
-    transport::GrpcTransport link(client(server.address(), 40));
-    auto q = req;
-    q.cloud = &link;
-    q.on_cloud_failure = CloudFailure::Fail;
-    r = generate(models(), q);
-  });
+  std::thread edge = edge_thread(server.address(), 40, req, r);
   ASSERT_TRUE(server.wait_log("opened"));
   server.signal(SIGTERM);
   ASSERT_TRUE(server.wait_log("draining"));
@@ -1051,13 +1052,7 @@ TEST(CloudTier, HealthServesUntilADrainAndMetricsCountSessions) {
   // One session in flight (slow link) while the server drains.
   const auto req = request(Method::SpecSteer, 24);
   GenerationResult r;
-  std::thread edge([&] {
-    transport::GrpcTransport link(client(server.address(), 60));
-    auto q = req;
-    q.cloud = &link;
-    q.on_cloud_failure = CloudFailure::Fail;
-    r = generate(models(), q);
-  });
+  std::thread edge = edge_thread(server.address(), 60, req, r);
   ASSERT_TRUE(server.wait_log("opened"));
   EXPECT_EQ(sample(http_get(mp, "/metrics"), "specsteer_sessions_active"), 1);
   server.signal(SIGTERM);
@@ -1155,12 +1150,8 @@ TEST(CloudTier, ADrainingReplicaSendsNewSessionsElsewhereWithoutAFailure) {
   START_SERVER(a, "--shutdown-grace", "30");
   START_SERVER(b);
   // Keep `a` draining (and listening) with a long session in flight.
-  std::thread hold([&] {
-    transport::GrpcTransport link(client(a.address(), 150));
-    auto q = request(Method::SpecSteer, 40);
-    q.cloud = &link;
-    generate(models(), q);
-  });
+  GenerationResult held;
+  std::thread hold = edge_thread(a.address(), 150, request(Method::SpecSteer, 40), held, CloudFailure::Fallback);
   ASSERT_TRUE(a.wait_log("opened"));
   a.signal(SIGTERM);
   ASSERT_TRUE(a.wait_log("draining"));
