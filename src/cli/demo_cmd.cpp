@@ -194,8 +194,12 @@ void run_demo(const DemoOpts& o) {
   rm.edge = Model::load(o.replay_edge, {.n_threads = o.threads});
   rm.llm = Model::load(o.replay_llm, {.n_threads = o.threads});
   rm.cloud_slm = rm.edge;
-  std::fprintf(stderr, "replaying %zu schedules on %s / %s ...\n", traces.size(), o.replay_edge.c_str(),
-               o.replay_llm.c_str());
+  // Progress is for a person watching: only on a terminal, and after
+  // everything printed so far (stdout is block-buffered in a pipe).
+  std::fflush(stdout);
+  if (::isatty(::fileno(stderr)))
+    std::fprintf(stderr, "replaying %zu schedules on %s / %s ...\n", traces.size(), o.replay_edge.c_str(),
+                 o.replay_llm.c_str());
   const auto rows = eval::replay_traces(traces, rm, eval::ReplayParams{}, {0.0});
   std::string line;
   for (const auto& r : rows)

@@ -26,6 +26,8 @@ namespace {
 
 struct EdgeServeOpts {
   std::string slm, llm, cloud, tls_ca, token_file, on_failure, host = "127.0.0.1", port_file, alias;
+  std::string api_key, api_key_file;
+  bool no_api_key = false;
   std::string method = "specsteer", profile_db, task;
   int port = 8080, threads = 0, retrieve_k = 4, draft = 4, steer_k = 32, n = 128, cloud_retries = 2;
   double lambda = 0.5, beta = 1.0, cloud_timeout_s = 30, net_delay_ms = 0;
@@ -43,6 +45,17 @@ void log_line(const std::string& line) {
   std::fprintf(stderr, "%s edge: %s\n", ts, line.c_str());
 }
 
+// The first line of an API key file, surrounding whitespace removed.
+std::string read_api_key_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error("--api-key-file: cannot open '" + path + "'");
+  std::string line;
+  std::getline(f, line);
+  const auto b = line.find_first_not_of(" \t\r");
+  if (b == std::string::npos) throw Error("--api-key-file: '" + path + "' holds no key on its first line");
+  return line.substr(b, line.find_last_not_of(" \t\r") - b + 1);
+}
+
 void serve(const EdgeServeOpts& o) {
   sigset_t sigs;  // taken by sigwait below; blocked before any thread exists
   sigemptyset(&sigs);
@@ -52,12 +65,26 @@ void serve(const EdgeServeOpts& o) {
 
   serve::EdgeServerOptions so;
   so.host = o.host;
+  if (!o.api_key.empty() && !o.api_key_file.empty()) throw Error("give --api-key or --api-key-file, not both");
+  so.api_key = o.api_key_file.empty() ? o.api_key : read_api_key_file(o.api_key_file);
+  if (o.no_api_key && !so.api_key.empty()) throw Error("--no-api-key contradicts --api-key/--api-key-file");
+  const bool loopback = o.host == "localhost" || o.host == "::1" || o.host.rfind("127.", 0) == 0;
+  if (!loopback) {
+    // Anyone who reaches the port could generate from the private profile.
+    if (!o.profile_db.empty() && so.api_key.empty() && !o.no_api_key)
+      throw Error("edge serve: --host " + o.host + " is reachable from the network and --profile-db holds private "
+                  "profiles: set --api-key (or --api-key-file), or pass --no-api-key to serve them to anyone anyway");
+    log_line("warning: listening on " + o.host + ", not loopback: other machines can reach this server" +
+             std::string(so.api_key.empty() ? " and it requires no API key (--api-key)" : "") +
+             (o.no_api_key && !o.profile_db.empty() ? "; --no-api-key: anyone can generate from the profile store" : ""));
+  }
   so.port = o.port;
   so.chat = !o.no_chat;
   so.profile_db = o.profile_db;
   so.task = o.task;
   so.retrieve_k = o.retrieve_k;
   so.log = log_line;
+  so.cloud_name = o.cloud.empty() ? "in-process" : o.cloud;
   auto& s = so.defaults;
   s.method = steer::parse_method(o.method);
   s.lambda = o.lambda;
@@ -130,6 +157,11 @@ Registrar reg("edge", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_option("--port", o->port, "port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   sub->add_option("--port-file", o->port_file, "write the bound port to this file once listening");
+  sub->add_option("--api-key", o->api_key,
+                  "require 'Authorization: Bearer KEY' on every route but /health (OpenAI clients send their api_key so)");
+  sub->add_option("--api-key-file", o->api_key_file, "read the API key from the first line of this file");
+  sub->add_flag("--no-api-key", o->no_api_key,
+                "serve a profile store on a non-loopback --host without an API key (refused otherwise)");
   sub->add_option("--alias", o->alias, "model id in /v1/models and responses (default: the SLM's file name)");
   sub->add_option("--method", o->method, "default method: llm|slm|slm+|sd|lightcosteer|costeer|specsteer")
       ->capture_default_str();

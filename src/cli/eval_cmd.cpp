@@ -65,6 +65,10 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
   sub->add_option("--specialist", c.specialist, "SLM+: rag (profile in the prompt), lora (adapter, x alone), lora+rag")
       ->capture_default_str();
   sub->add_option("--lora", c.lora, "LoRA adapter of the SLM+ (llama.cpp GGUF), FILE or FILE:SCALE; repeatable");
+  sub->add_option("--replay-edge", c.replay_edge,
+                  "edge model (e.g. `gguf synth --preset qwen3-0.6b`) to replay the run's schedules on: summary.md and "
+                  "tradeoff.svg show speedups replayed on --replay-edge/--replay-llm");
+  sub->add_option("--replay-llm", c.replay_llm, "cloud LLM (e.g. `gguf synth --preset qwen3-8b`) for --replay-edge");
   sub->add_option("--lora-dir", c.lora_dir, "per-user LoRA adapters of the SLM+: DIR/<user id>.gguf (scale 1)");
   sub->add_flag("--byte-level", c.byte_level,
                 "pair the models through bytes even when they share a vocabulary (the cross-tokenizer path, for "

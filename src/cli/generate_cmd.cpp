@@ -168,6 +168,10 @@ void run_generate(GenOpts o) {
           ? "the cloud did not open the session: " + r.cloud_error +
                 (failed ? " (--on-cloud-failure fallback generates on the device alone)" : "")
           : r.cloud_error;
+  if (r.counters.resumed > 0 && !o.json)
+    std::fprintf(stderr, "note: the cloud session was lost and resumed %llu time(s) (%llu decided tokens re-prefilled)\n",
+                 static_cast<unsigned long long>(r.counters.resumed),
+                 static_cast<unsigned long long>(r.counters.resume_tokens));
   if (fell_back && !o.json)
     std::fprintf(stderr, "warning: the cloud failed at token %llu (%s); the edge finished alone (exit status %d)\n",
                  static_cast<unsigned long long>(*r.cloud_failed_at), cloud_error.c_str(), kExitFellBack);

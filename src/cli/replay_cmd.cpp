@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -14,7 +15,7 @@ namespace specsteer::cli {
 namespace {
 
 struct ReplayOpts {
-  std::string trace, edge_model, llm, cloud_slm, role = "both", kv = "f16";
+  std::string trace, edge_model, llm, cloud_slm, role = "both", kv = "f16", plot;
   std::vector<std::string> methods;
   std::vector<double> lambdas, rtts{0};
   size_t limit = 0;
@@ -92,6 +93,13 @@ void run_replay(const ReplayOpts& o) {
     if (tty) std::fprintf(stderr, "\rreplayed %zu/%zu", done, total);
     if (tty && done == total) std::fprintf(stderr, "\n");
   });
+  if (!o.plot.empty()) {
+    if (p.role != eval::ReplayRole::Both) throw Error("--plot needs both roles timed (--role both): it plots speedups");
+    std::ofstream f(o.plot);
+    const auto name = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
+    f << eval::replay_svg(rows, "Replayed on edge " + name(o.edge_model) + " + cloud " + name(o.llm));
+    if (!f) throw Error("--plot: cannot write '" + o.plot + "'");
+  }
   if (!o.json) {
     print_table(rows, p.role);
     return;
@@ -150,6 +158,7 @@ Registrar reg("replay", [](CLI::App& root) {
       ->delimiter(',');
   sub->add_option("--lambda", o->lambdas, "specsteer lambdas to replay, comma-separated (default: all)")->delimiter(',');
   sub->add_option("--limit", o->limit, "first N records (0 = all)")->capture_default_str();
+  sub->add_option("--plot", o->plot, "write an SVG: speedup against RTT per method, and each method's seconds per round by where they go");
   sub->add_option("--rtt-ms", o->rtts, "round-trip times to model, comma-separated, e.g. 0,20,50")
       ->delimiter(',')
       ->capture_default_str();

@@ -1,5 +1,8 @@
 #include "eval/replay.h"
 
+#include "eval/report.h"
+#include "eval/results.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -381,6 +384,58 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
     }
   }
   return rows;
+}
+
+size_t replay_speedups(const std::vector<ResultRow>& rows, std::vector<SummaryRow>& summary, const ReplayModels& m,
+                       const ReplayParams& p) {
+  if (!m.edge || !m.llm) throw Error("eval: --replay-edge and --replay-llm go together");
+  const auto key = [](const std::string& method, const std::string& setting) { return method + '\x1f' + setting; };
+  // Cloud methods: their schedules, one replay label per summary row.
+  std::vector<TraceEntry> entries;
+  for (const auto& r : rows)
+    if (r.schedule && steer::uses_cloud(steer::parse_method(r.method)) && !r.schedule->rounds.empty() &&
+        !r.schedule->byte_level)
+      entries.push_back({r.record_id, key(r.method, r.setting), *r.schedule});
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const TraceEntry& a, const TraceEntry& b) { return a.record < b.record; });
+  std::map<std::string, double> replayed;
+  if (!entries.empty())
+    for (const auto& row : replay_traces(entries, m, p, {0.0})) replayed[row.label] = row.speedup();
+  // Local methods: the model decoding alone against the LLM alone on x.
+  std::map<std::string, uint32_t> x_llm;  // record -> x's length for the LLM (from its cloud or llm rows)
+  for (const auto& r : rows)
+    if (r.schedule && r.schedule->llm_prompt) x_llm.emplace(r.record_id, r.schedule->llm_prompt);
+  std::map<std::string, std::pair<double, double>> local;  // key -> (llm alone s, method s)
+  for (const auto& r : rows) {
+    const steer::Method method = steer::parse_method(r.method);
+    if (!r.schedule || (method != steer::Method::Slm && method != steer::Method::SlmPlus &&
+                        method != steer::Method::LlmPlus))
+      continue;
+    const steer::Schedule& sc = *r.schedule;
+    const auto x = x_llm.find(r.record_id);
+    const uint32_t prompt = std::max({sc.edge_prompt, sc.slm_prompt, sc.llm_prompt});
+    if (x == x_llm.end() || prompt == 0 || sc.tokens == 0) continue;
+    const auto& model = method == steer::Method::LlmPlus ? m.llm : m.edge;
+    auto& [alone, own] = local[key(r.method, r.setting)];
+    alone += time_llm_alone(m.llm, x->second, sc.tokens, p).back();
+    own += time_llm_alone(model, prompt, sc.tokens, p).back();
+  }
+  for (const auto& [k, t] : local)
+    if (t.second > 0) replayed[k] = t.first / t.second;
+  size_t n = 0;
+  for (auto& s : summary) {
+    const auto it = replayed.find(key(s.method, s.setting));
+    if (s.method == "llm") {
+      s.speedup = 1.0;
+    } else if (it != replayed.end()) {
+      s.speedup = it->second;
+    } else {
+      continue;
+    }
+    s.speedup_replayed = true;
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace specsteer::eval

@@ -105,4 +105,21 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
                                      const ReplayParams& p, const std::vector<double>& rtts_ms,
                                      const std::function<void(size_t, size_t)>& progress = {});
 
+// eval --replay-edge/--replay-llm: every summary row's speedup replayed on
+// the models in `m` (RTT 0, prefills included), in place of the measured
+// one. Cloud methods: their recorded schedules (replay_traces); llm: 1;
+// slm / slm+ / llm+: the edge model (slm, slm+) or the LLM (llm+) decoding
+// alone from the recorded prompt, against the LLM alone from x, same tokens.
+// Rows whose generations left no replayable schedule keep their measured
+// speedup (cross-tokenizer runs). Returns how many rows were replayed.
+struct ResultRow;
+struct SummaryRow;
+size_t replay_speedups(const std::vector<ResultRow>& rows, std::vector<SummaryRow>& summary, const ReplayModels& m,
+                       const ReplayParams& p);
+
+// `replay --plot`: speedup against RTT per row label (lines), and the
+// seconds per round of each label at the first RTT, stacked by where they go
+// (edge passes and sampling, the cloud's LLM, SLM- and arithmetic, network).
+std::string replay_svg(const std::vector<ReplayRow>& rows, const std::string& title);
+
 }  // namespace specsteer::eval

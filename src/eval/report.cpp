@@ -1,5 +1,7 @@
 #include "eval/report.h"
 
+#include "eval/plot.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -59,25 +61,8 @@ std::string display_name(const SummaryRow& r) {
   return n;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
+using plot::fmt;
+using plot::xml_escape;
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -201,9 +186,11 @@ std::string summary_csv(const std::vector<SummaryRow>& s) {
 std::string summary_markdown(const std::vector<SummaryRow>& s, const std::string& title,
                              const std::vector<std::string>& notes) {
   const bool exact = std::any_of(s.begin(), s.end(), [](const SummaryRow& r) { return r.n_exact > 0; });
+  const bool replayed = std::any_of(s.begin(), s.end(), [](const SummaryRow& r) { return r.speedup_replayed; });
   std::string o = "# " + title + "\n\n";
   o += std::string("| Method | n | R-1 | R-L | ") + (exact ? "fact recall | cons. items | cons. strict | " : "") +
-       "\xCE\xB1 (%) | tok/s | Speedup | round trips/tok | bytes/tok | FLOPs/tok | private |\n";
+       "\xCE\xB1 (%) | tok/s | " + (replayed ? "Speedup (replayed)" : "Speedup") +
+       " | round trips/tok | bytes/tok | FLOPs/tok | private |\n";
   o += std::string("|---|---:|---:|---:|") + (exact ? "---:|---:|---:|" : "") + "---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : s) {
     o += "| " + display_name(r) + " | " + std::to_string(r.n) + " | " + fmt("%.2f", r.rouge1) + " | " +
@@ -219,7 +206,7 @@ std::string summary_markdown(const std::vector<SummaryRow>& s, const std::string
   }
   o += "\nR-1/R-L: mean ROUGE-1/ROUGE-L F-measure x 100 (rouge_score's tokenizer). "
        "\xCE\xB1: accepted / drafted tokens over all records. tok/s: generated tokens / generation wall time. "
-       "Speedup: tok/s relative to `llm` in the same run. FLOPs: 2*N_matmul per forward position plus "
+       "Speedup: tok/s relative to `llm` in the same run (replayed: on the real-shaped models the notes name). FLOPs: 2*N_matmul per forward position plus "
        "2*n_layer*n_ctx*d_attn attention, summed over every model's positions (prefill, drafts, verification, "
        "recovery), per generated token. private: **no** when something derived from the profile goes to the "
        "cloud (llm+: the retrieved profile in the Generalist's prompt; sd: the drafter's probabilities).\n";
@@ -238,34 +225,28 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
   auto xval = [&](const SummaryRow& r) { return have_speedup ? *r.speedup : r.tok_per_s; };
   // The legend holds one line per row: grow the picture to fit sweeps.
   const double W = 1060, L = 80, R = 440, T = 56, B = 64;
-  const double H = std::max(520.0, T + 36 + 22.0 * static_cast<double>(s.size()) + 16);
+  const double H = std::max(520.0, T + 36 + 22.0 * static_cast<double>(s.size()) + 48);
   const double pw = W - L - R, ph = H - T - B;
-  double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
+  // Speed on a log axis: methods differ by factors (SLM alone can be 50x the
+  // LLM while SpecSteer is 2x), which a linear axis crushes together.
+  std::vector<double> xs_all;
+  for (const auto& r : s) xs_all.push_back(xval(r));
+  if (have_speedup) xs_all.push_back(1.0);  // keep the LLM reference line in view
+  const plot::LogAxis xaxis = plot::LogAxis::covering(xs_all, 1.35, L, L + pw);
+  double ylo = 0, yhi = 1;
   if (!s.empty()) {
-    xlo = xhi = xval(s[0]);
     ylo = yhi = s[0].rougeL;
     for (const auto& r : s) {
-      xlo = std::min(xlo, xval(r));
-      xhi = std::max(xhi, xval(r));
       ylo = std::min(ylo, r.rougeL);
       yhi = std::max(yhi, r.rougeL);
     }
   }
-  if (have_speedup) {  // keep the LLM reference line (x = 1) in view
-    xlo = std::min(xlo, 1.0);
-    xhi = std::max(xhi, 1.0);
+  {
+    const double span = std::max(yhi - ylo, 2.0), mid = (ylo + yhi) / 2;
+    ylo = std::max(0.0, mid - span * 0.65);
+    yhi = mid + span * 0.65;
   }
-  auto pad = [](double& lo, double& hi, double min_span) {
-    double span = std::max(hi - lo, min_span);
-    double mid = (lo + hi) / 2;
-    lo = mid - span * 0.6;
-    hi = mid + span * 0.6;
-  };
-  pad(xlo, xhi, have_speedup ? 0.5 : std::max(1e-3, std::fabs(xhi) * 0.2));
-  pad(ylo, yhi, 2.0);
-  if (xlo < 0 && have_speedup) xlo = 0;
-  if (ylo < 0) ylo = 0;
-  auto px = [&](double x) { return L + (x - xlo) / (xhi - xlo) * pw; };
+  auto px = [&](double x) { return xaxis(x); };
   auto py = [&](double y) { return T + ph - (y - ylo) / (yhi - ylo) * ph; };
 
   std::string o;
@@ -275,13 +256,13 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
   o += "<text x=\"" + fmt("%g", W / 2) + "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">" +
        xml_escape(title) + "</text>\n";
   // Grid and ticks.
-  double xs = nice_step(xlo, xhi, 6), ys = nice_step(ylo, yhi, 6);
-  for (double x = std::ceil(xlo / xs) * xs; x <= xhi + 1e-9; x += xs) {
+  for (double x : xaxis.ticks()) {
     o += "<line x1=\"" + fmt("%.1f", px(x)) + "\" y1=\"" + fmt("%.1f", T) + "\" x2=\"" + fmt("%.1f", px(x)) +
          "\" y2=\"" + fmt("%.1f", T + ph) + "\" stroke=\"#e4e4e4\"/>\n";
     o += "<text x=\"" + fmt("%.1f", px(x)) + "\" y=\"" + fmt("%.1f", T + ph + 18) +
-         "\" text-anchor=\"middle\" font-size=\"12\">" + fmt("%g", std::round(x / xs) * xs) + "</text>\n";
+         "\" text-anchor=\"middle\" font-size=\"12\">" + fmt("%g", x) + "</text>\n";
   }
+  const double ys = nice_step(ylo, yhi, 6);
   for (double y = std::ceil(ylo / ys) * ys; y <= yhi + 1e-9; y += ys) {
     o += "<line x1=\"" + fmt("%.1f", L) + "\" y1=\"" + fmt("%.1f", py(y)) + "\" x2=\"" + fmt("%.1f", L + pw) +
          "\" y2=\"" + fmt("%.1f", py(y)) + "\" stroke=\"#e4e4e4\"/>\n";
@@ -295,8 +276,12 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
          "\" y2=\"" + fmt("%g", T + ph) + "\" stroke=\"#888\" stroke-dasharray=\"5,4\"/>\n";
   o += "<text x=\"" + fmt("%g", L + pw / 2) + "\" y=\"" + fmt("%g", H - 18) +
        "\" text-anchor=\"middle\" font-size=\"14\">" +
-       (have_speedup ? "Speedup over LLM alone (\xC3\x97, generated tokens/s; dashed line = LLM)"
-                     : "Generated tokens/s (no llm row to compute speedup)") +
+       (have_speedup ? std::string("Speedup over LLM alone (\xC3\x97, log scale") +
+                           (std::any_of(s.begin(), s.end(), [](const SummaryRow& r) { return r.speedup_replayed; })
+                                ? ", replayed on real-shaped models"
+                                : "") +
+                           "; dashed line = LLM)"
+                     : "Generated tokens/s (log scale; no llm row to compute speedup)") +
        "</text>\n";
   o += "<text transform=\"translate(22," + fmt("%g", T + ph / 2) +
        ") rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">ROUGE-L F1 (\xC3\x97" "100, higher is better)</text>\n";
@@ -316,10 +301,11 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
     if (m == "specsteer") return {"#d62728", 3};
     return {"#17becf", 0};
   };
-  // Hollow markers: methods that send something derived from the profile.
+  // Hollow markers with a dashed outline: methods that send something derived
+  // from the profile (readable without colour, and in grey print).
   auto marker = [&](double x, double y, const Style& st, bool hollow = false) {
     std::string c = st.color;
-    if (hollow) c = std::string("white\" stroke=\"") + st.color + "\" stroke-width=\"2";
+    if (hollow) c = std::string("white\" stroke=\"") + st.color + "\" stroke-width=\"2\" stroke-dasharray=\"3,2";
     switch (st.shape) {
       case 1:
         return "<rect x=\"" + fmt("%.1f", x - 6) + "\" y=\"" + fmt("%.1f", y - 6) +
@@ -359,14 +345,21 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
     o += "<polyline points=\"" + pts + "\" fill=\"none\" stroke=\"" + style(v[0]->method).color +
          "\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n";
   }
-  int n_labels = 0;  // stagger lambda labels so coinciding points stay readable
+  // Every point is labelled (short name, lambda) where no other label or
+  // marker is: the markers first, then the labels outward from their points.
+  plot::LabelPlacer placer({L + 2, T + 2, L + pw - 2, T + ph - 2});
+  for (const auto& r : s) placer.block({px(xval(r)) - 9, py(r.rougeL) - 9, px(xval(r)) + 9, py(r.rougeL) + 9});
   for (const auto& r : s) {
-    double x = px(xval(r)), y = py(r.rougeL);
+    const double x = px(xval(r)), y = py(r.rougeL);
     o += marker(x, y, style(r.method), !r.keeps_profile_on_device);
-    if (r.lambda)
-      o += "<text x=\"" + fmt("%.1f", x + 9) + "\" y=\"" + fmt("%.1f", y - 8 - 13 * (n_labels++ % 3)) +
-           "\" font-size=\"11\" fill=\"" +
-           style(r.method).color + "\">\xCE\xBB=" + fmt("%g", *r.lambda) + "</text>\n";
+    const std::string label = display_name(r);
+    const auto at = placer.place(x, y, label, 11);
+    if (at.moved_far)
+      o += "<line x1=\"" + fmt("%.1f", x) + "\" y1=\"" + fmt("%.1f", y) + "\" x2=\"" +
+           fmt("%.1f", std::clamp(x, at.box.x0, at.box.x1)) + "\" y2=\"" +
+           fmt("%.1f", std::clamp(y, at.box.y0, at.box.y1)) + "\" stroke=\"#999\" stroke-width=\"0.8\"/>\n";
+    o += "<text class=\"point-label\" x=\"" + fmt("%.1f", at.x) + "\" y=\"" + fmt("%.1f", at.y) +
+         "\" font-size=\"11\" fill=\"" + style(r.method).color + "\">" + xml_escape(label) + "</text>\n";
   }
   // Legend: one entry per row so each point can be read off with its numbers.
   double lx = L + pw + 18, ly = T + 6;
@@ -383,6 +376,10 @@ std::string tradeoff_svg(const std::vector<SummaryRow>& s, const std::string& ti
          xml_escape(label) + "</text>\n";
     ly += 22;
   }
+  o += "<text x=\"" + fmt("%g", lx) + "\" y=\"" + fmt("%g", ly + 8) +
+       "\" font-size=\"11\" fill=\"#444\">filled: the profile stays on the device;</text>\n";
+  o += "<text x=\"" + fmt("%g", lx) + "\" y=\"" + fmt("%g", ly + 22) +
+       "\" font-size=\"11\" fill=\"#444\">hollow, dashed: sends profile-derived data</text>\n";
   o += "</svg>\n";
   return o;
 }

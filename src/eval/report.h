@@ -19,6 +19,9 @@ struct SummaryRow {
   double seconds = 0;
   double tok_per_s = 0;                   // sum tokens / sum generation seconds
   std::optional<double> speedup;          // tok_per_s / tok_per_s of "llm" in the same results
+  // The speedup replayed on real-shaped models (eval --replay-edge/--replay-llm):
+  // it replaces the measured one in the reports, which say so.
+  bool speedup_replayed = false;
   double round_trips_per_token = 0, bytes_per_token = 0, flops_per_token = 0;
   double total_flops = 0;
   double beta = 1.0;  // of the group's rows (one setting: one value)

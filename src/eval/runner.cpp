@@ -270,6 +270,8 @@ steer::GenerationResult generate_median(const steer::Models& models, const steer
 }
 
 EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
+  if (cfg.replay_edge.empty() != cfg.replay_llm.empty())
+    throw Error("eval: --replay-edge and --replay-llm go together (the edge and the cloud model to replay on)");
   if (cfg.out_dir.empty()) throw Error("--out: give an output directory");
   const profile::Task task = profile::parse_task(cfg.task);
   if (task != profile::Task::Abstract && task != profile::Task::Review && task != profile::Task::Writing)
@@ -512,6 +514,22 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
       "Models: llm sha256 " + models_j["llm"]["sha256"].get<std::string>() + ", slm sha256 " +
           models_j["slm"]["sha256"].get<std::string>() + "; git " + runs.back()["git_revision"].get<std::string>() +
           ". Full configuration in manifest.json."};
+  if (!cfg.replay_edge.empty() || !cfg.replay_llm.empty()) {
+    if (cfg.replay_edge.empty() || cfg.replay_llm.empty())
+      throw Error("eval: --replay-edge and --replay-llm go together");
+    ReplayModels rm;
+    rm.edge = Model::load(cfg.replay_edge, {.n_threads = cfg.n_threads});
+    rm.llm = Model::load(cfg.replay_llm, {.n_threads = cfg.n_threads});
+    rm.cloud_slm = rm.edge;
+    if (tty) std::fprintf(log, "replaying the schedules on %s / %s ...\n", cfg.replay_edge.c_str(), cfg.replay_llm.c_str());
+    const size_t n = replay_speedups(rows, outcome.summary, rm, ReplayParams{});
+    notes.push_back("Speedups replayed (" + std::to_string(n) + " rows) on edge " +
+                    fs::path(cfg.replay_edge).filename().string() + " and cloud " +
+                    fs::path(cfg.replay_llm).filename().string() +
+                    " (`specsteer replay`'s model: the recorded forward passes re-run on these models, RTT 0, both "
+                    "prefills included; slm, slm+ and llm+ as their model decoding alone), against the LLM alone; "
+                    "tok/s stays the bundled pair's.");
+  }
   write_reports(cfg.out_dir, outcome.summary, title, notes);
   manifest["runs"].back()["finished_at"] = utc_now_iso8601();
   manifest["runs"].back()["generated"] = outcome.generated;

@@ -47,6 +47,9 @@ struct EvalConfig {
   // runs in this process (in-process transport, real encoded bytes).
   std::function<std::unique_ptr<steer::Transport>()> cloud_transport;
   std::vector<std::string> command_line;  // recorded in the manifest
+  // Real-shaped models (e.g. `gguf synth`) to replay the run's schedules on:
+  // summary.md and tradeoff.svg then show replayed speedups, not this pair's.
+  std::string replay_edge, replay_llm;
 };
 
 struct EvalOutcome {

@@ -16,14 +16,15 @@ std::vector<LoraRef> user_adapters(const profile::Store& store, std::string_view
   return out;
 }
 
-void apply(const profile::Store& store, std::string_view user, profile::Task task, int retrieve_k, std::string_view x,
+std::vector<profile::Entry> apply(const profile::Store& store, std::string_view user, profile::Task task, int retrieve_k, std::string_view x,
            const Model& slm, steer::GenerateRequest& req, bool user_adapters) {
   if (!store.has_user(user)) throw UnknownUser("user '" + std::string(user) + "' is not in the profile store");
   auto p = profile::build_prompts(store, user, task, x, retrieve_k);
   req.x = std::move(p.x);
   req.personalized = std::move(p.personalized);
-  if (!user_adapters) return;
-  for (auto& ref : personalize::user_adapters(store, user, slm)) req.edge_lora.push_back(std::move(ref));
+  if (user_adapters)
+    for (auto& ref : personalize::user_adapters(store, user, slm)) req.edge_lora.push_back(std::move(ref));
+  return std::move(p.used);
 }
 
 }  // namespace specsteer::personalize

@@ -28,8 +28,8 @@ std::vector<LoraRef> user_adapters(const profile::Store& store, std::string_view
 // Sets req.x and req.personalized for `user` on `task` (k retrieved entries)
 // and, with `user_adapters`, appends the user's adapters to req.edge_lora
 // (after any already there). Throws UnknownUser when the store does not
-// know the user.
-void apply(const profile::Store& store, std::string_view user, profile::Task task, int retrieve_k, std::string_view x,
+// know the user. Returns the profile entries the prompt holds, in order.
+std::vector<profile::Entry> apply(const profile::Store& store, std::string_view user, profile::Task task, int retrieve_k, std::string_view x,
            const Model& slm, steer::GenerateRequest& req, bool user_adapters = true);
 
 }  // namespace specsteer::personalize

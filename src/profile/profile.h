@@ -94,6 +94,9 @@ class Store {
   std::vector<Entry> search_all(std::string_view user, std::string_view query, int k = 4) const;
 
   bool has_user(std::string_view user) const;
+  // User names in name order, at most `limit` (the device's own chat page
+  // lists them; the store never leaves the device).
+  std::vector<std::string> users(size_t limit = 1000) const;
   StoreStats stats() const;
 
   // The user's LoRA adapters: set_adapters replaces them (an empty list

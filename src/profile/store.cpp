@@ -549,6 +549,14 @@ bool Store::has_user(std::string_view user) const {
   return s.step();
 }
 
+std::vector<std::string> Store::users(size_t limit) const {
+  std::vector<std::string> out;
+  Stmt s(db_, "SELECT name FROM users ORDER BY name LIMIT ?1");
+  s.bind(1, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
 std::vector<Entry> Store::search(std::string_view user, Task task, std::string_view query, int k) const {
   if (k < 0) throw Error("profile search: k must be >= 0 (got " + std::to_string(k) + ")");
   std::vector<Entry> out;

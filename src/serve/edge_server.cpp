@@ -7,13 +7,17 @@
 #include <atomic>
 #include <cmath>
 #include <ctime>
+#include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/error.h"
+#include "common/secret.h"
 #include "personalize/personalize.h"
 #include "profile/profile.h"
+#include "serve/chat_page.h"
+#include "serve/wire_log.h"
 
 namespace specsteer::serve {
 
@@ -81,6 +85,7 @@ struct Job {
   steer::GenerateRequest req;
   bool chat = true;  // chat.completion vs text_completion
   bool stream = false;
+  json profile_entries = json::array();  // the user's entries in SLM+'s prompt (shown to this client only)
 };
 
 }  // namespace
@@ -95,6 +100,9 @@ struct EdgeServer::Impl {
   mutable std::mutex stats_mu;
   EdgeServerStats st;
   std::atomic<uint64_t> next_id{1};
+  // The last generations' wire logs (GET /v1/wire/{id}), newest last.
+  std::mutex wire_mu;
+  std::deque<std::pair<std::string, json>> wire_logs;
 
   Impl(const steer::Models& m, EdgeServerOptions opts) : models(m), o(std::move(opts)) {}
 
@@ -232,7 +240,8 @@ struct EdgeServer::Impl {
       auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
       // The user's entries and LoRA adapters (`profile lora`), after the server's --lora.
       try {
-        personalize::apply(store, user, t, retrieve_k, x, *models.slm, req);
+        for (const auto& e : personalize::apply(store, user, t, retrieve_k, x, *models.slm, req))
+          job.profile_entries.push_back(e.fields);
       } catch (const personalize::UnknownUser& e) {
         throw HttpError(404, "invalid_request_error", "user_not_found", "user", e.what());
       }
@@ -268,7 +277,8 @@ struct EdgeServer::Impl {
 
   // Runs one generation with this server's cloud link; throws HttpError 502
   // when the cloud never opened the session (and fallback was not asked).
-  steer::GenerationResult run(steer::GenerateRequest& req) {
+  // The wire log of a generation is kept under `wire_id` (cloud methods).
+  steer::GenerationResult run(steer::GenerateRequest& req, std::string* wire_id = nullptr) {
     std::lock_guard<std::mutex> lock(generating);
     std::unique_ptr<steer::Transport> link;
     if (o.connect) {
@@ -278,10 +288,22 @@ struct EdgeServer::Impl {
     req.on_cloud_failure = o.on_cloud_failure;
     req.cloud_retries = o.cloud_retries;
     steer::GenerationResult r;
+    steer::Trace trace;
+    const bool traced = o.wire_logs > 0 && steer::uses_cloud(req.settings.method);
     try {
-      r = steer::generate(models, req);
+      r = steer::generate(models, req, traced ? &trace : nullptr);
     } catch (const Error& e) {
       throw HttpError(400, "invalid_request_error", "invalid_value", "", e.what());
+    }
+    if (traced && wire_id) {
+      *wire_id = "wire-" + std::to_string(next_id++);
+      json log = wire_log_json(trace, *models.slm_tok);
+      log["id"] = *wire_id;
+      log["created"] = static_cast<int64_t>(std::time(nullptr));
+      log["cloud"] = o.cloud_name;
+      std::lock_guard<std::mutex> wl(wire_mu);
+      wire_logs.emplace_back(*wire_id, std::move(log));
+      while (wire_logs.size() > static_cast<size_t>(o.wire_logs)) wire_logs.pop_front();
     }
     if (r.stop_reason == "cloud_error")
       throw HttpError(502, "cloud_error", r.cloud_failed_at_open ? "cloud_unavailable" : "cloud_lost", "",
@@ -309,9 +331,12 @@ struct EdgeServer::Impl {
     const std::string model = o.model_id;
     if (!job->stream) {
       try {
-        const auto r = run(job->req);
+        std::string wire_id;
+        const auto r = run(job->req, &wire_id);
         json sp;
         const json usage = usage_and_stats(r, sp);
+        sp["wire_id"] = wire_id.empty() ? json(nullptr) : json(wire_id);
+        sp["profile_entries"] = job->profile_entries;
         json choice = {{"index", 0}, {"finish_reason", finish_reason(r)}};
         if (chat_endpoint) choice["message"] = {{"role", "assistant"}, {"content", r.text}};
         else choice["text"] = r.text;
@@ -322,7 +347,8 @@ struct EdgeServer::Impl {
                           {"choices", json::array({choice})},
                           {"usage", usage},
                           {"specsteer", sp}};
-        log(http_req.path + ": 200, " + std::to_string(r.tokens.size()) + " tokens");
+        log(http_req.path + ": 200, " + std::to_string(r.tokens.size()) + " tokens" +
+            (r.counters.resumed ? ", cloud session resumed " + std::to_string(r.counters.resumed) + "x" : ""));
         res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
       } catch (const HttpError& e) {
         count(&EdgeServerStats::errors);
@@ -363,7 +389,8 @@ struct EdgeServer::Impl {
             if (!send(chunk(delta, nullptr))) cancel = true;
           };
           try {
-            const auto r = run(job->req);
+            std::string wire_id;
+            const auto r = run(job->req, &wire_id);
             if (r.stop_reason == "cancelled") {
               count(&EdgeServerStats::cancelled);
               log(path + ": client went away, cancelled after " + std::to_string(r.tokens.size()) + " tokens");
@@ -372,9 +399,12 @@ struct EdgeServer::Impl {
             json sp;
             json last = chunk(chat_endpoint ? json::object() : json(""), finish_reason(r));
             last["usage"] = usage_and_stats(r, sp);
+            sp["wire_id"] = wire_id.empty() ? json(nullptr) : json(wire_id);
+            sp["profile_entries"] = job->profile_entries;
             last["specsteer"] = sp;
             send(last);
-            log(path + ": 200 (stream), " + std::to_string(r.tokens.size()) + " tokens");
+            log(path + ": 200 (stream), " + std::to_string(r.tokens.size()) + " tokens" +
+                (r.counters.resumed ? ", cloud session resumed " + std::to_string(r.counters.resumed) + "x" : ""));
           } catch (const HttpError& e) {
             // Headers are sent: the error travels as an event.
             count(&EdgeServerStats::errors);
@@ -411,11 +441,61 @@ EdgeServer::EdgeServer(const steer::Models& models, EdgeServerOptions opts)
                                              {"owned_by", "specsteer"}}})}};
     r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   });
+  // The chat page: one static file built into the binary (no CDN, no build step).
+  m.http.Get("/", [](const httplib::Request&, httplib::Response& r) {
+    r.set_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
+    r.set_content(kChatPageHtml, "text/html; charset=utf-8");
+  });
+  // What a generation sent to the cloud (the page's inspector), while kept.
+  m.http.Get(R"(/v1/wire/([A-Za-z0-9-]+))", [&m](const httplib::Request& q, httplib::Response& r) {
+    const std::string id = q.matches[1];
+    std::lock_guard<std::mutex> lock(m.wire_mu);
+    for (const auto& [key, log] : m.wire_logs)
+      if (key == id) return r.set_content(log.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+    send_error(r, HttpError(404, "invalid_request_error", "not_found", "id",
+                            "no wire log '" + id + "' (only the last " + std::to_string(m.o.wire_logs) +
+                                " generations of cloud methods are kept)"));
+  });
+  // The page's choices: profile users (this device's store), methods, defaults.
+  m.http.Get("/v1/specsteer/options", [&m](const httplib::Request&, httplib::Response& r) {
+    json users = json::array();
+    if (!m.o.profile_db.empty())
+      for (const auto& u : profile::Store::open(m.o.profile_db, profile::Store::Mode::ReadOnly).users()) users.push_back(u);
+    const auto& d = m.o.defaults;
+    const json out = {{"model", m.o.model_id},
+                      {"users", users},
+                      {"task", m.o.task},
+                      {"has_cloud", static_cast<bool>(m.o.connect) || static_cast<bool>(m.models.llm)},
+                      {"methods", {"specsteer", "slm+", "slm", "llm", "lightcosteer", "costeer", "sd"}},
+                      {"defaults",
+                       {{"method", std::string(steer::method_name(d.method))},
+                        {"lambda", d.lambda},
+                        {"max_tokens", d.max_new},
+                        {"temperature", d.sampler.temperature}}}};
+    r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  });
   m.http.Get("/health", [&m](const httplib::Request&, httplib::Response& r) {
     const EdgeServerStats s = m.stats_copy();
     const json out = {{"status", "ok"},        {"model", m.o.model_id},         {"requests", s.requests},
                       {"generations", s.generations}, {"errors", s.errors}, {"cancelled", s.cancelled}};
     r.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  });
+  // The API key gates everything but /health (a liveness probe reveals nothing)
+  // and the static chat page, which holds no data and asks for the key.
+  m.http.set_pre_routing_handler([&m](const httplib::Request& q, httplib::Response& r) {
+    if (m.o.api_key.empty() || q.path == "/health" || (q.path == "/" && q.method == "GET"))
+      return httplib::Server::HandlerResponse::Unhandled;
+    if (bearer_matches(q.get_header_value("Authorization"), m.o.api_key))
+      return httplib::Server::HandlerResponse::Unhandled;
+    m.count(&EdgeServerStats::errors);
+    m.log(q.method + " " + q.path + ": 401 (missing or wrong API key)");
+    r.status = 401;
+    r.set_header("WWW-Authenticate", "Bearer");
+    r.set_content(error_json("invalid_request_error", "invalid_api_key", "",
+                             "Incorrect or missing API key: send it as 'Authorization: Bearer KEY' (--api-key)")
+                      .dump(),
+                  "application/json");
+    return httplib::Server::HandlerResponse::Handled;
   });
   // Unknown routes and library-level failures answer in the same JSON shape.
   m.http.set_error_handler([](const httplib::Request& q, httplib::Response& r) {

@@ -9,6 +9,11 @@
 //   POST /v1/completions       x = `prompt`, no chat template
 //   GET  /v1/models            the edge's model
 //   GET  /health               {"status": "ok", counters}
+//   GET  /                     the chat page (static, built into the binary)
+//   GET  /v1/wire/{id}         what generation {id} sent to the cloud and got
+//                              back (`specsteer.wire_id` of its reply; the
+//                              last wire_logs generations are kept)
+//   GET  /v1/specsteer/options profile users, methods and defaults (the page)
 //
 // `user` selects the profile user (with a profile store: the user's entries
 // and LoRA adapters); llama.cpp's top_k, min_p, repeat_penalty and
@@ -18,7 +23,9 @@
 // trips and bytes. Errors are OpenAI-shaped ({"error": {message, type,
 // param, code}}) with 400 (bad request), 404 (unknown route or user), 502
 // (the cloud did not open the session) or 500. A client that disconnects
-// mid-stream cancels its generation.
+// mid-stream cancels its generation. With an API key every route but
+// /health and the page (GET /) needs `Authorization: Bearer KEY` (401 in
+// OpenAI's shape otherwise).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,7 +39,10 @@
 namespace specsteer::serve {
 
 struct EdgeServerOptions {
-  std::string host = "127.0.0.1";  // loopback by default: the API has no authentication
+  std::string host = "127.0.0.1";  // loopback by default
+  // llama-server's --api-key: required as "Authorization: Bearer KEY" on every
+  // route but /health (compared in constant time); empty = none.
+  std::string api_key;
   int port = 8080;                 // 0: any free port (see port())
   std::string model_id;            // the id /v1/models reports and responses echo
   steer::Settings defaults;        // per-request fields override these
@@ -49,6 +59,8 @@ struct EdgeServerOptions {
   steer::CloudFailure on_cloud_failure = steer::CloudFailure::FallbackAfterOpen;
   int cloud_retries = 2;  // sessions resumed after a cloud failure before on_cloud_failure applies
   std::function<void(const std::string&)> log;  // one line per request; never prompt text
+  int wire_logs = 32;        // wire logs of the last N cloud generations kept for GET /v1/wire/{id}
+  std::string cloud_name;    // the cloud's address as the wire logs name it ("in-process" without one)
 };
 
 struct EdgeServerStats {

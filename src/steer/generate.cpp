@@ -1,6 +1,7 @@
 #include "steer/generate.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "common/error.h"
@@ -40,6 +41,34 @@ PromptIds prepare_prompts(const Models& models, const GenerateRequest& req) {
   p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat, req.system);
   return p;
 }
+
+namespace {
+
+// Records every request and reply that crosses a transport (the encoded
+// messages), whichever transport it is: the in-process cloud or the network.
+class RecordingTransport final : public Transport {
+ public:
+  RecordingTransport(Transport& inner, Trace& trace) : inner_(inner), trace_(trace) {}
+  std::vector<uint8_t> exchange(std::span<const uint8_t> request) override {
+    trace_.uplink.emplace_back(request.begin(), request.end());
+    try {
+      std::vector<uint8_t> reply = inner_.exchange(request);
+      trace_.downlink.push_back(reply);
+      return reply;
+    } catch (...) {
+      trace_.downlink.emplace_back();  // no reply: the lists stay aligned
+      throw;
+    }
+  }
+  std::optional<WireBytes> wire_bytes() const override { return inner_.wire_bytes(); }
+  bool reopen() override { return inner_.reopen(); }
+
+ private:
+  Transport& inner_;
+  Trace& trace_;
+};
+
+}  // namespace
 
 GenerationResult generate(const Models& models, const GenerateRequest& req, Trace* trace) {
   if (!models.slm || !models.slm_tok) throw Error("generate: the small model is not loaded");
@@ -168,9 +197,12 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
                      : models.bytes     ? models.bytes
                                         : std::make_shared<const BytePair>(models.llm_tok, models.slm_tok);
         cloud = CloudService::from_models(models.llm, models.slm, {}, models.llm_tok, models.slm_tok, std::move(bytes));
-        local = std::make_unique<InProcessTransport>(*cloud, trace != nullptr);
+        local = std::make_unique<InProcessTransport>(*cloud);
       }
-      Transport& transport = req.cloud ? *req.cloud : *local;
+      Transport& link = req.cloud ? *req.cloud : *local;
+      std::optional<RecordingTransport> recording;
+      if (trace) recording.emplace(link, *trace);
+      Transport& transport = recording ? static_cast<Transport&>(*recording) : link;
       PromptIds p = prepare_prompts(models, req);
       // x's fit on the cloud's models is the cloud's check (it refuses the open).
       if (have_llm) fits(p.x_llm, *models.llm, "prompt x");
@@ -190,8 +222,6 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       auto edge = make_sequence_source(models.slm, {.lora = req.edge_lora});
       run = run_edge(*edge, p.personalized, transport, open, is_eog, {},
                      CloudFailurePolicy{req.on_cloud_failure, req.cloud_retries}, progress);
-      if (trace && local)
-        for (const auto& rec : local->records()) (rec.uplink ? trace->uplink : trace->downlink).push_back(rec.bytes);
       break;
     }
   }

@@ -96,8 +96,10 @@ struct PromptIds {
 };
 PromptIds prepare_prompts(const Models& models, const GenerateRequest& req);
 
-// Optional observation of a cloud-method run (tests, debugging): every
-// encoded message that crossed the transport, in order.
+// Optional observation of a cloud-method run (tests, `edge serve`'s wire
+// log): every encoded message that crossed the transport, in order, for the
+// in-process cloud and the network alike. uplink[i] and downlink[i] are one
+// exchange; an exchange that failed has an empty reply.
 struct Trace {
   std::vector<std::vector<uint8_t>> uplink, downlink;
 };

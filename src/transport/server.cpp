@@ -4,10 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <netdb.h>
-#include <openssl/crypto.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +21,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/secret.h"
 #include "model/batcher.h"
 #include "model/model.h"
 #include "steer/cloud.h"
@@ -33,13 +32,6 @@
 #include "transport/status.h"
 
 namespace specsteer::transport {
-
-bool token_equal(const std::string& given, const std::string& expected) {
-  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-  return CRYPTO_memcmp(a, b, sizeof a) == 0;
-}
 
 namespace {
 
@@ -60,6 +52,12 @@ int ctx_of(const Model& m, int n_ctx) { return n_ctx > 0 ? n_ctx : m.config().n_
 uint64_t logits_bytes(const Model& m, int draft) {
   const uint64_t rows = 2ull * (static_cast<uint64_t>(draft) + 1) + 1;
   return rows * static_cast<uint64_t>(m.config().n_vocab) * sizeof(float);
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
 }
 
 std::string mib(uint64_t bytes) {
@@ -262,10 +260,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
     const auto& md = ctx->client_metadata();
     const auto it = md.find("authorization");
     const std::string given = it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-    static const std::string kBearer = "Bearer ";
-    const bool ok = given.size() > kBearer.size() && given.compare(0, kBearer.size(), kBearer) == 0 &&
-                    token_equal(given.substr(kBearer.size()), o.auth_token);
-    if (!ok) return refuse(StatusCode::UNAUTHENTICATED, "unauthenticated", "missing or wrong bearer token", peer);
+    if (!bearer_matches(given, o.auth_token)) return refuse(StatusCode::UNAUTHENTICATED, "unauthenticated", "missing or wrong bearer token", peer);
   }
 
   v1::EdgeMessage in;
@@ -410,7 +405,7 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
         std::lock_guard<std::mutex> lock(mu);
         ++st.reclaimed;
         metrics->session_ended("reclaimed");
-        log("session " + std::to_string(id) + " reclaimed after " + std::to_string(o.idle_timeout_s) + " s idle");
+        log("session " + std::to_string(id) + " reclaimed after " + seconds(o.idle_timeout_s) + " s idle");
         return Status(StatusCode::CANCELLED, "session idle for too long");
       }
       return failed(StatusCode::CANCELLED, "the edge went away without Close", id);
@@ -619,7 +614,7 @@ void CloudServer::drain() {
   }
   m.metrics->set_serving(false);
   m.log("draining: health NOT_SERVING, new sessions refused; " + std::to_string(stats().active) +
-        " sessions in flight, grace " + std::to_string(m.o.shutdown_grace_s) + " s");
+        " sessions in flight, grace " + seconds(m.o.shutdown_grace_s) + " s");
 }
 
 void CloudServer::shutdown() {

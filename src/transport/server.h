@@ -84,8 +84,4 @@ class CloudServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Constant-time equality (OpenSSL CRYPTO_memcmp over SHA-256 digests, so
-// neither the content nor the length of `expected` leaks through timing).
-bool token_equal(const std::string& given, const std::string& expected);
-
 }  // namespace specsteer::transport

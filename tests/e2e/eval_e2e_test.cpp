@@ -345,6 +345,41 @@ TEST(EvalE2E, MiniLampExactChecksReachTheSummary) {
   fs::remove_all(out);
 }
 
+// eval --replay-edge/--replay-llm: the summary and the trade-off plot carry
+// speedups replayed on other models (here the bundled pair stands in for
+// real-shaped ones: the plumbing is the point), every row's, and say so.
+TEST(EvalE2E, ReplayedSpeedupsReachTheSummaryAndThePlot) {
+  const std::string mini = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+  fs::path out = fs::temp_directory_path() / ("specsteer_eval_replay_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  std::string log;
+  ASSERT_EQ(run("eval --data " + std::string(SPECSTEER_SOURCE_DIR) + "/data/minilamp/review.jsonl --task review"
+                " --slm " + mini + "specialist.gguf --llm " + mini + "generalist.gguf --methods llm,slm+,specsteer"
+                " --limit 2 --max-new-tokens 40 --threads 1 --quiet --out " + out.string() +
+                " --replay-edge " + mini + "specialist-q8_0.gguf --replay-llm " + mini + "generalist-q8_0.gguf",
+                &log),
+            0)
+      << log;
+  const std::string md = slurp(out / "summary.md");
+  EXPECT_NE(md.find("Speedup (replayed)"), std::string::npos) << md;
+  EXPECT_NE(md.find("Speedups replayed (3 rows) on edge specialist-q8_0.gguf and cloud generalist-q8_0.gguf"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| LLM | 2 |"), std::string::npos);
+  const std::string svg = slurp(out / "tradeoff.svg");
+  EXPECT_NE(svg.find("replayed on real-shaped models"), std::string::npos);
+  EXPECT_NE(svg.find("log scale"), std::string::npos);
+  // Without both models it is refused by name.
+  ASSERT_NE(run("eval --data " + std::string(SPECSTEER_SOURCE_DIR) + "/data/minilamp/review.jsonl --task review"
+                " --slm " + mini + "specialist.gguf --llm " + mini + "generalist.gguf --methods llm --limit 1"
+                " --threads 1 --quiet --out " + (out / "b").string() + " --replay-edge " + mini +
+                "specialist-q8_0.gguf",
+                &log),
+            0);
+  EXPECT_NE(log.find("--replay-llm"), std::string::npos) << log;
+  fs::remove_all(out);
+}
+
 // A LoRA Specialist in eval: --specialist lora|lora+rag with --lora; the
 // combination is checked before anything runs, and the title says which.
 TEST(EvalE2E, LoraSpecialist) {

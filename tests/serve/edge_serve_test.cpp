@@ -435,3 +435,186 @@ TEST(EdgeServe, AProfileUsersAdapterPersonalizesTheirRequests) {
   EXPECT_NE(r->body.find("mira.gguf"), std::string::npos) << r->body;
 }
 
+
+// llama-server's --api-key: every route but /health needs the bearer key
+// (401 in OpenAI's shape otherwise), the official client sends it as its
+// apiKey, and a profile store is not served off loopback without one.
+TEST(EdgeServe, AnApiKeyGuardsEveryRouteButHealth) {
+  START(d, "--api-key", "sk-test-0123456789abcdef");
+  auto c = d.client();
+  const std::string body = chat_body(4, false).dump();
+  for (const auto& [header, ok] : std::vector<std::pair<std::string, bool>>{
+           {"", false}, {"Bearer wrong-key", false}, {"sk-test-0123456789abcdef", false},
+           {"Bearer sk-test-0123456789abcdef", true}}) {
+    SCOPED_TRACE(header);
+    httplib::Headers h;
+    if (!header.empty()) h.emplace("Authorization", header);
+    auto r = c.Post("/v1/chat/completions", h, body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, ok ? 200 : 401) << r->body;
+    if (!ok) {
+      const json e = json::parse(r->body);
+      EXPECT_EQ(e["error"]["code"], "invalid_api_key");
+      EXPECT_EQ(e["error"]["type"], "invalid_request_error");
+    }
+    auto m = c.Get("/v1/models", h);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->status, ok ? 200 : 401);
+  }
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << "a liveness probe needs no key";
+  // The official client with the key.
+  const fs::path dir = fs::path(SPECSTEER_SOURCE_DIR) / "tests/serve/openai_client";
+  if (std::system("command -v node >/dev/null 2>&1") == 0 && fs::exists(dir / "node_modules/openai/package.json")) {
+    const fs::path out = temp_dir() / "openai_client_key.out";
+    const std::string base = "node '" + (dir / "client.mjs").string() + "' http://127.0.0.1:" +
+                             std::to_string(d.edge->port()) + "/v1 4 ";
+    ASSERT_EQ(std::system((base + "sk-test-0123456789abcdef > '" + out.string() + "' 2>&1").c_str()), 0) << slurp(out);
+    EXPECT_EQ(json::parse(slurp(out))["text"], reference(kInput, 4, true, "You are terse.").text);
+    EXPECT_NE(std::system((base + "sk-wrong > '" + out.string() + "' 2>&1").c_str()), 0);
+    EXPECT_NE(slurp(out).find("401"), std::string::npos) << slurp(out);
+  }
+}
+
+TEST(EdgeServe, AProfileStoreOffLoopbackNeedsAnApiKey) {
+  NEED_FIXTURES();
+  const fs::path db = temp_dir() / "door.db";
+  {
+    std::ofstream(temp_dir() / "door.jsonl")
+        << R"({"id":"r1","reviewerId":"u1","input":"x","output":"y","profile":[{"id":"p1","reviewText":"private words here","summary":"s","overall":"5.0","description":"d"}]})"
+        << "\n";
+    const std::string imp = std::string(SPECSTEER_CLI) + " profile import --db '" + db.string() +
+                            "' --task review --data '" + (temp_dir() / "door.jsonl").string() + "' > /dev/null";
+    ASSERT_EQ(std::system(imp.c_str()), 0);
+  }
+  auto run = [&](const std::string& extra) {
+    const fs::path err = temp_dir() / "door.err";
+    const std::string cmd = std::string(SPECSTEER_CLI) + " edge serve --slm " + kSlm + " --llm " + kLlm +
+                            " --host 0.0.0.0 --port 0 --profile-db '" + db.string() + "' --task review -t 1 " + extra +
+                            " 2> '" + err.string() + "'";
+    const int rc = std::system(cmd.c_str());
+    return std::make_pair(rc, slurp(err));
+  };
+  const auto [rc, err] = run("");
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(err.find("--api-key"), std::string::npos) << err;
+  // With a key (or --no-api-key) it starts, warning that it is reachable from the network.
+  for (const std::vector<std::string>& extra :
+       std::vector<std::vector<std::string>>{{"--api-key", "sk-0123456789abcdef"}, {"--no-api-key"}}) {
+    SCOPED_TRACE(extra[0]);
+    std::vector<std::string> args = {"edge", "serve", "--slm", kSlm, "--llm", kLlm, "--host", "0.0.0.0", "--port", "0",
+                                     "--profile-db", db.string(), "--task", "review", "-t", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ServerProc s(args);
+    ASSERT_TRUE(s.ok()) << s.log();
+    EXPECT_NE(s.log().find("not loopback"), std::string::npos) << s.log();
+  }
+}
+
+// The chat page in a real browser (Debian's chromium driven by puppeteer-core,
+// tests/serve/browser): it asks for the key, lists the profile users, streams
+// a reply, and its inspector shows exactly the wire log: x as sent and every
+// drafted token with its verdict, next to the profile entries, which the wire
+// log never holds. Stop ends a long reply.
+TEST(EdgeServe, TheChatPageStreamsAndShowsWhatLeftTheDevice) {
+  const fs::path dir = fs::path(SPECSTEER_SOURCE_DIR) / "tests/serve/browser";
+  const bool need = std::getenv("SPECSTEER_REQUIRE_ALL") && std::string(std::getenv("SPECSTEER_REQUIRE_ALL")) == "1";
+  for (const char* what : {"command -v node >/dev/null 2>&1", "test -x /usr/bin/chromium"})
+    if (std::system(what) != 0) {
+      if (need) FAIL() << "missing: " << what << " (bash tools/deps.sh --test)";
+      GTEST_SKIP() << "missing: " << what;
+    }
+  if (!fs::exists(dir / "node_modules/puppeteer-core/package.json")) {
+    if (need) FAIL() << "puppeteer-core is not installed in " << dir.string() << " (bash tools/deps.sh --test)";
+    GTEST_SKIP() << "puppeteer-core not installed";
+  }
+  const fs::path root = SPECSTEER_SOURCE_DIR;
+  const std::string slm = (root / "models/minilamp/specialist.gguf").string();
+  const std::string llm = (root / "models/minilamp/generalist.gguf").string();
+  const fs::path data = root / "data/minilamp/review.jsonl";
+  const fs::path db = temp_dir() / "page.db";
+  fs::remove(db);
+  ASSERT_EQ(std::system((std::string(SPECSTEER_CLI) + " profile import --db '" + db.string() +
+                         "' --task review --data '" + data.string() + "' > /dev/null")
+                            .c_str()),
+            0);
+  std::string first;
+  std::getline(std::ifstream(data), first);
+  const json rec = json::parse(first);
+  const std::string user = rec["reviewerId"], x = rec["input"];
+  const std::string key = "sk-page-0123456789abcdef";
+  ServerProc cloud({"cloud", "serve", "--llm", llm, "--slm", slm, "--listen", "127.0.0.1:0", "-t", "1"});
+  ASSERT_TRUE(cloud.ok()) << cloud.log();
+  ServerProc edge({"edge", "serve", "--slm", slm, "--cloud", "127.0.0.1:" + std::to_string(cloud.port()), "--port",
+                   "0", "-t", "1", "--profile-db", db.string(), "--task", "review", "--api-key", key,
+                   "--net-delay-ms", "30"});  // slow enough a link for Stop to land mid-reply
+  ASSERT_TRUE(edge.ok()) << edge.log();
+
+  const fs::path out = temp_dir() / "chat_page.out";
+  const std::string cmd = "node '" + (dir / "chat_page.mjs").string() + "' http://127.0.0.1:" +
+                          std::to_string(edge.port()) + " '" + user + "' '" + x + "' " + key + " > '" + out.string() +
+                          "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(out);
+  const json p = json::parse(slurp(out), nullptr, false);
+  ASSERT_FALSE(p.is_discarded()) << slurp(out);
+  EXPECT_EQ(p["status"], 200);
+  EXPECT_EQ(p["content_type"].get<std::string>().rfind("text/html", 0), 0u);
+  EXPECT_TRUE(p["has_input"].get<bool>() && p["has_send"].get<bool>());
+  EXPECT_EQ(p["asked_for_key"], true);
+  EXPECT_NE(std::find(p["users"].begin(), p["users"].end(), user), p["users"].end());
+  EXPECT_TRUE(p["page_errors"].empty()) << p["page_errors"].dump();
+
+  // The reply streamed in pieces and equals the same request without the page.
+  EXPECT_GT(p["updates"].get<int>(), 3);
+  httplib::Client c("127.0.0.1", edge.port());
+  c.set_read_timeout(120, 0);
+  const json body = {{"model", "edge"},
+                     {"messages", json::array({{{"role", "user"}, {"content", x}}})},
+                     {"max_tokens", 128},
+                     {"user", user},
+                     {"specsteer", {{"method", "specsteer"}, {"lambda", 0.5}, {"task", "review"}}}};
+  auto api = c.Post("/v1/chat/completions", {{"Authorization", "Bearer " + key}}, body.dump(), "application/json");
+  ASSERT_TRUE(api);
+  ASSERT_EQ(api->status, 200) << api->body;
+  const json direct = json::parse(api->body);
+  EXPECT_EQ(p["reply"], direct["choices"][0]["message"]["content"]);
+
+  // The inspector shows the wire log: x as sent, every drafted and committed token with its status.
+  const json& wire = p["wire"];
+  const json& shown = p["shown"];
+  std::string open_x;
+  std::vector<std::pair<std::string, std::string>> sent;
+  for (const auto& m : wire["messages"]) {
+    if (m["dir"] != "up") continue;
+    if (m["type"] == "SessionOpen") open_x = m["x"];
+    for (const auto& t : m.value("committed", json::array())) sent.emplace_back(t["text"], "committed");
+    for (const auto& t : m.value("drafts", json::array())) sent.emplace_back(t["text"], t["status"]);
+  }
+  EXPECT_EQ(open_x, x) << "x as the cloud received it";
+  EXPECT_EQ(shown["x"], open_x);
+  ASSERT_EQ(shown["tokens"].size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(shown["tokens"][i]["text"], sent[i].first) << i;
+    EXPECT_EQ(shown["tokens"][i]["status"], sent[i].second) << i;
+  }
+  EXPECT_GT(wire["drafted"].get<int>(), 0);
+  // The profile entries were used, are shown, and are nowhere in the wire log.
+  ASSERT_FALSE(shown["entries"].empty());
+  ASSERT_FALSE(direct["specsteer"]["profile_entries"].empty());
+  const std::string wire_text = wire.dump();
+  for (const auto& e : direct["specsteer"]["profile_entries"]) {
+    const std::string review = e.value("reviewText", "");
+    ASSERT_GT(review.size(), 20u);
+    EXPECT_EQ(wire_text.find(review), std::string::npos) << "a profile entry in the wire log";
+    bool on_page = false;
+    for (const auto& s : shown["entries"]) on_page |= s.get<std::string>().find(review) != std::string::npos;
+    EXPECT_TRUE(on_page) << review;
+  }
+  // Stop ends a long reply and the page can send again.
+  EXPECT_EQ(p["send_enabled_after_stop"], true);
+  EXPECT_NE(p["stopped_text"].get<std::string>().find("stopped"), std::string::npos) << p["stopped_text"];
+  // The wire log is behind the key too, and unknown ids are a 404.
+  EXPECT_EQ(c.Get("/v1/wire/" + wire["id"].get<std::string>())->status, 401);
+  EXPECT_EQ(c.Get("/v1/wire/nope", {{"Authorization", "Bearer " + key}})->status, 404);
+}

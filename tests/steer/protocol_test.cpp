@@ -20,29 +20,10 @@ using namespace specsteer::steer;
 namespace {
 
 constexpr int V = 64;
-const synth::Spec kLlm{1, 3.0, 11, 1.0};
-const synth::Spec kSlm{1, 3.0, 2, 0.6};  // 60% shared with the LLM
 
-struct World {
-  synth::Spec llm = kLlm, slm = kSlm;
-  std::vector<int32_t> x = {3, 4, 5};
-  std::vector<int32_t> personalized = {60, 61, 62, 63, 3, 4, 5};  // "private context" + x
+struct World : synth::Pair {
   std::set<int32_t> eog = {};
 
-  std::unique_ptr<CloudService> cloud() const {
-    return std::make_unique<CloudService>([s = llm] { return synth::source(V, s); },
-                                          [s = slm] { return synth::source(V, s); },
-                                          ModelIdentity{"llm", "synth", V, 1}, ModelIdentity{"slm", "synth", V, 2});
-  }
-  SessionOpen open(const Settings& s) const {
-    SessionOpen o;
-    o.llm = {"llm", "synth", V, 1};
-    o.slm = {"slm", "synth", V, 2};
-    o.x_llm = x;
-    o.x_slm = x;
-    o.settings = s;
-    return o;
-  }
   EogFn is_eog() const {
     return [e = eog](int32_t t) { return e.count(t) > 0; };
   }

@@ -30,6 +30,7 @@
 #include "steer/generate.h"
 #include "steer/logit_source.h"
 #include "transport/client.h"
+#include "common/secret.h"
 #include "transport/convert.h"
 #include "transport/health.h"
 #include "transport/server.h"
@@ -589,10 +590,10 @@ TEST(Transport, WrongTokenIsUnauthenticated) {
 }
 
 TEST(Transport, TokenComparisonIsExact) {
-  EXPECT_TRUE(transport::token_equal("abc", "abc"));
-  EXPECT_FALSE(transport::token_equal("abc", "abd"));
-  EXPECT_FALSE(transport::token_equal("abc", "abcd"));
-  EXPECT_FALSE(transport::token_equal("", "abc"));
+  EXPECT_TRUE(specsteer::token_equal("abc", "abc"));
+  EXPECT_FALSE(specsteer::token_equal("abc", "abd"));
+  EXPECT_FALSE(specsteer::token_equal("abc", "abcd"));
+  EXPECT_FALSE(specsteer::token_equal("", "abc"));
 }
 
 namespace {

@@ -1,11 +1,11 @@
 // Drives `specsteer edge serve` with the official openai client: one
 // non-streaming and one streaming chat completion with the same seed, then
 // prints {"text", "streamed", "usage", "specsteer"} as one JSON line.
-//   node client.mjs http://127.0.0.1:PORT/v1 MAX_TOKENS
+//   node client.mjs http://127.0.0.1:PORT/v1 MAX_TOKENS [API_KEY]
 import OpenAI from "openai";
 
-const [baseURL, maxTokens] = process.argv.slice(2);
-const client = new OpenAI({ baseURL, apiKey: "unused-on-loopback", maxRetries: 0 });
+const [baseURL, maxTokens, apiKey] = process.argv.slice(2);
+const client = new OpenAI({ baseURL, apiKey: apiKey ?? "unused-on-loopback", maxRetries: 0 });
 const request = {
   model: "edge",
   messages: [
