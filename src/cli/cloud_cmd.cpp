@@ -29,7 +29,8 @@ struct ServeOpts {
   std::string llm, slm, listen = "127.0.0.1:7070", tls_cert, tls_key, token_file, port_file, metrics_listen;
   std::string metrics_port_file;
   int max_sessions = 64, threads = 0, n_ctx = 0, max_message_bytes = 1 << 20, max_batch_rows = 64;
-  double idle_timeout = 300, grace = 10, budget_mb = 0;
+  double idle_timeout = 300, grace = 10, budget_mb = 0, cache_ram_mb = 1024;
+  std::string cache_scope = "session";
   bool no_batching = false;
   std::string steer_candidates = "any";
 };
@@ -71,6 +72,15 @@ void serve(const ServeOpts& o) {
   if (o.steer_candidates != "any") so.steer_candidates = steer::parse_candidates(o.steer_candidates);
   so.log = log_line;
   so.metrics_listen = o.metrics_listen;
+  so.cache_ram_bytes = cache_ram_bytes(o.cache_ram_mb);
+  if (o.cache_scope == "session")
+    so.cache_scope = transport::ServerOptions::CacheScope::Session;
+  else if (o.cache_scope == "user")
+    so.cache_scope = transport::ServerOptions::CacheScope::User;
+  else if (o.cache_scope == "global")
+    so.cache_scope = transport::ServerOptions::CacheScope::Global;
+  else
+    throw Error("--cache-scope '" + o.cache_scope + "': use session, user or global");
   if (!o.metrics_port_file.empty() && o.metrics_listen.empty()) throw Error("--metrics-port-file needs --metrics-listen");
   auto models = steer::Models::load(o.llm, o.slm, {.n_threads = o.threads});
   transport::CloudServer server(models.llm, models.slm, so);
@@ -168,6 +178,15 @@ Registrar reg("cloud", [](CLI::App& root) {
                   "HOST:PORT serving /metrics in Prometheus text format (port 0: any free port)");
   sub->add_option("--metrics-port-file", o->metrics_port_file, "write the bound metrics port to this file");
   sub->add_flag("--no-batching", o->no_batching, "give every session its own forward passes");
+  sub->add_option("--cache-ram", o->cache_ram_mb,
+                  "MiB of prompt KV kept for reuse by later sessions (prefix cache; 0 = off; on top of "
+                  "--memory-budget-mb)")
+      ->capture_default_str();
+  sub->add_option("--cache-scope", o->cache_scope,
+                  "who shares the prefix cache: session (the turns of one conversation), user (one edge user's "
+                  "conversations) or global (every session: a shared system text is read once, but timing can "
+                  "tell a session that another sent the same prefix)")
+      ->capture_default_str();
   sub->add_option("--steer-candidates", o->steer_candidates,
                   "steering-vector rule sessions may ask for: any, contrast or plausible (each edge sends its "
                   "rule and gamma in SessionOpen; others are refused)")

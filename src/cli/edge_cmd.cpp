@@ -36,6 +36,8 @@ struct EdgeServeOpts {
   std::string system;
   uint64_t seed = 0;
   bool no_chat = false;
+  double cache_ram_mb = 256;
+  std::string history_to_cloud = "verified";
 };
 
 void log_line(const std::string& line) {
@@ -107,6 +109,13 @@ void serve(const EdgeServeOpts& o) {
   else so.on_cloud_failure = steer::CloudFailure::Fail;
   if (o.cloud_retries < 0) throw Error("--cloud-retries must be >= 0");
   so.cloud_retries = o.cloud_retries;
+  so.cache_ram_bytes = cache_ram_bytes(o.cache_ram_mb);
+  if (o.history_to_cloud == "verified")
+    so.history_to_cloud = serve::EdgeServerOptions::HistoryToCloud::Verified;
+  else if (o.history_to_cloud == "all")
+    so.history_to_cloud = serve::EdgeServerOptions::HistoryToCloud::All;
+  else
+    throw Error("--history-to-cloud '" + o.history_to_cloud + "': use verified or all");
   if (!o.cloud.empty() && !o.llm.empty()) throw Error("give --cloud (a remote cloud) or --llm (the cloud in this process), not both");
   if (o.cloud.empty() && o.llm.empty() && steer::uses_cloud(s.method))
     throw Error("--method " + o.method + " needs a cloud: --cloud HOST:PORT (or --llm for one in this process)");
@@ -153,6 +162,14 @@ Registrar reg("edge", [](CLI::App& root) {
                   "before --on-cloud-failure applies")
       ->capture_default_str();
   sub->add_option("--llm", o->llm, "large model: run the cloud in this process instead of --cloud");
+  sub->add_option("--cache-ram", o->cache_ram_mb,
+                  "MiB of each user's prompt KV kept so a conversation's next turn prefills only its new message "
+                  "(prefix cache, per user; 0 = off)")
+      ->capture_default_str();
+  sub->add_option("--history-to-cloud", o->history_to_cloud,
+                  "earlier assistant turns the cloud never saw (replies written on the device alone, edited ones): "
+                  "verified = send them empty (SLM+ still reads them), all = send them as they are")
+      ->capture_default_str();
   sub->add_option("--host", o->host, "address to listen on (not loopback: anyone who can reach it may use it)")
       ->capture_default_str();
   sub->add_option("--port", o->port, "port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));

@@ -5,6 +5,7 @@
 // --steer-k for the steering vector's size. Old spellings stay as aliases
 // that warn once.
 #include <cstdio>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -75,6 +76,12 @@ struct SamplingOptions {
     s.repeat = repeat();
   }
 };
+
+// --cache-ram MiB (llama-server's name) as bytes; 0 turns the prefix cache off.
+inline uint64_t cache_ram_bytes(double mib) {
+  if (!std::isfinite(mib) || mib < 0 || mib > 1 << 24) throw Error("--cache-ram must be a number of MiB in [0, 16777216] (0 = off)");
+  return static_cast<uint64_t>(mib * 1024.0 * 1024.0);
+}
 
 // --port-file of the servers: written whole, then renamed, so a reader
 // (a test, a supervisor) never sees half a number.

@@ -142,6 +142,30 @@ class Sequence {
   uint64_t positions_evaluated() const;          // total forward positions run (for FLOPs)
   uint64_t attention_work() const;               // sum over evaluated positions of context length attended
 
+  // The K and V of a prefix of the cache, for the prefix cache
+  // (model/prefix_cache.h): `bytes` holds K then V, each
+  // [layer][kv_head][position][head_dim] in the Sequence's KV type.
+  struct KvCopy {
+    std::vector<int32_t> tokens;
+    std::string computed_by;  // kv_identity() of the Sequence it came from
+    // The model and adapters it names by address, held so that no other can
+    // take their addresses while the copy exists.
+    std::vector<std::shared_ptr<const void>> keep_alive;
+    std::vector<uint8_t> bytes;
+    size_t n() const { return tokens.size(); }
+  };
+  // A copy of the first n positions (n <= size()).
+  KvCopy copy_kv(size_t n) const;
+  // Makes this Sequence hold the first n positions of `from` (n <= from.n()),
+  // as if it had evaluated from.tokens[0, n): whatever it held is dropped.
+  // Throws specsteer::Error when `from` was computed by another model, KV
+  // type or adapter set, or n exceeds the context.
+  void load_kv(const KvCopy& from, size_t n);
+  // What a position's K and V depend on besides the tokens: the model, the KV
+  // type and the LoRA adapters with their scales. Equal identities give
+  // interchangeable KV.
+  const std::string& kv_identity() const;
+
  private:
   struct State;
   std::unique_ptr<State> s_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -93,6 +94,7 @@ struct Sequence::State {
   size_t logit_rows = 0;
   uint64_t positions = 0;
   uint64_t attention = 0;
+  std::string kv_identity;
 
   size_t kv_index(int layer, int kv_head, int pos) const {
     const ModelConfig& c = m->cfg;
@@ -358,6 +360,18 @@ Sequence::Sequence(std::shared_ptr<const Model> model, SequenceOptions opts) : s
     if (!std::isfinite(l.scale)) throw Error("LoRA adapter " + l.adapter->path() + ": the scale must be finite");
     if (l.scale != 0) s_->lora.push_back(l);  // scale 0: not used at all (llama.cpp)
   }
+  {
+    // Addresses identify a loaded model and adapter for as long as a
+    // Sequence (which holds them) lives; a cache keyed by them keeps its own
+    // references (prefix_cache.h).
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%p/%d", static_cast<const void*>(s_->model.get()), static_cast<int>(s_->kv_type));
+    s_->kv_identity = buf;
+    for (const LoraRef& l : s_->lora) {
+      std::snprintf(buf, sizeof buf, "+%p*%a", static_cast<const void*>(l.adapter.get()), static_cast<double>(l.scale));
+      s_->kv_identity += buf;
+    }
+  }
   s_->tokens.reserve(static_cast<size_t>(s_->n_ctx));  // decode steps then never reallocate it
   const size_t cells = static_cast<size_t>(c.n_layer) * s_->n_ctx * c.kv_dim();
   if (s_->kv_type == KvType::F32) {
@@ -425,5 +439,52 @@ const Model& Sequence::model() const { return *s_->model; }
 int Sequence::n_vocab() const { return s_->m->cfg.n_vocab; }
 uint64_t Sequence::positions_evaluated() const { return s_->positions; }
 uint64_t Sequence::attention_work() const { return s_->attention; }
+const std::string& Sequence::kv_identity() const { return s_->kv_identity; }
+
+Sequence::KvCopy Sequence::copy_kv(size_t n) const {
+  if (n > s_->tokens.size())
+    throw Error("copy_kv: " + std::to_string(n) + " positions asked, the cache holds " + std::to_string(s_->tokens.size()));
+  const ModelConfig& c = s_->m->cfg;
+  const bool f32 = s_->kv_type == KvType::F32;
+  const size_t es = f32 ? sizeof(float) : sizeof(uint16_t), heads = static_cast<size_t>(c.n_layer) * c.n_head_kv;
+  const size_t run = n * static_cast<size_t>(c.head_dim) * es;  // one (layer, head)'s positions
+  KvCopy out;
+  out.tokens.assign(s_->tokens.begin(), s_->tokens.begin() + static_cast<std::ptrdiff_t>(n));
+  out.computed_by = s_->kv_identity;
+  out.keep_alive.push_back(s_->model);
+  for (const LoraRef& l : s_->lora) out.keep_alive.push_back(l.adapter);
+  out.bytes.resize(2 * heads * run);
+  uint8_t* dst = out.bytes.data();
+  for (int kv = 0; kv < 2; ++kv)
+    for (size_t lh = 0; lh < heads; ++lh, dst += run) {
+      const size_t at = lh * static_cast<size_t>(s_->n_ctx) * c.head_dim;
+      const void* src = f32 ? static_cast<const void*>(&(kv ? s_->v32 : s_->k32)[at])
+                            : static_cast<const void*>(&(kv ? s_->v16 : s_->k16)[at]);
+      if (run) std::memcpy(dst, src, run);
+    }
+  return out;
+}
+
+void Sequence::load_kv(const KvCopy& from, size_t n) {
+  if (from.computed_by != s_->kv_identity)
+    throw Error("load_kv: the KV was computed by another model, KV type or adapter set");
+  if (n > from.n()) throw Error("load_kv: " + std::to_string(n) + " positions asked, the copy holds " + std::to_string(from.n()));
+  if (n > static_cast<size_t>(s_->n_ctx))
+    throw Error("load_kv: " + std::to_string(n) + " positions exceed the context size " + std::to_string(s_->n_ctx));
+  const ModelConfig& c = s_->m->cfg;
+  const bool f32 = s_->kv_type == KvType::F32;
+  const size_t es = f32 ? sizeof(float) : sizeof(uint16_t), heads = static_cast<size_t>(c.n_layer) * c.n_head_kv;
+  const size_t src_run = from.n() * static_cast<size_t>(c.head_dim) * es, run = n * static_cast<size_t>(c.head_dim) * es;
+  if (from.bytes.size() != 2 * heads * src_run) throw Error("load_kv: the copy's size does not match its positions");
+  const uint8_t* src = from.bytes.data();
+  for (int kv = 0; kv < 2; ++kv)
+    for (size_t lh = 0; lh < heads; ++lh, src += src_run) {
+      const size_t at = lh * static_cast<size_t>(s_->n_ctx) * c.head_dim;
+      void* dst = f32 ? static_cast<void*>(&(kv ? s_->v32 : s_->k32)[at]) : static_cast<void*>(&(kv ? s_->v16 : s_->k16)[at]);
+      if (run) std::memcpy(dst, src, run);
+    }
+  s_->tokens.assign(from.tokens.begin(), from.tokens.begin() + static_cast<std::ptrdiff_t>(n));
+  s_->logit_rows = 0;  // no logits until the next eval
+}
 
 }  // namespace specsteer

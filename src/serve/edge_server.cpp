@@ -9,6 +9,7 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -86,6 +87,7 @@ struct Job {
   bool chat = true;  // chat.completion vs text_completion
   bool stream = false;
   json profile_entries = json::array();  // the user's entries in SLM+'s prompt (shown to this client only)
+  size_t history_turns = 0;  // earlier turns of the conversation
 };
 
 }  // namespace
@@ -103,8 +105,41 @@ struct EdgeServer::Impl {
   // The last generations' wire logs (GET /v1/wire/{id}), newest last.
   std::mutex wire_mu;
   std::deque<std::pair<std::string, json>> wire_logs;
+  std::shared_ptr<PrefixCache> cache;  // the device's prefix cache (null: --cache-ram 0)
+  // Names this device gives the cloud for its users and conversations (cache
+  // keys) are SHA-256 of this process's random secret and the name: the cloud
+  // can group a user's sessions, never tell who the user is.
+  const std::string secret = random_secret();
+  // SHA-256 of replies whose every token crossed to the cloud (cloud methods
+  // that did not fall back): assistant turns the cloud has already seen.
+  mutable std::mutex seen_mu;
+  std::deque<std::string> seen_order;
+  std::set<std::string> seen;
+  static constexpr size_t kSeenReplies = 4096;
 
-  Impl(const steer::Models& m, EdgeServerOptions opts) : models(m), o(std::move(opts)) {}
+  Impl(const steer::Models& m, EdgeServerOptions opts) : models(m), o(std::move(opts)) {
+    if (o.cache_ram_bytes > 0) cache = std::make_shared<PrefixCache>(o.cache_ram_bytes);
+  }
+
+  std::string keyed(const std::string& kind, const std::vector<std::string>& parts) const {
+    std::string data = secret + kind;
+    for (const auto& p : parts) data += '\0' + std::to_string(p.size()) + ':' + p;
+    return sha256_hex(data).substr(0, 32);
+  }
+  bool cloud_saw(const std::string& reply) const {
+    std::lock_guard<std::mutex> lock(seen_mu);
+    return seen.count(sha256_hex(reply)) > 0;
+  }
+  void remember_sent(const std::string& reply) {
+    const std::string d = sha256_hex(reply);
+    std::lock_guard<std::mutex> lock(seen_mu);
+    if (!seen.insert(d).second) return;
+    seen_order.push_back(d);
+    if (seen_order.size() > kSeenReplies) {
+      seen.erase(seen_order.front());
+      seen_order.pop_front();
+    }
+  }
 
   void log(const std::string& line) const {
     if (o.log) o.log(line);
@@ -130,22 +165,37 @@ struct EdgeServer::Impl {
     job.chat = chat_endpoint;
     steer::GenerateRequest& req = job.req;
     std::string x;
+    std::vector<ChatTurn> turns;  // user and assistant turns, alternating
     if (chat_endpoint) {
       const json* msgs = find(body, "messages");
       if (!msgs || !msgs->is_array() || msgs->empty())
         throw bad_request("messages", "'messages' must be a non-empty array");
-      // x is the last user turn (the task input the cloud may see).
-      for (const auto& m : *msgs) {
-        if (!m.is_object()) throw bad_request("messages", "each message must be an object");
-        const std::string role = text(m, "role", "", "messages[].");
-        if (role == "user") x = text(m, "content", "", "messages[].");
+      for (size_t i = 0; i < msgs->size(); ++i) {
+        const json& m = (*msgs)[i];
+        const std::string at = "messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) throw bad_request(at, "each message must be an object");
+        const std::string role = text(m, "role", "", at + ".");
+        const std::string content = text(m, "content", "", at + ".");
         // System turns become the chat's system text (the cloud sees it, like x).
         if (role == "system" || role == "developer") {
-          const std::string sys = text(m, "content", "", "messages[].");
-          req.system += (req.system.empty() || sys.empty() ? "" : "\n") + sys;
+          req.system += (req.system.empty() || content.empty() ? "" : "\n") + content;
+        } else if (role == "user" || role == "assistant") {
+          if (turns.empty() && role == "assistant")
+            throw bad_request(at, "the conversation must start with a user message (after any system messages)");
+          // Two messages in a row from one side read as one turn.
+          if (!turns.empty() && turns.back().role == role)
+            turns.back().text += "\n\n" + content;
+          else
+            turns.push_back({role, content});
+        } else {
+          throw bad_request(at + ".role", "role '" + role + "' is not supported (system, developer, user, assistant)");
         }
       }
-      if (x.empty()) throw bad_request("messages", "'messages' holds no user message with text content");
+      if (turns.empty() || turns.back().role != "user")
+        throw bad_request("messages", "the last message must be a user message: it is what the reply answers");
+      x = turns.back().text;
+      if (x.empty()) throw bad_request("messages", "the last user message has no text content");
+      turns.pop_back();
       if (req.system.empty()) req.system = o.system;
       req.chat = o.chat;
     } else {
@@ -226,8 +276,12 @@ struct EdgeServer::Impl {
 
     // `user` picks the profile user when the server has a profile store.
     const std::string user = text(body, "user", "");
-    req.x = x;
-    req.personalized = x;
+    // The profile entries are retrieved for the conversation's first user
+    // message, once per conversation: SLM+'s prompt then only grows turn by
+    // turn, and the device's cache reuses all of it.
+    const std::string first = turns.empty() ? x : turns.front().text;
+    req.x = first;
+    req.personalized = first;
     req.edge_lora = o.lora;
     if (!o.profile_db.empty() && !user.empty()) {
       if (task.empty()) throw bad_request("specsteer.task", "a profile user needs a task (specsteer.task or --task)");
@@ -240,12 +294,25 @@ struct EdgeServer::Impl {
       auto store = profile::Store::open(o.profile_db, profile::Store::Mode::ReadOnly);
       // The user's entries and LoRA adapters (`profile lora`), after the server's --lora.
       try {
-        for (const auto& e : personalize::apply(store, user, t, retrieve_k, x, *models.slm, req))
+        for (const auto& e : personalize::apply(store, user, t, retrieve_k, first, *models.slm, req))
           job.profile_entries.push_back(e.fields);
       } catch (const personalize::UnknownUser& e) {
         throw HttpError(404, "invalid_request_error", "user_not_found", "user", e.what());
       }
     }
+    if (!turns.empty()) {
+      turns.front().text = req.x;  // as the task template gave it to the cloud
+      req.x = x;
+      req.history = std::move(turns);
+      job.history_turns = req.history.size();
+      if (o.history_to_cloud == EdgeServerOptions::HistoryToCloud::Verified)
+        for (size_t i = 1; i < req.history.size(); i += 2)
+          if (!cloud_saw(req.history[i].text)) req.withhold.push_back(i);
+    }
+    // Per user on the device; the cloud gets names it cannot read.
+    if (cache) req.edge_cache = {cache, "user:" + user};
+    req.cache_user = keyed("user", {user});
+    req.cache_conversation = keyed("conversation", {user, req.system, first});
     return job;
   }
 
@@ -253,6 +320,7 @@ struct EdgeServer::Impl {
     const auto& c = r.counters;
     const bool fell_back = r.cloud_failed_at && r.stop_reason != "cloud_error";
     specsteer = {{"method", r.schedule.method},
+                 {"cloud_cached_tokens", c.cloud_cached_tokens},
                  {"n_drafted", c.n_drafted},
                  {"n_accepted", c.n_accepted},
                  {"acceptance_rate", c.acceptance_rate()},
@@ -268,7 +336,8 @@ struct EdgeServer::Impl {
     }
     return {{"prompt_tokens", r.schedule.edge_prompt},
             {"completion_tokens", r.tokens.size()},
-            {"total_tokens", r.schedule.edge_prompt + r.tokens.size()}};
+            {"total_tokens", r.schedule.edge_prompt + r.tokens.size()},
+            {"prompt_tokens_details", {{"cached_tokens", c.edge_cached_tokens}}}};
   }
 
   static std::string finish_reason(const steer::GenerationResult& r) {
@@ -305,6 +374,9 @@ struct EdgeServer::Impl {
       wire_logs.emplace_back(*wire_id, std::move(log));
       while (wire_logs.size() > static_cast<size_t>(o.wire_logs)) wire_logs.pop_front();
     }
+    // Every token of this reply crossed to the cloud: as a later turn it is
+    // nothing new to the cloud.
+    if (steer::uses_cloud(req.settings.method) && !r.cloud_failed_at) remember_sent(r.text);
     if (r.stop_reason == "cloud_error")
       throw HttpError(502, "cloud_error", r.cloud_failed_at_open ? "cloud_unavailable" : "cloud_lost", "",
                       (r.cloud_failed_at_open ? "the cloud did not open the session: " : "the cloud failed: ") +
@@ -337,6 +409,8 @@ struct EdgeServer::Impl {
         const json usage = usage_and_stats(r, sp);
         sp["wire_id"] = wire_id.empty() ? json(nullptr) : json(wire_id);
         sp["profile_entries"] = job->profile_entries;
+        sp["history_turns"] = job->history_turns;
+        sp["withheld_turns"] = job->req.withhold.size();
         json choice = {{"index", 0}, {"finish_reason", finish_reason(r)}};
         if (chat_endpoint) choice["message"] = {{"role", "assistant"}, {"content", r.text}};
         else choice["text"] = r.text;
@@ -401,6 +475,8 @@ struct EdgeServer::Impl {
             last["usage"] = usage_and_stats(r, sp);
             sp["wire_id"] = wire_id.empty() ? json(nullptr) : json(wire_id);
             sp["profile_entries"] = job->profile_entries;
+        sp["history_turns"] = job->history_turns;
+        sp["withheld_turns"] = job->req.withhold.size();
             last["specsteer"] = sp;
             send(last);
             log(path + ": 200 (stream), " + std::to_string(r.tokens.size()) + " tokens" +

@@ -4,7 +4,11 @@
 // an LLM. One generation runs at a time (the device has one model and one
 // thread pool); requests wait their turn.
 //
-//   POST /v1/chat/completions  x = the last user message; `stream: true` sends
+//   POST /v1/chat/completions  the whole conversation: x = the last user
+//                              message, the earlier user/assistant turns its
+//                              history (a profile user's entries are retrieved
+//                              for the first user message, once per
+//                              conversation); `stream: true` sends
 //                              server-sent events ending in `data: [DONE]`
 //   POST /v1/completions       x = `prompt`, no chat template
 //   GET  /v1/models            the edge's model
@@ -61,6 +65,15 @@ struct EdgeServerOptions {
   std::function<void(const std::string&)> log;  // one line per request; never prompt text
   int wire_logs = 32;        // wire logs of the last N cloud generations kept for GET /v1/wire/{id}
   std::string cloud_name;    // the cloud's address as the wire logs name it ("in-process" without one)
+  // The device's prefix cache (--cache-ram): each user's SLM+ prompt (the
+  // personalized conversation) kept so the next turn prefills only what is
+  // new; per user, never shared between users. 0 = off.
+  uint64_t cache_ram_bytes = 256ull << 20;
+  // Assistant turns of a conversation that this server cannot show the cloud
+  // already saw (a reply of slm+/slm/llm, a fallback's tail, an edited
+  // reply, or one from before a restart) may carry profile words: Verified
+  // sends them empty (SLM+ still reads them), All sends them as they are.
+  enum class HistoryToCloud { Verified, All } history_to_cloud = HistoryToCloud::Verified;
 };
 
 struct EdgeServerStats {

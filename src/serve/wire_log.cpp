@@ -67,7 +67,14 @@ json wire_log_json(const steer::Trace& trace, const Tokenizer& tok) {
       up["edge_model"] = o->slm.name;
       if (!o->x_llm.empty() && o->x_text.empty()) up["x_ids"] = tokens(tok, o->x_slm);
       up["resume"] = tokens(tok, o->resume);
-      sent_text += (o->system.empty() ? "" : o->system + "\n") + o->x_text;
+      json history = json::array();
+      for (const ChatTurn& t : o->history) history.push_back({{"role", t.role}, {"text", t.text}});
+      up["history"] = std::move(history);
+      up["cache_user"] = o->cache_user;
+      up["cache_conversation"] = o->cache_conversation;
+      sent_text += o->system.empty() ? "" : o->system + "\n";
+      for (const ChatTurn& t : o->history) sent_text += t.text.empty() ? "" : t.text + "\n";
+      sent_text += o->x_text;
     } else if (const auto* b = std::get_if<steer::DraftBlock>(&req)) {
       const auto* v = reply ? std::get_if<steer::Verdict>(&*reply) : nullptr;
       up["committed"] = tokens(tok, b->committed);
@@ -95,6 +102,7 @@ json wire_log_json(const steer::Trace& trace, const Tokenizer& tok) {
     if (const auto* a = std::get_if<steer::SessionAccept>(&*reply)) {
       down["llm"] = a->llm.name;
       down["x_llm_tokens"] = a->x_llm_tokens;
+      down["x_llm_cached"] = a->x_llm_cached;
     } else if (const auto* v = std::get_if<steer::Verdict>(&*reply)) {
       down["n_accepted"] = v->n_accepted;
       down["rejected"] = v->rejected;

@@ -11,11 +11,16 @@
 
 namespace specsteer::steer {
 
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat, const std::string& system) {
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat, const std::string& system,
+                                std::span<const ChatTurn> history) {
+  std::vector<ChatTurn> turns(history.begin(), history.end());
+  turns.push_back({"user", text});
   const bool fmt = chat && tok.chat_format() != ChatFormat::None;
   // parse_special only for the chat wrapper's own control tokens.
-  if (fmt) return tok.encode(tok.format_chat(text, system), true, true);
-  return tok.encode(system.empty() ? text : system + "\n\n" + text, true, false);
+  if (fmt) return tok.encode(tok.format_chat(turns, system), true, true);
+  std::string plain = system;
+  for (const ChatTurn& t : turns) plain += (plain.empty() ? "" : "\n\n") + t.text;
+  return tok.encode(plain, true, false);
 }
 
 std::vector<int32_t> shared_eog_ids(const Tokenizer& llm, const Tokenizer& slm) {
@@ -48,8 +53,8 @@ void admit_open(SessionOpen& open, const CloudModels& m) {
     if (!m.llm_tok || !m.slm_tok)
       throw OpenRefused(K::Invalid, "cloud: x was sent as text but this cloud has no tokenizers; send token ids");
     try {
-      open.x_llm = prompt_ids(*m.llm_tok, open.x_text, open.chat, open.system);
-      open.x_slm = prompt_ids(*m.slm_tok, open.x_text, open.chat, open.system);
+      open.x_llm = prompt_ids(*m.llm_tok, open.x_text, open.chat, open.system, open.history);
+      open.x_slm = prompt_ids(*m.slm_tok, open.x_text, open.chat, open.system, open.history);
     } catch (const Error& e) {
       throw OpenRefused(K::Invalid, std::string("cloud: cannot tokenize x: ") + e.what());
     }
@@ -59,8 +64,12 @@ void admit_open(SessionOpen& open, const CloudModels& m) {
     throw OpenRefused(K::Invalid, "cloud: SessionOpen.system needs x as text (ids already hold the prompt)");
 }
 
-SessionAccept accept_for(const SessionOpen& open, const CloudModels& m, uint64_t session) {
+SessionAccept accept_for(const SessionOpen& open, const CloudModels& m, uint64_t session, const Cloud* cloud) {
   SessionAccept a;
+  if (cloud) {
+    a.x_llm_cached = static_cast<uint32_t>(std::min(cloud->llm_reused(), open.x_llm.size()));
+    a.x_slm_cached = static_cast<uint32_t>(std::min(cloud->slm_reused(), open.x_slm.size()));
+  }
   a.session = session;
   a.n_vocab = m.shared_vocab();
   a.llm = m.llm;
@@ -321,7 +330,7 @@ Message CloudService::dispatch(Message m) {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t id = next_id_++;
     sessions_[id] = std::move(e);
-    return accept_for(*o, models_, id);
+    return accept_for(*o, models_, id, sessions_[id]->cloud.get());
   }
   if (auto* b = std::get_if<DraftBlock>(&m)) {
     auto e = find(b->session);

@@ -19,10 +19,8 @@
 #include "steer/byte_level.h"
 #include "steer/logit_source.h"
 #include "steer/messages.h"
+#include "tokenizer/tokenizer.h"
 
-namespace specsteer {
-class Tokenizer;
-}
 
 namespace specsteer::steer {
 
@@ -31,8 +29,10 @@ namespace specsteer::steer {
 // parsed), then tokenized with BOS as the model's metadata says. Without a
 // chat format a system text precedes x, separated by a blank line. Edge and cloud both use it, so x tokenized by
 // the cloud equals x tokenized by an edge holding both models.
+// `history`: the conversation's earlier turns (user and assistant, oldest
+// first) before x, the last user turn.
 std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& text, bool chat,
-                                const std::string& system = {});
+                                const std::string& system = {}, std::span<const ChatTurn> history = {});
 
 // The cloud's own models as it answers a SessionOpen: identities, the
 // tokenizers that read x sent as text (null: only ids accepted, e.g. tests'
@@ -65,8 +65,11 @@ class OpenRefused : public Error {
 // edge's model; an LLM the edge named is this one) and turns x sent as text
 // into each model's ids (fills open.x_llm / open.x_slm). Throws OpenRefused.
 void admit_open(SessionOpen& open, const CloudModels& models);
-// The SessionAccept for an admitted open (x as ids by now).
-SessionAccept accept_for(const SessionOpen& open, const CloudModels& models, uint64_t session);
+class Cloud;
+// The SessionAccept for an admitted open (x as ids by now); with the session
+// built, it reports the positions of x its models reused from a prefix cache.
+SessionAccept accept_for(const SessionOpen& open, const CloudModels& models, uint64_t session,
+                         const Cloud* cloud = nullptr);
 
 // One session: both caches hold x + the agreed generated prefix, plus the
 // next-token logits for that prefix. Not thread-safe (the service locks).
@@ -77,6 +80,9 @@ class Cloud {
   Cloud(std::unique_ptr<LogitSource> llm, std::unique_ptr<LogitSource> slm_minus, const SessionOpen& open,
         std::shared_ptr<const BytePair> bytes = nullptr);
   int n_vocab() const { return n_vocab_; }
+  // Prompt positions (x + resume) each model copied from a prefix cache.
+  size_t llm_reused() const { return llm_->reused_tokens(); }
+  size_t slm_reused() const { return use_slm_ ? slm_->reused_tokens() : 0; }
   Verdict verify(const DraftBlock& block);
   StepReply step(const StepRequest& req);
   CloseAck stats() const;

@@ -227,6 +227,7 @@ RunResult run_local(LogitSource& src, std::span<const int32_t> prompt, const Set
   const int V = src.n_vocab();
   std::vector<float> next = last_row(src.eval_last(prompt), V, V);
   c.t_prefill_s = total.seconds();
+  c.edge_cached_tokens = src.reused_tokens();
   r.schedule.edge_prompt = static_cast<uint32_t>(prompt.size());
   r.stop_reason = "length";
   Penalizer penalize(s.repeat, prompt);
@@ -308,6 +309,8 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     }
     const auto accept_msg = opening.get();
     opened = true;
+    c.edge_cached_tokens = src.reused_tokens();
+    c.cloud_cached_tokens = accept_msg.x_llm_cached;
     // The cloud tokenized x (sent as text, or checked the ids sent): its
     // passes start after x as each of its models reads it.
     sched.llm_prompt = accept_msg.x_llm_tokens;

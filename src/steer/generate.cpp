@@ -34,11 +34,44 @@ Models Models::load_edge(const std::string& slm_path, const LoadOptions& opts) {
   return m;
 }
 
+namespace {
+
+// SLM+'s prompt: the conversation with the private context in its first user turn.
+std::vector<int32_t> personalized_ids(const Tokenizer& tok, const GenerateRequest& req) {
+  if (req.history.empty()) return prompt_ids(tok, req.personalized, req.chat, req.system);
+  std::vector<ChatTurn> turns = req.history;
+  turns.front().text = req.personalized;  // the first user turn, with the private context
+  return prompt_ids(tok, req.x, req.chat, req.system, turns);
+}
+
+void check_history(const std::vector<ChatTurn>& history) {
+  for (size_t i = 0; i < history.size(); ++i) {
+    const char* want = i % 2 == 0 ? "user" : "assistant";
+    if (history[i].role != want)
+      throw Error("generate: history turn " + std::to_string(i) + " has role '" + history[i].role + "', expected '" +
+                  want + "' (turns alternate user, assistant, ...; x is the user turn after them)");
+  }
+  if (history.size() % 2 != 0) throw Error("generate: the history must end with an assistant turn (x is the next user turn)");
+}
+
+// The history as the models without private context read it.
+std::vector<ChatTurn> shared_history(const GenerateRequest& req) {
+  std::vector<ChatTurn> out = req.history;
+  for (size_t i : req.withhold) {
+    if (i >= out.size()) throw Error("generate: withheld turn " + std::to_string(i) + " is past the history");
+    out[i].text.clear();
+  }
+  return out;
+}
+
+}  // namespace
+
 PromptIds prepare_prompts(const Models& models, const GenerateRequest& req) {
   PromptIds p;
-  if (models.llm_tok) p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat, req.system);
-  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat, req.system);
-  p.personalized = prompt_ids(*models.slm_tok, req.personalized, req.chat, req.system);
+  const auto history = shared_history(req);
+  if (models.llm_tok) p.x_llm = prompt_ids(*models.llm_tok, req.x, req.chat, req.system, history);
+  p.x_slm = prompt_ids(*models.slm_tok, req.x, req.chat, req.system, history);
+  p.personalized = personalized_ids(*models.slm_tok, req);
   return p;
 }
 
@@ -76,6 +109,7 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   validate(s);
   // x is the task: refused when empty, as eval refuses an empty input.
   if (req.x.empty()) throw Error("generate: the input x is empty");
+  check_history(req.history);
   const bool have_llm = models.llm && models.llm_tok;
   // The LLM runs here for `llm` and for a cloud method without a remote cloud.
   if (!have_llm && (s.method == Method::Llm || s.method == Method::LlmPlus || (uses_cloud(s.method) && !req.cloud)))
@@ -151,11 +185,9 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   };
   // The local baselines: one model, one prompt, plain decoding; its work
   // goes to that model's counters.
-  auto run_alone = [&](const std::shared_ptr<const Model>& model, const Tokenizer& tok, const std::string& text,
-                       const char* what, uint64_t& positions, uint64_t& attention,
-                       const std::vector<LoraRef>& lora = {}) {
-    auto src = make_sequence_source(model, {.lora = lora});
-    const auto ids = prompt_ids(tok, text, req.chat, req.system);
+  auto run_alone = [&](const std::shared_ptr<const Model>& model, const std::vector<int32_t>& ids, const char* what,
+                       uint64_t& positions, uint64_t& attention, const std::vector<LoraRef>& lora = {}) {
+    auto src = make_sequence_source(model, {.lora = lora}, nullptr, req.edge_cache);
     fits(ids, *model, what);
     run = run_local(*src, ids, s, is_eog, progress);
     positions = src->positions_evaluated();
@@ -171,21 +203,22 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
   };
   switch (s.method) {
     case Method::Llm:
-      run_alone(models.llm, *lt, req.x, "prompt x", run.counters.positions_llm, run.counters.attention_llm);
+      run_alone(models.llm, prompt_ids(*lt, req.x, req.chat, req.system, shared_history(req)), "prompt x",
+                run.counters.positions_llm, run.counters.attention_llm);
       move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
       break;
     case Method::LlmPlus:  // LLM-RAG: the Generalist reads the profile, so it leaves the device
-      run_alone(models.llm, *lt, req.personalized, "personalized prompt", run.counters.positions_llm,
+      run_alone(models.llm, personalized_ids(*lt, req), "personalized prompt", run.counters.positions_llm,
                 run.counters.attention_llm);
       move_local_passes(run.schedule.llm_prompt, &Round::llm, &run.counters.t_cloud_llm_s);
       break;
     case Method::Slm:
-      run_alone(models.slm, st, req.x, "prompt x", run.counters.positions_slm_minus,
-                run.counters.attention_slm_minus);
+      run_alone(models.slm, prompt_ids(st, req.x, req.chat, req.system, shared_history(req)), "prompt x",
+                run.counters.positions_slm_minus, run.counters.attention_slm_minus);
       move_local_passes(run.schedule.slm_prompt, &Round::slm, nullptr);
       break;
     case Method::SlmPlus:
-      run_alone(models.slm, st, req.personalized, "personalized prompt", run.counters.positions_slm_plus,
+      run_alone(models.slm, personalized_ids(st, req), "personalized prompt", run.counters.positions_slm_plus,
                 run.counters.attention_slm_plus, req.edge_lora);
       break;
     default: {
@@ -217,9 +250,12 @@ GenerationResult generate(const Models& models, const GenerateRequest& req, Trac
       open.x_text = req.x;
       open.chat = req.chat;
       open.system = req.system;
+      open.history = shared_history(req);
+      open.cache_user = req.cache_user;
+      open.cache_conversation = req.cache_conversation;
       open.settings = s;
       // The private adapters apply to SLM+ only; the cloud's SLM- is the base model.
-      auto edge = make_sequence_source(models.slm, {.lora = req.edge_lora});
+      auto edge = make_sequence_source(models.slm, {.lora = req.edge_lora}, nullptr, req.edge_cache);
       run = run_edge(*edge, p.personalized, transport, open, is_eog, {},
                      CloudFailurePolicy{req.on_cloud_failure, req.cloud_retries}, progress);
       break;

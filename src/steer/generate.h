@@ -16,6 +16,7 @@
 
 #include "model/model.h"
 #include "steer/byte_level.h"
+#include "steer/logit_source.h"
 #include "steer/schedule.h"
 #include "steer/settings.h"
 #include "steer/transport.h"
@@ -45,8 +46,19 @@ struct Models {
 };
 
 struct GenerateRequest {
-  std::string x;             // non-private prompt: the only text the cloud ever sees
-  std::string personalized;  // private context + x: only the edge's SLM+ sees it
+  std::string x;             // non-private prompt: the only text the cloud ever sees (with `history`)
+  // Private context + the conversation's first user message (x itself when
+  // there is no history): only the edge's SLM+ sees it. It stands for that
+  // turn in SLM+'s prompt, so SLM+ reads the whole conversation too.
+  std::string personalized;
+  // A conversation's earlier turns before x, oldest first: user, assistant,
+  // user, ..., assistant. Non-private: they go to the cloud as x does, so the
+  // caller decides which turns may leave the device (edge serve: PRIVACY.md).
+  std::vector<ChatTurn> history;
+  // Indices of history turns the cloud gets empty (a reply the device wrote
+  // alone, which may carry profile words): SLM+ still reads them whole; the
+  // models without private context (the cloud's, slm, llm) read them empty.
+  std::vector<size_t> withhold;
   Settings settings;
   bool chat = true;  // wrap prompts in each model's chat format when it has one
   std::string system;  // the chat's system text (--system; non-private: the cloud sees it)
@@ -75,6 +87,13 @@ struct GenerateRequest {
   // LoRA adapters of the edge's SLM+ (loaded for models.slm): private like the
   // profile, they never reach the cloud, whose SLM- stays the base model.
   std::vector<LoraRef> edge_lora = {};
+  // A prefix cache for the models run here (model/prefix_cache.h): the
+  // edge's SLM+ (and the local baselines) start from the longest prompt
+  // prefix kept in the scope, and their positions are kept there after.
+  PrefixUse edge_cache;
+  // Sent in SessionOpen: opaque names under which the cloud may reuse its
+  // own cache for this user / this conversation ("" = none).
+  std::string cache_user, cache_conversation;
 };
 
 struct GenerationResult {

@@ -6,10 +6,12 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "model/batcher.h"
 #include "model/model.h"
+#include "model/prefix_cache.h"
 
 namespace specsteer::steer {
 
@@ -32,6 +34,8 @@ class LogitSource {
   // Sum over evaluated positions of the context length each attended (the
   // attention term of the FLOPs count).
   virtual uint64_t attention_work() const = 0;
+  // Prompt positions copied from a prefix cache instead of evaluated.
+  virtual size_t reused_tokens() const { return 0; }
   size_t size() const { return tokens().size(); }
 };
 
@@ -56,10 +60,19 @@ class FunctionSource final : public LogitSource {
   uint64_t attention_ = 0;
 };
 
+// A prefix cache and the scope a source reads and fills (no cache: none).
+struct PrefixUse {
+  std::shared_ptr<PrefixCache> cache;
+  std::string scope;
+};
+
 // A model Sequence behind the interface (defined in sequence_source.cpp).
 // With a batcher, evals share forward passes with other sessions' sources
-// on the same batcher (model/batcher.h).
+// on the same batcher (model/batcher.h). With a prefix cache, the first
+// eval_last (the prompt) starts from the longest kept prefix in the scope,
+// and the source's positions are kept there when it is destroyed.
 std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts = {},
-                                                  std::shared_ptr<EvalBatcher> batcher = nullptr);
+                                                  std::shared_ptr<EvalBatcher> batcher = nullptr,
+                                                  PrefixUse prefix = {});
 
 }  // namespace specsteer::steer

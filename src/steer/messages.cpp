@@ -274,6 +274,13 @@ struct Encoder {
     }
     write_settings(w, m.settings);
     w.ids(m.resume);
+    w.varint(m.history.size());
+    for (const ChatTurn& t : m.history) {
+      w.str(t.role);
+      w.str(t.text);
+    }
+    w.str(m.cache_user);
+    w.str(m.cache_conversation);
   }
   void operator()(const SessionAccept& m) {
     w.u8(static_cast<uint8_t>(Tag::SessionAccept));
@@ -286,6 +293,8 @@ struct Encoder {
     w.ids(m.eog);
     w.varint(m.n_ctx);
     w.u8(m.byte_level ? 1 : 0);
+    w.varint(m.x_llm_cached);
+    w.varint(m.x_slm_cached);
   }
   void operator()(const DraftBlock& m) {
     w.u8(static_cast<uint8_t>(Tag::DraftBlock));
@@ -376,6 +385,22 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       if (m.resume.size() > static_cast<size_t>(m.settings.max_new))
         r.fail("resume", std::to_string(m.resume.size()) + " decided tokens exceed max_new " +
                              std::to_string(m.settings.max_new));
+      const uint64_t turns = r.count("history", limits.max_turns, 2);
+      if (turns && m.x_text.empty()) r.fail("history", "needs x as text (ids already hold the prompt)");
+      uint64_t text = m.x_text.size();
+      for (uint64_t i = 0; i < turns; ++i) {
+        ChatTurn t;
+        t.role = r.str("history.role", 16);
+        if (t.role != "user" && t.role != "assistant")
+          r.fail("history.role", "turn " + std::to_string(i) + " has role '" + t.role + "' (user or assistant)");
+        t.text = r.str("history.text", limits.max_text);
+        text += t.text.size();
+        if (text > limits.max_text)
+          r.fail("history.text", "x and its history exceed " + std::to_string(limits.max_text) + " bytes");
+        m.history.push_back(std::move(t));
+      }
+      m.cache_user = r.str("cache_user", 64);
+      m.cache_conversation = r.str("cache_conversation", 64);
       out = std::move(m);
       break;
     }
@@ -393,6 +418,10 @@ Message decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
       m.eog = r.ids("eog");
       m.n_ctx = r.u32("n_ctx");
       m.byte_level = r.flag("byte_level");
+      m.x_llm_cached = r.u32("x_llm_cached");
+      m.x_slm_cached = r.u32("x_slm_cached");
+      if (m.x_llm_cached > m.x_llm_tokens || m.x_slm_cached > m.x_slm_tokens)
+        r.fail("x_llm_cached", "more cached positions than x holds");
       out = std::move(m);
       break;
     }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "steer/settings.h"
+#include "tokenizer/tokenizer.h"
 
 namespace specsteer::steer {
 
@@ -30,7 +31,10 @@ namespace specsteer::steer {
 // through bytes: ids on the wire are the edge model's).
 // 4: SessionOpen.resume (a session reopened after the cloud failed starts
 // from x + the tokens already decided; the accept draws are keyed by position).
-inline constexpr uint32_t kProtocolVersion = 4;
+// 5: SessionOpen.history (x is the last user turn of a conversation whose
+// earlier turns the cloud formats before it) and cache keys; SessionAccept
+// says how many of x's positions each cloud model reused from its cache.
+inline constexpr uint32_t kProtocolVersion = 5;
 
 struct ModelIdentity {
   std::string name;  // general.name or file name, informational
@@ -65,6 +69,15 @@ struct SessionOpen {
   // resume.size(); empty for a new generation. Only tokens the cloud already
   // verified travel: nothing new leaves the device.
   std::vector<int32_t> resume;
+  // With x_text: the conversation's earlier turns (role "user" or
+  // "assistant", oldest first); x is the user turn after them. Non-private
+  // like x: the edge decides which turns may leave (PRIVACY.md).
+  std::vector<ChatTurn> history = {};
+  // Opaque names (at most 64 bytes; "" = none) under which the cloud may
+  // share its prefix cache between sessions: one per user and one per
+  // conversation of the edge (derived from a secret the edge keeps, so they
+  // name nobody). The cloud's --cache-scope picks which one counts.
+  std::string cache_user = {}, cache_conversation = {};
 };
 struct SessionAccept {
   uint64_t session = 0;
@@ -82,6 +95,10 @@ struct SessionAccept {
   // (steer/byte_level.h); every id on the wire is the edge model's, and
   // n_vocab is its vocabulary.
   bool byte_level = false;
+  // Positions of x (+ resume) each cloud model copied from its prefix cache
+  // instead of computing them.
+  uint32_t x_llm_cached = 0;
+  uint32_t x_slm_cached = 0;
 };
 struct DraftBlock {
   uint64_t session = 0;
@@ -134,7 +151,8 @@ struct DecodeLimits {
   uint32_t n_vocab = 0;            // ids must be < n_vocab (0: < 2^31) and full vectors exactly this long
   uint64_t max_tokens = 1u << 20;  // per id list
   uint64_t max_vector = 1u << 24;  // per float/pair list
-  uint64_t max_text = 1u << 22;    // bytes of SessionOpen.x_text
+  uint64_t max_text = 1u << 22;    // bytes of SessionOpen.x_text (and of all its history turns together)
+  uint64_t max_turns = 4096;       // SessionOpen.history turns
 };
 
 std::vector<uint8_t> encode(const Message& m);

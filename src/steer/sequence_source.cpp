@@ -13,15 +13,28 @@ namespace {
 
 class SequenceSource final : public LogitSource {
  public:
-  SequenceSource(std::shared_ptr<const Model> m, SequenceOptions o, std::shared_ptr<EvalBatcher> b)
-      : seq_(std::move(m), o), batcher_(std::move(b)) {}
+  SequenceSource(std::shared_ptr<const Model> m, SequenceOptions o, std::shared_ptr<EvalBatcher> b, PrefixUse p)
+      : seq_(std::move(m), o), batcher_(std::move(b)), prefix_(std::move(p)) {}
+  ~SequenceSource() override {
+    if (!prefix_.cache) return;
+    try {
+      prefix_.cache->keep(seq_, prefix_.scope);
+    } catch (...) {  // out of memory for the copy: the cache just misses it
+    }
+  }
   int n_vocab() const override { return seq_.n_vocab(); }
   std::span<const float> eval(std::span<const int32_t> tokens) override {
     return batcher_ ? batcher_->eval(seq_, tokens, true) : seq_.eval(tokens, true);
   }
   std::span<const float> eval_last(std::span<const int32_t> tokens) override {
+    if (prefix_.cache && seq_.size() == 0 && tokens.size() > 1) {
+      // The last token is evaluated in any case: its row is the answer.
+      reused_ = prefix_.cache->restore(seq_, tokens, tokens.size() - 1, prefix_.scope);
+      tokens = tokens.subspan(reused_);
+    }
     return batcher_ ? batcher_->eval(seq_, tokens, false) : seq_.eval(tokens, false);
   }
+  size_t reused_tokens() const override { return reused_; }
   void truncate(size_t n) override { seq_.truncate(n); }
   const std::vector<int32_t>& tokens() const override { return seq_.tokens(); }
   uint64_t positions_evaluated() const override { return seq_.positions_evaluated(); }
@@ -30,6 +43,8 @@ class SequenceSource final : public LogitSource {
  private:
   Sequence seq_;
   std::shared_ptr<EvalBatcher> batcher_;
+  PrefixUse prefix_;
+  size_t reused_ = 0;
 };
 
 struct Fnv {
@@ -49,8 +64,8 @@ struct Fnv {
 }  // namespace
 
 std::unique_ptr<LogitSource> make_sequence_source(std::shared_ptr<const Model> model, SequenceOptions opts,
-                                                  std::shared_ptr<EvalBatcher> batcher) {
-  return std::make_unique<SequenceSource>(std::move(model), opts, std::move(batcher));
+                                                  std::shared_ptr<EvalBatcher> batcher, PrefixUse prefix) {
+  return std::make_unique<SequenceSource>(std::move(model), opts, std::move(batcher), std::move(prefix));
 }
 
 ModelIdentity identity_of(const Model& m) {

@@ -98,6 +98,10 @@ struct Counters {
   // decided tokens those resume points held (re-prefilled by the cloud).
   uint64_t resumed = 0;
   uint64_t resume_tokens = 0;
+  // Prompt positions copied from a prefix cache instead of computed: the
+  // edge's (its SLM+ prompt) and the cloud's LLM (of x, SessionAccept).
+  uint64_t edge_cached_tokens = 0;
+  uint64_t cloud_cached_tokens = 0;
   double t_resume_s = 0;  // time spent reopening sessions (backoff, the cloud's re-prefill)
   double t_prefill_s = 0;  // prompts (edge prefill + session open incl. cloud prefill)
   double t_draft_s = 0;    // edge model evaluation while drafting / stepping

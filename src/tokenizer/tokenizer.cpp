@@ -394,6 +394,11 @@ const std::string& Tokenizer::pre_type() const { return impl_->pre; }
 ChatFormat Tokenizer::chat_format() const { return impl_->chat; }
 
 std::string Tokenizer::format_chat(std::string_view user_message, std::string_view system) const {
+  const ChatTurn turn{"user", std::string(user_message)};
+  return format_chat(std::span<const ChatTurn>(&turn, 1), system);
+}
+
+std::string Tokenizer::format_chat(std::span<const ChatTurn> turns, std::string_view system) const {
   std::string out;
   switch (impl_->chat) {
     case ChatFormat::ChatML:
@@ -402,9 +407,12 @@ std::string Tokenizer::format_chat(std::string_view user_message, std::string_vi
         out += system;
         out += "<|im_end|>\n";
       }
-      out += "<|im_start|>user\n";
-      out += user_message;
-      out += "<|im_end|>\n<|im_start|>assistant\n";
+      for (const ChatTurn& t : turns) {
+        out += "<|im_start|>" + t.role + "\n";
+        out += t.text;
+        out += "<|im_end|>\n";
+      }
+      out += "<|im_start|>assistant\n";
       break;
     case ChatFormat::Llama3:
       if (!system.empty()) {
@@ -412,16 +420,22 @@ std::string Tokenizer::format_chat(std::string_view user_message, std::string_vi
         out += system;
         out += "<|eot_id|>";
       }
-      out += "<|start_header_id|>user<|end_header_id|>\n\n";
-      out += user_message;
-      out += "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+      for (const ChatTurn& t : turns) {
+        out += "<|start_header_id|>" + t.role + "<|end_header_id|>\n\n";
+        out += t.text;
+        out += "<|eot_id|>";
+      }
+      out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
       break;
     case ChatFormat::None:
       if (!system.empty()) {
         out += system;
         out += "\n\n";
       }
-      out += user_message;
+      for (size_t i = 0; i < turns.size(); ++i) {
+        if (i) out += "\n\n";
+        out += turns[i].text;
+      }
       break;
   }
   return out;

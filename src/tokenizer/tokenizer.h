@@ -19,6 +19,12 @@ namespace specsteer {
 
 enum class ChatFormat { None, ChatML, Llama3 };
 
+// One turn of a conversation: role "user" or "assistant".
+struct ChatTurn {
+  std::string role;
+  std::string text;
+};
+
 class Tokenizer {
  public:
   // Throws specsteer::Error naming the metadata key that is missing or bad.
@@ -67,6 +73,11 @@ class Tokenizer {
   //   "<|start_header_id|>user<|end_header_id|>\n\n{msg}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n".
   // None: the message itself ("{sys}\n\n{msg}" when a system text is given).
   std::string format_chat(std::string_view user_message, std::string_view system = {}) const;
+  // A whole conversation (user and assistant turns, ending with a user turn)
+  // ending with the assistant header: each earlier turn as the format writes
+  // a finished turn, so the text of turns 1..n is a prefix of that of turns
+  // 1..n+2 (what a prefix cache reuses). None: turns joined by blank lines.
+  std::string format_chat(std::span<const ChatTurn> turns, std::string_view system = {}) const;
 
   struct Impl;
 

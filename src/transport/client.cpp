@@ -117,10 +117,18 @@ std::string channel_target(const std::string& cloud) {
       if (p->ai_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr, buf, sizeof buf);
         v4.push_back(std::string(buf) + ":" + port);
-        v6.push_back("[::ffff:" + std::string(buf) + "]:" + port);
+        std::string mapped = "[::ffff:";
+        mapped += buf;
+        mapped += "]:";
+        mapped += port;
+        v6.push_back(std::move(mapped));
       } else if (p->ai_family == AF_INET6) {
         inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr, buf, sizeof buf);
-        v6.push_back("[" + std::string(buf) + "]:" + port);
+        std::string addr = "[";  // built by appends: GCC 12's -Wrestrict misreads "[" + string
+        addr += buf;
+        addr += "]:";
+        addr += port;
+        v6.push_back(std::move(addr));
         v4.clear();  // mixed families: every address as IPv6 (IPv4 ones mapped)
       }
     }

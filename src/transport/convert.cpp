@@ -127,6 +127,13 @@ v1::EdgeMessage to_proto_uplink(const steer::Message& m) {
     if (o->x_slm != o->x_llm) put(p->mutable_x_slm(), o->x_slm);
     put_settings(p->mutable_settings(), o->settings);
     put(p->mutable_resume(), o->resume);
+    for (const ChatTurn& t : o->history) {
+      auto* h = p->add_history();
+      h->set_role(t.role);
+      h->set_text(t.text);
+    }
+    p->set_cache_user(o->cache_user);
+    p->set_cache_conversation(o->cache_conversation);
   } else if (const auto* b = std::get_if<steer::DraftBlock>(&m)) {
     auto* p = out.mutable_draft();
     p->set_session(b->session);
@@ -158,6 +165,8 @@ v1::CloudMessage to_proto_downlink(const steer::Message& m) {
     put(p->mutable_eog(), a->eog);
     p->set_n_ctx(a->n_ctx);
     p->set_byte_level(a->byte_level);
+    p->set_x_llm_cached(a->x_llm_cached);
+    p->set_x_slm_cached(a->x_slm_cached);
   } else if (const auto* v = std::get_if<steer::Verdict>(&m)) {
     auto* p = out.mutable_verdict();
     p->set_n_accepted(v->n_accepted);
@@ -199,6 +208,12 @@ steer::Message from_proto(const v1::EdgeMessage& m, const steer::DecodeLimits& l
       o.x_slm = p.x_slm().empty() ? o.x_llm : ids(p.x_slm());
       o.settings = settings(p.settings());
       o.resume = ids(p.resume());
+      if (static_cast<uint64_t>(p.history_size()) > limits.max_turns)
+        throw Error("protocol: SessionOpen.history: " + std::to_string(p.history_size()) + " turns exceed the limit " +
+                    std::to_string(limits.max_turns));
+      for (const auto& h : p.history()) o.history.push_back({h.role(), h.text()});
+      o.cache_user = p.cache_user();
+      o.cache_conversation = p.cache_conversation();
       return validated(o, limits);
     }
     case v1::EdgeMessage::kDraft: {
@@ -236,6 +251,8 @@ steer::Message from_proto(const v1::CloudMessage& m, const steer::DecodeLimits& 
       a.eog = ids(p.eog());
       a.n_ctx = p.n_ctx();
       a.byte_level = p.byte_level();
+      a.x_llm_cached = p.x_llm_cached();
+      a.x_slm_cached = p.x_slm_cached();
       return validated(a, limits);
     }
     case v1::CloudMessage::kVerdict: {

@@ -63,6 +63,17 @@ struct CloudMetrics::Impl {
                                             .Register(*reg);
   pm::Counter& prefill_llm = prefill_f.Add({{"model", "llm"}});
   pm::Counter& prefill_slm = prefill_f.Add({{"model", "slm"}});
+  pm::Family<pm::Counter>& cached_f = pm::BuildCounter()
+                                           .Name("specsteer_prefix_cache_hit_tokens_total")
+                                           .Help("Prompt positions copied from the prefix cache instead of prefilled, per model")
+                                           .Register(*reg);
+  pm::Counter& cached_llm = cached_f.Add({{"model", "llm"}});
+  pm::Counter& cached_slm = cached_f.Add({{"model", "slm"}});
+  pm::Gauge& cache_bytes = pm::BuildGauge()
+                               .Name("specsteer_prefix_cache_bytes")
+                               .Help("KV bytes the prefix cache holds (at most --cache-ram)")
+                               .Register(*reg)
+                               .Add({});
   pm::Counter& resume_tokens = pm::BuildCounter()
                                    .Name("specsteer_resume_tokens_total")
                                    .Help("Decided tokens re-prefilled for resumed sessions")
@@ -129,6 +140,12 @@ CloudMetrics::CloudMetrics(const std::string& listen, const ModelLabels& llm, co
 }
 
 CloudMetrics::~CloudMetrics() = default;
+
+void CloudMetrics::prefix_cache(uint64_t llm_hit_tokens, uint64_t slm_hit_tokens, uint64_t bytes_held) {
+  impl_->cached_llm.Increment(static_cast<double>(llm_hit_tokens));
+  impl_->cached_slm.Increment(static_cast<double>(slm_hit_tokens));
+  impl_->cache_bytes.Set(static_cast<double>(bytes_held));
+}
 
 int CloudMetrics::port() const {
   if (!impl_->exposer) return 0;

@@ -29,6 +29,9 @@ class CloudMetrics {
   void exchange(double server_seconds, uint64_t bytes_in, uint64_t bytes_out);
   void shared_pass(const char* model, uint64_t requests, uint64_t rows);
   void set_serving(bool serving);
+  // A session's prompt positions reused from the prefix cache, and what the
+  // cache holds now.
+  void prefix_cache(uint64_t llm_hit_tokens, uint64_t slm_hit_tokens, uint64_t bytes_held);
 
  private:
   struct Impl;

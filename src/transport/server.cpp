@@ -161,6 +161,24 @@ struct CloudServer::Impl final : v1::Cloud::Service {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::unique_ptr<CloudMetrics> metrics;
+  std::shared_ptr<PrefixCache> prefix_cache;  // null: --cache-ram 0
+
+  // Where a session's prompts may be found and kept: the scope's key from the
+  // edge, or no cache when the edge sent none.
+  steer::PrefixUse prefix_for(const steer::SessionOpen& open) const {
+    if (!prefix_cache) return {};
+    switch (o.cache_scope) {
+      case ServerOptions::CacheScope::Global:
+        return {prefix_cache, "*"};
+      case ServerOptions::CacheScope::User:
+        if (open.cache_user.empty()) return {};
+        return {prefix_cache, "u:" + open.cache_user};
+      case ServerOptions::CacheScope::Session:
+        break;
+    }
+    if (open.cache_conversation.empty()) return {};
+    return {prefix_cache, "c:" + open.cache_conversation};
+  }
 
   struct Live {  // one open stream, watched for idleness
     grpc::ServerContext* ctx;
@@ -374,9 +392,10 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
   const Clock::time_point open_start = Clock::now();
   std::unique_ptr<steer::Cloud> cloud;
   try {
-    cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}, llm_batcher),
-                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}, slm_batcher), open,
-                                           models.bytes);
+    const steer::PrefixUse prefix = prefix_for(open);
+    cloud = std::make_unique<steer::Cloud>(steer::make_sequence_source(llm, {.n_ctx = ctx_llm}, llm_batcher, prefix),
+                                           steer::make_sequence_source(slm, {.n_ctx = ctx_slm}, slm_batcher, prefix),
+                                           open, models.bytes);
   } catch (const std::exception& e) {
     return failed(StatusCode::INVALID_ARGUMENT, e.what(), id);
   }
@@ -387,12 +406,21 @@ grpc::Status CloudServer::Impl::run_session(grpc::ServerContext* ctx,
       ", x " +
       std::to_string(open.x_llm.size()) + " tokens, max_new " + std::to_string(s.max_new) +
       (open.resume.empty() ? std::string() : ", resumed after " + std::to_string(open.resume.size()) + " decided tokens") +
+      (cloud->llm_reused() + cloud->slm_reused() ? ", " + std::to_string(cloud->llm_reused()) + "+" +
+                                                        std::to_string(cloud->slm_reused()) + " prompt tokens from the cache"
+                                                  : std::string()) +
       ", peer " + peer);
   metrics->session_opened(!open.resume.empty(), open.x_llm.size(), open.x_slm.size(), open.resume.size());
   lim.n_vocab = static_cast<uint32_t>(cloud->n_vocab());
   lim.max_tokens = static_cast<uint64_t>(s.draft) + 1;
 
-  v1::CloudMessage out = to_proto_downlink(steer::accept_for(open, models, id));
+  const steer::SessionAccept accept = steer::accept_for(open, models, id, cloud.get());
+  if (prefix_cache) {
+    metrics->prefix_cache(accept.x_llm_cached, accept.x_slm_cached, prefix_cache->stats().bytes);
+    std::lock_guard<std::mutex> lock(mu);
+    st.cached_tokens += accept.x_llm_cached + accept.x_slm_cached;
+  }
+  v1::CloudMessage out = to_proto_downlink(accept);
   auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   metrics->exchange(seconds_since(open_start), in.ByteSizeLong() + kGrpcFrameBytes, out.ByteSizeLong() + kGrpcFrameBytes);
   touch(serial, false);  // an edge that stops reading is idle too: --idle-timeout covers the write
@@ -521,6 +549,7 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
     if (m.slm_batcher != m.llm_batcher)
       m.slm_batcher->set_pass_observer([metrics](size_t n, size_t rows) { metrics->shared_pass("slm", n, rows); });
   }
+  if (m.o.cache_ram_bytes > 0) m.prefix_cache = std::make_shared<PrefixCache>(m.o.cache_ram_bytes);
   std::random_device rd;
   m.next_session = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
 
@@ -576,7 +605,12 @@ CloudServer::CloudServer(std::shared_ptr<const Model> llm, std::shared_ptr<const
         mib(m.kv_per_session) + " per session (context " + std::to_string(m.ctx_llm) + "/" +
         std::to_string(m.ctx_slm) + "), max " + std::to_string(m.o.max_sessions) + " sessions, " +
         (m.o.batching ? "sessions share forward passes (up to " + std::to_string(m.o.max_batch_rows) + " rows)"
-                      : "no cross-session batching"));
+                      : "no cross-session batching") +
+        (m.prefix_cache ? std::string("; prefix cache ") + mib(m.o.cache_ram_bytes) + " shared per " +
+                              (m.o.cache_scope == ServerOptions::CacheScope::Global ? "cloud (every session)"
+                               : m.o.cache_scope == ServerOptions::CacheScope::User ? "edge user"
+                                                                                    : "conversation")
+                        : std::string("; no prefix cache")));
 }
 
 CloudServer::~CloudServer() { shutdown(); }

@@ -45,6 +45,13 @@ struct ServerOptions {
   // rule travels in each SessionOpen, so a cloud operator can pin one here.
   std::optional<steer::SteerCandidates> steer_candidates;
   std::string metrics_listen;    // HOST:PORT serving /metrics (Prometheus text format); empty = none
+  // Prefix KV cache (model/prefix_cache.h) over both models: bytes it may
+  // hold (0 = off; on top of memory_budget_bytes), and which sessions share
+  // it: each conversation's own (SessionOpen.cache_conversation), each
+  // edge user's (cache_user), or everyone's. Sessions without the key share
+  // nothing.
+  uint64_t cache_ram_bytes = 0;
+  enum class CacheScope { Session, User, Global } cache_scope = CacheScope::Session;
   std::function<void(const std::string&)> log;  // one line per event; never holds prompt text or ids
 };
 
@@ -54,6 +61,7 @@ struct ServerStats {
   // Forward passes run and eval requests served, both models together; with
   // batching, requests / passes is the mean number of sessions per pass.
   uint64_t passes = 0, requests = 0;
+  uint64_t cached_tokens = 0;  // x positions both models reused from the prefix cache
 };
 
 // Memory one session holds: both models' KV caches (F32, n_ctx positions)

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -101,8 +102,14 @@ class ServerProc {
 struct Deployment {
   ServerProc cloud;
   std::unique_ptr<ServerProc> edge;
-  explicit Deployment(std::vector<std::string> edge_extra = {})
-      : cloud({"cloud", "serve", "--llm", kLlm, "--slm", kSlm, "--listen", "127.0.0.1:0", "--ctx", "256", "-t", "1"}) {
+  explicit Deployment(std::vector<std::string> edge_extra = {}, std::vector<std::string> cloud_extra = {})
+      : cloud([&] {
+          std::vector<std::string> a = {"cloud", "serve", "--llm", kLlm, "--slm", kSlm, "--listen", "127.0.0.1:0",
+                                        "-t", "1"};
+          if (std::find(cloud_extra.begin(), cloud_extra.end(), "--ctx") == cloud_extra.end()) a.insert(a.end(), {"--ctx", "256"});
+          a.insert(a.end(), cloud_extra.begin(), cloud_extra.end());
+          return a;
+        }()) {
     if (!cloud.ok()) return;
     std::vector<std::string> a = {"edge", "serve", "--slm", kSlm, "--cloud",
                                   "127.0.0.1:" + std::to_string(cloud.port()), "--port", "0", "-t", "1"};
@@ -285,7 +292,14 @@ TEST(EdgeServe, BadRequestsGetOpenAIShapedErrors) {
                "messages");
   expect_error(c.Post("/v1/chat/completions", R"({"messages": [{"role": "assistant", "content": "hi"}]})",
                       "application/json"),
-               400, "no user message", "messages");
+               400, "must start with a user message", "messages[0]");
+  expect_error(c.Post("/v1/chat/completions",
+                      R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})",
+                      "application/json"),
+               400, "last message must be a user message", "messages");
+  expect_error(c.Post("/v1/chat/completions", R"({"messages": [{"role": "tool", "content": "42"}]})",
+                      "application/json"),
+               400, "role 'tool' is not supported", "messages[0].role");
   json bad = chat_body(4, false);
   bad["specsteer"] = {{"lambda", 0}};
   expect_error(c.Post("/v1/chat/completions", bad.dump(), "application/json"), 400, "lambda must be", nullptr);
@@ -617,4 +631,137 @@ TEST(EdgeServe, TheChatPageStreamsAndShowsWhatLeftTheDevice) {
   // The wire log is behind the key too, and unknown ids are a 404.
   EXPECT_EQ(c.Get("/v1/wire/" + wire["id"].get<std::string>())->status, 401);
   EXPECT_EQ(c.Get("/v1/wire/nope", {{"Authorization", "Bearer " + key}})->status, 404);
+}
+
+// A chat through edge serve keeps its conversation: x is the last user turn,
+// the earlier turns travel as history (SLM+'s prompt and the cloud's x grow
+// turn by turn), and the prefix caches on both sides reuse the previous
+// turns; with --cache-ram 0 on both every reply is the same.
+namespace {
+
+struct Turn {
+  std::string reply;
+  json usage, specsteer;
+};
+
+std::vector<Turn> chat_four_turns(const Deployment& d, const std::string& user) {
+  auto c = d.client();
+  json messages = json::array({{{"role", "system"}, {"content", "You are terse."}}});
+  const std::vector<std::string> asks = {kInput, "Say that again, shorter.", "Now as a question.",
+                                         "And in one word?"};
+  std::vector<Turn> out;
+  for (const auto& ask : asks) {
+    messages.push_back({{"role", "user"}, {"content", ask}});
+    json body = {{"messages", messages}, {"max_tokens", 6}, {"seed", 7}, {"user", user},
+                 {"specsteer", {{"retrieve_k", 1}}}};
+    auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return out;
+    EXPECT_EQ(r->status, 200) << r->body;
+    const json j = json::parse(r->body);
+    Turn t{j["choices"][0]["message"]["content"].get<std::string>(), j["usage"], j["specsteer"]};
+    messages.push_back({{"role", "assistant"}, {"content", t.reply}});
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+fs::path abstract_profile_db(const std::string& name) {
+  const fs::path db = temp_dir() / (name + ".db");
+  const std::string sample = std::string(SPECSTEER_SOURCE_DIR) + "/data/longlamp-sample/abstract.jsonl";
+  const std::string imp = std::string(SPECSTEER_CLI) + " profile import --db '" + db.string() +
+                          "' --task abstract --data '" + sample + "' >/dev/null 2>&1";
+  EXPECT_EQ(std::system(imp.c_str()), 0) << imp;
+  return db;
+}
+
+}  // namespace
+
+TEST(EdgeServe, AChatKeepsItsConversationAndReusesItOnBothSides) {
+  NEED_FIXTURES();
+  const fs::path db = abstract_profile_db("multiturn");
+  std::vector<Turn> cached, uncached;
+  std::string wire_turn2;
+  {
+    Deployment d({"--profile-db", db.string(), "--task", "abstract"}, {});
+    ASSERT_TRUE(d.ok()) << d.cloud.log() << (d.edge ? d.edge->log() : "");
+    cached = chat_four_turns(d, "Mira Okafor");
+    ASSERT_EQ(cached.size(), 4u);
+    auto c = d.client();
+    auto w = c.Get("/v1/wire/" + cached[1].specsteer["wire_id"].get<std::string>());
+    ASSERT_TRUE(w);
+    wire_turn2 = w->body;
+    EXPECT_EQ(d.edge->log().find("Say that again"), std::string::npos) << "prompt text in the edge log";
+    EXPECT_NE(d.cloud.log().find("prompt tokens from the cache"), std::string::npos) << d.cloud.log();
+  }
+  {
+    Deployment d({"--profile-db", db.string(), "--task", "abstract", "--cache-ram", "0"},
+                 {"--cache-ram", "0"});
+    ASSERT_TRUE(d.ok()) << d.cloud.log() << (d.edge ? d.edge->log() : "");
+    uncached = chat_four_turns(d, "Mira Okafor");
+    ASSERT_EQ(uncached.size(), 4u);
+  }
+  for (size_t i = 0; i < 4; ++i) {
+    SCOPED_TRACE("turn " + std::to_string(i + 1));
+    EXPECT_EQ(cached[i].reply, uncached[i].reply) << "the caches changed a reply";
+    EXPECT_EQ(cached[i].usage["prompt_tokens"], uncached[i].usage["prompt_tokens"]);
+    EXPECT_EQ(uncached[i].usage["prompt_tokens_details"]["cached_tokens"], 0);
+    EXPECT_EQ(uncached[i].specsteer["cloud_cached_tokens"], 0);
+    EXPECT_EQ(cached[i].specsteer["history_turns"], 2 * i);
+    EXPECT_EQ(cached[i].specsteer["withheld_turns"], 0) << "specsteer's replies already crossed to the cloud";
+    if (i == 0) continue;
+    // SLM+'s prompt grows with the conversation (not just the last message).
+    EXPECT_GT(cached[i].usage["prompt_tokens"].get<int>(),
+              cached[i - 1].usage["prompt_tokens"].get<int>() + cached[i - 1].usage["completion_tokens"].get<int>());
+    const int prompt = cached[i].usage["prompt_tokens"], reused = cached[i].usage["prompt_tokens_details"]["cached_tokens"];
+    EXPECT_GE(2 * reused, prompt) << "the device re-read most of the conversation";
+    EXPECT_GT(cached[i].specsteer["cloud_cached_tokens"].get<int>(), 0) << "the cloud re-read the conversation";
+  }
+  // Turn 2 sent the cloud the conversation: turn 1's question and reply,
+  // never the profile's entries.
+  const json w = json::parse(wire_turn2);
+  const json& open = w["messages"][0];
+  ASSERT_EQ(open["history"].size(), 2u) << open.dump();
+  EXPECT_EQ(open["history"][0]["text"], kInput);
+  EXPECT_EQ(open["history"][1]["text"], cached[0].reply);
+  EXPECT_EQ(open["x"], "Say that again, shorter.");
+  for (const auto& e : cached[1].specsteer["profile_entries"]) {
+    for (const auto& [k, v] : e.items()) {
+      if (v.is_string() && v.get<std::string>().size() > 20) {
+        EXPECT_EQ(wire_turn2.find(v.get<std::string>()), std::string::npos) << "a profile entry left the device";
+      }
+    }
+  }
+}
+
+TEST(EdgeServe, AReplyWrittenOnTheDeviceAloneIsSentEmptyUnlessAllowed) {
+  NEED_FIXTURES();
+  for (const bool allow : {false, true}) {
+    SCOPED_TRACE(allow ? "--history-to-cloud all" : "default");
+    std::vector<std::string> edge_args;
+    if (allow) edge_args = {"--history-to-cloud", "all"};
+    Deployment d(edge_args);
+    ASSERT_TRUE(d.ok()) << d.cloud.log() << (d.edge ? d.edge->log() : "");
+    auto c = d.client();
+    json body = {{"messages", json::array({{{"role", "user"}, {"content", kInput}}})},
+                 {"max_tokens", 6},
+                 {"seed", 7},
+                 {"specsteer", {{"method", "slm+"}}}};
+    auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no reply");
+    const std::string local = json::parse(r->body)["choices"][0]["message"]["content"];
+    body["messages"].push_back({{"role", "assistant"}, {"content", local}});
+    body["messages"].push_back({{"role", "user"}, {"content", "Shorter."}});
+    body["specsteer"] = {{"method", "specsteer"}};
+    r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no reply");
+    const json j = json::parse(r->body);
+    EXPECT_EQ(j["specsteer"]["withheld_turns"], allow ? 0 : 1);
+    auto w = c.Get("/v1/wire/" + j["specsteer"]["wire_id"].get<std::string>());
+    ASSERT_TRUE(w);
+    const json open = json::parse(w->body)["messages"][0];
+    ASSERT_EQ(open["history"].size(), 2u);
+    EXPECT_EQ(open["history"][1]["text"], allow ? local : "");
+    EXPECT_EQ(open["history"][0]["text"], kInput);
+  }
 }

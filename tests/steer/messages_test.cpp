@@ -121,9 +121,10 @@ TEST(Codec, SteeringCandidateSettingsAreValidated) {
     EXPECT_NE(std::string(e.what()).find("plausibility"), std::string::npos) << e.what();
   }
   // An unknown rule byte: the second-to-last settings field (a u8 before the
-  // f64 gamma), followed by the empty resume list (one count byte).
+  // f64 gamma), followed by the empty resume and history lists and the two
+  // empty cache keys (one count byte each).
   auto bytes = encode(sample_open());
-  bytes[bytes.size() - 10] = 7;
+  bytes[bytes.size() - 13] = 7;
   try {
     decode(bytes);
     FAIL();
