@@ -112,6 +112,28 @@ int main(int argc, char** argv) {
     params.task = NULL;
   }
 
+  /* A conversation: the second turn sends the first turn's question and
+   * reply as history and reuses the first turn's prompt from the edge's
+   * prefix cache. */
+  specsteer_message chat[3] = {{"user", x}, {"assistant", ""}, {"user", "Say that again, shorter."}};
+  specsteer_result* t1 = specsteer_chat(edge, chat, 1, private_context, &params, NULL, NULL, &error);
+  if (!t1) return fail("chat turn 1", error);
+  chat[1].content = specsteer_result_text(t1);
+  specsteer_result* t2 = specsteer_chat(edge, chat, 3, private_context, &params, NULL, NULL, &error);
+  if (!t2) return fail("chat turn 2", error);
+  specsteer_counters ct;
+  specsteer_result_counters(t2, &ct);
+  printf("turn 2: %s (prompt tokens reused on the device %llu)\n", specsteer_result_text(t2),
+         (unsigned long long)ct.cached_tokens);
+  if (ct.cached_tokens == 0) return fail("turn 2 reused nothing of turn 1", NULL);
+  specsteer_result_free(t1);
+  specsteer_result_free(t2);
+  specsteer_message no_user[1] = {{"assistant", "hi"}};
+  specsteer_result* bad_chat = specsteer_chat(edge, no_user, 1, NULL, &params, NULL, NULL, &error);
+  if (bad_chat || !error || !strstr(error, "user message")) return fail("a chat without a user turn was accepted", error);
+  specsteer_string_free(error);
+  error = NULL;
+
   /* Invalid settings are refused with a message. */
   params.lambda = 0;
   specsteer_result* bad = specsteer_generate(edge, x, NULL, &params, NULL, NULL, &error);

@@ -94,6 +94,30 @@ SPECSTEER_API specsteer_result* specsteer_generate(specsteer_edge* edge, const c
                                      const specsteer_params* params, specsteer_token_callback callback,
                                      void* user_data, char** error);
 
+/* One message of a conversation: role "system", "user" or "assistant". */
+typedef struct specsteer_message {
+  const char* role;
+  const char* content;
+} specsteer_message;
+
+/* One reply to a conversation (OpenAI's message list): the last message must
+ * be the user's; the earlier user and assistant turns go to the cloud as its
+ * history, except assistant turns this edge cannot show the cloud already saw
+ * in full (written on the device alone, edited, from another process): those
+ * go empty (SLM+ still reads them). The private context (or params.user's
+ * entries, retrieved for the first user message) joins the first user turn,
+ * on the device only. With the edge's prefix cache the next turn prefills
+ * only its new message. Returns NULL on error. */
+SPECSTEER_API specsteer_result* specsteer_chat(specsteer_edge* edge, const specsteer_message* messages,
+                                               size_t n_messages, const char* private_context,
+                                               const specsteer_params* params, specsteer_token_callback callback,
+                                               void* user_data, char** error);
+
+/* The edge's prefix cache: bytes of SLM+ prompt KV kept for the next turn of
+ * a conversation (per params.user; 256 MiB by default; 0 = off). Returns 0,
+ * or non-zero with *error set. */
+SPECSTEER_API int specsteer_edge_set_cache_ram(specsteer_edge* edge, uint64_t bytes, char** error);
+
 typedef struct specsteer_counters {
   uint64_t n_generated, n_drafted, n_accepted, round_trips, bytes_up, bytes_down;
   double acceptance_rate;
@@ -101,6 +125,8 @@ typedef struct specsteer_counters {
   int fallback;   /* the cloud was lost and the device finished alone */
   uint64_t resumed;       /* sessions reopened after a cloud failure (generation continued in the cloud) */
   uint64_t resume_tokens; /* decided tokens those sessions re-prefilled in the cloud */
+  uint64_t cached_tokens;       /* prompt tokens the device reused from its prefix cache */
+  uint64_t cloud_cached_tokens; /* tokens of x the cloud's LLM reused from its prefix cache */
 } specsteer_counters;
 
 SPECSTEER_API const char* specsteer_result_text(const specsteer_result* result); /* owned by the result */

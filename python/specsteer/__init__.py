@@ -68,6 +68,8 @@ class Counters:
     fallback: bool
     resumed: int
     resume_tokens: int
+    cached_tokens: int        # prompt tokens the device reused from its prefix cache
+    cloud_cached_tokens: int  # tokens of x the cloud's LLM reused from its cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +181,8 @@ class Edge:
                  lam: float = 0.5, beta: float = 1.0, draft: int = 4, steer_k: int = 32, chat: bool = True,
                  system: Optional[str] = None, stop: Sequence[str] = (), retrieve_k: int = 4,
                  repeat_penalty: float = 1.0, repeat_last_n: int = 64, fallback: bool = False,
-                 cloud_retries: int = 2, stream: bool = False) -> Union[Result, Stream]:
+                 cloud_retries: int = 2, stream: bool = False,
+                 _messages: Optional[Sequence[dict]] = None) -> Union[Result, Stream]:
         """One generation of `prompt` (x: the cloud sees it). `user` (with
         profile_db) personalizes from that user's entries and adapters for
         `task`; `private_context` gives private text directly. With
@@ -221,6 +224,13 @@ class Edge:
         p.retrieve_k = retrieve_k
         p.cloud_retries = cloud_retries
         x, ctx = s(prompt), s(private_context)
+        msgs = None
+        if _messages is not None:
+            msgs = (_library.Message * max(1, len(_messages)))()
+            for i, m in enumerate(_messages):
+                if not isinstance(m, dict) or "role" not in m or "content" not in m:
+                    raise SpecSteerError(f"messages[{i}] must be a dict with 'role' and 'content'")
+                msgs[i].role, msgs[i].content = s(m["role"]), s(m["content"])
 
         def start(on_piece=None) -> Result:
             def cb(data, length, _user):
@@ -230,9 +240,13 @@ class Edge:
             c_cb = _library.TokenCallback(cb) if on_piece else _library.TokenCallback()
             err = ctypes.c_void_p()
             with self._busy:
-                res = lib.specsteer_generate(self._h, x, ctx, ctypes.byref(p), c_cb, None, ctypes.byref(err))
+                if msgs is None:
+                    res = lib.specsteer_generate(self._h, x, ctx, ctypes.byref(p), c_cb, None, ctypes.byref(err))
+                else:
+                    res = lib.specsteer_chat(self._h, msgs, len(_messages), ctx, ctypes.byref(p), c_cb, None,
+                                             ctypes.byref(err))
             if not res:
-                raise _take_error(err, "specsteer_generate")
+                raise _take_error(err, "specsteer_generate" if msgs is None else "specsteer_chat")
             try:
                 text = ctypes.string_at(lib.specsteer_result_text(res)).decode("utf-8")
                 raw = _library.RawCounters()
@@ -241,9 +255,26 @@ class Edge:
                 lib.specsteer_result_free(res)
             counters = Counters(raw.n_generated, raw.n_drafted, raw.n_accepted, raw.round_trips, raw.bytes_up,
                                 raw.bytes_down, raw.acceptance_rate, bool(raw.cancelled), bool(raw.fallback),
-                                raw.resumed, raw.resume_tokens)
+                                raw.resumed, raw.resume_tokens, raw.cached_tokens, raw.cloud_cached_tokens)
             return Result(text, counters)
 
         if stream:
             return Stream(self, start)
         return start()
+
+    def chat(self, messages: Sequence[dict], **kwargs) -> Union[Result, Stream]:
+        """A reply to a conversation, OpenAI's message list ([{"role":
+        "system"|"user"|"assistant", "content": ...}], the last one the
+        user's). Earlier turns go to the cloud as history, except replies this
+        edge cannot show the cloud already saw (written on the device alone,
+        edited): those go empty. The edge's prefix cache makes the next turn
+        prefill only its new message. Takes generate()'s keyword arguments."""
+        if not messages:
+            raise SpecSteerError("messages is empty")
+        return self.generate(None, _messages=messages, **kwargs)
+
+    def set_cache_ram(self, mib: float) -> None:
+        """MiB of prompt KV the edge keeps for the next turn (256 by default; 0 = off)."""
+        err = ctypes.c_void_p()
+        if _c().specsteer_edge_set_cache_ram(self._h, int(mib * 1024 * 1024), ctypes.byref(err)) != 0:
+            raise _take_error(err, "specsteer_edge_set_cache_ram")

@@ -50,7 +50,15 @@ class RawCounters(ctypes.Structure):
         ("fallback", ctypes.c_int),
         ("resumed", ctypes.c_uint64),
         ("resume_tokens", ctypes.c_uint64),
+        ("cached_tokens", ctypes.c_uint64),
+        ("cloud_cached_tokens", ctypes.c_uint64),
     ]
+
+
+class Message(ctypes.Structure):
+    """specsteer_message."""
+
+    _fields_ = [("role", ctypes.c_char_p), ("content", ctypes.c_char_p)]
 
 
 TokenCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
@@ -103,6 +111,9 @@ def _bind(lib):
         "specsteer_edge_cancel": (None, [c.c_void_p]),
         "specsteer_generate": (c.c_void_p, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(Params), TokenCallback,
                                             c.c_void_p, c.POINTER(c.c_void_p)]),
+        "specsteer_chat": (c.c_void_p, [c.c_void_p, c.POINTER(Message), c.c_size_t, c.c_char_p, c.POINTER(Params),
+                                        TokenCallback, c.c_void_p, c.POINTER(c.c_void_p)]),
+        "specsteer_edge_set_cache_ram": (c.c_int, [c.c_void_p, c.c_uint64, c.POINTER(c.c_void_p)]),
         "specsteer_result_text": (c.c_void_p, [c.c_void_p]),
         "specsteer_result_counters": (None, [c.c_void_p, c.POINTER(RawCounters)]),
         "specsteer_result_free": (None, [c.c_void_p]),

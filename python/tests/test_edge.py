@@ -52,6 +52,25 @@ def test_stream_pieces_join_to_the_text(edge, temperature):
     assert stream.result.text == whole.text
 
 
+def test_chat_keeps_the_conversation_and_reuses_it(edge):
+    msgs = [{"role": "user", "content": X}]
+    first = edge.chat(msgs, max_tokens=24, seed=1)
+    msgs += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "Say that again, shorter."}]
+    second = edge.chat(msgs, max_tokens=24, seed=1)
+    assert second.text.strip()
+    assert second.counters.cached_tokens > 0, "the second turn re-read the first"
+    streamed = "".join(edge.chat(msgs, max_tokens=24, seed=1, stream=True))
+    assert streamed == second.text
+    edge.set_cache_ram(0)
+    try:
+        again = edge.chat(msgs, max_tokens=24, seed=1)
+    finally:
+        edge.set_cache_ram(256)
+    assert again.text == second.text and again.counters.cached_tokens == 0
+    with pytest.raises(specsteer.SpecSteerError, match="user message"):
+        edge.chat([{"role": "assistant", "content": "hi"}])
+
+
 def test_errors_carry_the_c_api_message(edge):
     with pytest.raises(specsteer.SpecSteerError, match="method"):
         edge.generate(X, method="no-such-method")

@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/secret.h"
 #include "model/lora.h"
+#include "model/prefix_cache.h"
 #include "personalize/personalize.h"
 #include "profile/profile.h"
+#include "steer/conversation.h"
 #include "steer/generate.h"
 #ifdef SPECSTEER_HAVE_GRPC
 #include "transport/client.h"
@@ -28,6 +31,10 @@ struct specsteer_edge {
   std::optional<profile::Store> profile;
   std::vector<LoraRef> lora;
   std::atomic<bool> cancel{false};
+  // SLM+'s prompts kept for the next turn (specsteer_edge_set_cache_ram).
+  std::shared_ptr<PrefixCache> cache = std::make_shared<PrefixCache>(256ull << 20);
+  steer::SentReplies sent;                     // replies the cloud saw in full
+  const std::string secret = random_secret();  // cache keys the cloud cannot read
 };
 
 struct specsteer_result {
@@ -130,78 +137,156 @@ void specsteer_edge_cancel(specsteer_edge* edge) {
   if (edge) edge->cancel = true;
 }
 
+}  // extern "C"
+
+namespace {
+
+// One generation of x after `history` (earlier user/assistant turns, oldest
+// first; empty for a single prompt).
+specsteer_result* generate_turn(specsteer_edge* edge, const std::string& x, std::vector<ChatTurn> history,
+                                const std::string& extra_system, const char* private_context,
+                                const specsteer_params* params, specsteer_token_callback callback, void* user_data) {
+  specsteer_params p;
+  specsteer_params_init(&p);
+  if (params) p = *params;
+  steer::GenerateRequest req;
+  // The first user turn carries the private context (entries retrieved for
+  // it once per conversation), so SLM+'s prompt only grows turn by turn.
+  const std::string first = history.empty() ? x : history.front().text;
+  req.x = first;
+  const std::string ctx = private_context ? private_context : "";
+  req.personalized = ctx.empty() ? first : ctx + "\n\n" + first;
+  req.chat = p.chat != 0;
+  req.edge_lora = edge->lora;
+  if (p.system) req.system = p.system;
+  if (!extra_system.empty()) req.system += (req.system.empty() ? "" : "\n") + extra_system;
+  if (p.n_stop > 0 && !p.stop) throw Error("specsteer: params.n_stop > 0 but params.stop is NULL");
+  for (size_t i = 0; i < p.n_stop; ++i) {
+    if (!p.stop[i] || !*p.stop[i]) throw Error("specsteer: params.stop[" + std::to_string(i) + "] is empty");
+    req.stop.emplace_back(p.stop[i]);
+  }
+  if (p.user) {
+    if (!edge->profile) throw Error("specsteer: params.user needs specsteer_edge_open_profile first");
+    if (!ctx.empty()) throw Error("specsteer: give private_context or params.user, not both");
+    if (!p.task) throw Error("specsteer: params.user needs params.task");
+    if (p.retrieve_k < 0) throw Error("specsteer: params.retrieve_k must be >= 0");
+    personalize::apply(*edge->profile, p.user, profile::parse_task(p.task), p.retrieve_k, first, *edge->models.slm,
+                       req);
+  }
+  if (!history.empty()) {
+    history.front().text = req.x;
+    req.x = x;
+    req.history = std::move(history);
+    edge->sent.withhold_unsent(req);
+  }
+  const std::string user = p.user ? p.user : "";
+  if (edge->cache) req.edge_cache = {edge->cache, "user:" + user};
+  auto keyed = [&](const std::string& kind, std::initializer_list<std::string> parts) {
+    std::string data = edge->secret + kind;
+    for (const auto& part : parts) data += '\0' + std::to_string(part.size()) + ':' + part;
+    return sha256_hex(data).substr(0, 32);
+  };
+  req.cache_user = keyed("user", {user});
+  req.cache_conversation = keyed("conversation", {user, req.system, first});
+  auto& s = req.settings;
+  s.method = steer::parse_method(p.method ? p.method : "specsteer");
+  s.lambda = p.lambda;
+  s.beta = p.beta;
+  s.draft = p.draft;
+  s.top_k = p.steer_k;
+  s.max_new = p.n_predict;
+  s.seed = p.seed;
+  s.sampler.temperature = p.temperature;
+  s.sampler.top_p = p.top_p;
+  s.sampler.top_k = p.top_k;
+  s.sampler.min_p = p.min_p;
+  s.repeat = {.penalty = p.repeat_penalty, .last_n = p.repeat_last_n};
+  steer::validate(s);
+  req.on_cloud_failure = p.fallback ? steer::CloudFailure::Fallback : steer::CloudFailure::FallbackAfterOpen;
+  if (p.cloud_retries < 0) throw Error("specsteer: params.cloud_retries must be >= 0");
+  req.cloud_retries = p.cloud_retries;
+  edge->cancel = false;
+  req.cancel = &edge->cancel;
+  if (callback)
+    req.on_token = [&](int32_t, std::string_view piece) {
+      if (!piece.empty() && callback(piece.data(), piece.size(), user_data) != 0) edge->cancel = true;
+    };
+#ifdef SPECSTEER_HAVE_GRPC
+  std::unique_ptr<transport::GrpcTransport> link;
+  if (!edge->cloud.empty() && steer::uses_cloud(s.method)) {
+    transport::ClientOptions co;
+    co.target = edge->cloud;
+    co.auth_token = edge->auth_token;
+    link = std::make_unique<transport::GrpcTransport>(co);
+    req.cloud = link.get();
+  }
+#endif
+  auto out = std::make_unique<specsteer_result>();
+  out->r = steer::generate(edge->models, req);
+  if (out->r.stop_reason == "cloud_error")
+    throw Error((out->r.cloud_failed_at_open ? "the cloud did not open the session: " : "the cloud failed: ") +
+                out->r.cloud_error);
+  edge->sent.record(req, out->r);
+  return out.release();
+}
+
+}  // namespace
+
+extern "C" {
+
 specsteer_result* specsteer_generate(specsteer_edge* edge, const char* x, const char* private_context,
                                      const specsteer_params* params, specsteer_token_callback callback,
                                      void* user_data, char** error) {
   try {
     if (!edge) throw Error("specsteer_generate: edge is NULL");
     if (!x) throw Error("specsteer_generate: x is NULL");
-    specsteer_params p;
-    specsteer_params_init(&p);
-    if (params) p = *params;
-    steer::GenerateRequest req;
-    req.x = x;
-    const std::string ctx = private_context ? private_context : "";
-    req.personalized = ctx.empty() ? req.x : ctx + "\n\n" + req.x;
-    req.chat = p.chat != 0;
-    req.edge_lora = edge->lora;
-    if (p.system) req.system = p.system;
-    if (p.n_stop > 0 && !p.stop) throw Error("specsteer_generate: params.n_stop > 0 but params.stop is NULL");
-    for (size_t i = 0; i < p.n_stop; ++i) {
-      if (!p.stop[i] || !*p.stop[i]) throw Error("specsteer_generate: params.stop[" + std::to_string(i) + "] is empty");
-      req.stop.emplace_back(p.stop[i]);
-    }
-    if (p.user) {
-      if (!edge->profile) throw Error("specsteer_generate: params.user needs specsteer_edge_open_profile first");
-      if (!ctx.empty()) throw Error("specsteer_generate: give private_context or params.user, not both");
-      if (!p.task) throw Error("specsteer_generate: params.user needs params.task");
-      if (p.retrieve_k < 0) throw Error("specsteer_generate: params.retrieve_k must be >= 0");
-      personalize::apply(*edge->profile, p.user, profile::parse_task(p.task), p.retrieve_k, x, *edge->models.slm,
-                         req);
-    }
-    auto& s = req.settings;
-    s.method = steer::parse_method(p.method ? p.method : "specsteer");
-    s.lambda = p.lambda;
-    s.beta = p.beta;
-    s.draft = p.draft;
-    s.top_k = p.steer_k;
-    s.max_new = p.n_predict;
-    s.seed = p.seed;
-    s.sampler.temperature = p.temperature;
-    s.sampler.top_p = p.top_p;
-    s.sampler.top_k = p.top_k;
-    s.sampler.min_p = p.min_p;
-    s.repeat = {.penalty = p.repeat_penalty, .last_n = p.repeat_last_n};
-    steer::validate(s);
-    req.on_cloud_failure = p.fallback ? steer::CloudFailure::Fallback : steer::CloudFailure::FallbackAfterOpen;
-    if (p.cloud_retries < 0) throw Error("specsteer_generate: params.cloud_retries must be >= 0");
-    req.cloud_retries = p.cloud_retries;
-    edge->cancel = false;
-    req.cancel = &edge->cancel;
-    if (callback)
-      req.on_token = [&](int32_t, std::string_view piece) {
-        if (!piece.empty() && callback(piece.data(), piece.size(), user_data) != 0) edge->cancel = true;
-      };
-#ifdef SPECSTEER_HAVE_GRPC
-    std::unique_ptr<transport::GrpcTransport> link;
-    if (!edge->cloud.empty() && steer::uses_cloud(s.method)) {
-      transport::ClientOptions co;
-      co.target = edge->cloud;
-      co.auth_token = edge->auth_token;
-      link = std::make_unique<transport::GrpcTransport>(co);
-      req.cloud = link.get();
-    }
-#endif
-    auto out = std::make_unique<specsteer_result>();
-    out->r = steer::generate(edge->models, req);
-    if (out->r.stop_reason == "cloud_error")
-      throw Error((out->r.cloud_failed_at_open ? "the cloud did not open the session: " : "the cloud failed: ") +
-                  out->r.cloud_error);
-    return out.release();
+    return generate_turn(edge, x, {}, "", private_context, params, callback, user_data);
   } catch (const std::exception& e) {
     set_error(error, e.what());
     return nullptr;
   }
+}
+
+specsteer_result* specsteer_chat(specsteer_edge* edge, const specsteer_message* messages, size_t n_messages,
+                                 const char* private_context, const specsteer_params* params,
+                                 specsteer_token_callback callback, void* user_data, char** error) {
+  try {
+    if (!edge) throw Error("specsteer_chat: edge is NULL");
+    if (!messages || n_messages == 0) throw Error("specsteer_chat: no messages");
+    std::vector<ChatTurn> turns;
+    std::string system;
+    for (size_t i = 0; i < n_messages; ++i) {
+      const std::string at = "specsteer_chat: messages[" + std::to_string(i) + "]";
+      if (!messages[i].role || !messages[i].content) throw Error(at + " has a NULL role or content");
+      const std::string role = messages[i].role, content = messages[i].content;
+      if (role == "system") {
+        system += (system.empty() ? "" : "\n") + content;
+      } else if (role == "user" || role == "assistant") {
+        if (turns.empty() && role == "assistant") throw Error(at + ": the conversation must start with a user message");
+        if (!turns.empty() && turns.back().role == role)
+          turns.back().text += "\n\n" + content;
+        else
+          turns.push_back({role, content});
+      } else {
+        throw Error(at + ": role '" + role + "' is not supported (system, user, assistant)");
+      }
+    }
+    if (turns.empty() || turns.back().role != "user") throw Error("specsteer_chat: the last message must be a user message");
+    const std::string x = turns.back().text;
+    if (x.empty()) throw Error("specsteer_chat: the last user message is empty");
+    turns.pop_back();
+    return generate_turn(edge, x, std::move(turns), system, private_context, params, callback, user_data);
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+    return nullptr;
+  }
+}
+
+int specsteer_edge_set_cache_ram(specsteer_edge* edge, uint64_t bytes, char** error) {
+  return status_of(error, [&] {
+    if (!edge) throw Error("specsteer_edge_set_cache_ram: edge is NULL");
+    edge->cache = bytes ? std::make_shared<PrefixCache>(bytes) : nullptr;
+  });
 }
 
 const char* specsteer_result_text(const specsteer_result* result) { return result ? result->r.text.c_str() : ""; }
@@ -222,6 +307,8 @@ void specsteer_result_counters(const specsteer_result* result, specsteer_counter
   out->fallback = result->r.cloud_failed_at.has_value();
   out->resumed = c.resumed;
   out->resume_tokens = c.resume_tokens;
+  out->cached_tokens = c.edge_cached_tokens;
+  out->cloud_cached_tokens = c.cloud_cached_tokens;
 }
 
 void specsteer_result_free(specsteer_result* result) { delete result; }

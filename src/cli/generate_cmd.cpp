@@ -203,6 +203,8 @@ void run_generate(GenOpts o) {
       {"bytes_down", c.bytes_down},
       {"resumed", c.resumed},
       {"resume_tokens", c.resume_tokens},
+      {"cached_tokens", c.edge_cached_tokens},
+      {"cloud_cached_tokens", c.cloud_cached_tokens},
       {"t_resume_s", c.t_resume_s},
       {"t_prefill_s", c.t_prefill_s},
       {"t_draft_s", c.t_draft_s},

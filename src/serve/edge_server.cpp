@@ -9,7 +9,6 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
-#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -19,6 +18,7 @@
 #include "profile/profile.h"
 #include "serve/chat_page.h"
 #include "serve/wire_log.h"
+#include "steer/conversation.h"
 
 namespace specsteer::serve {
 
@@ -110,12 +110,7 @@ struct EdgeServer::Impl {
   // keys) are SHA-256 of this process's random secret and the name: the cloud
   // can group a user's sessions, never tell who the user is.
   const std::string secret = random_secret();
-  // SHA-256 of replies whose every token crossed to the cloud (cloud methods
-  // that did not fall back): assistant turns the cloud has already seen.
-  mutable std::mutex seen_mu;
-  std::deque<std::string> seen_order;
-  std::set<std::string> seen;
-  static constexpr size_t kSeenReplies = 4096;
+  steer::SentReplies sent;  // replies the cloud has already seen in full
 
   Impl(const steer::Models& m, EdgeServerOptions opts) : models(m), o(std::move(opts)) {
     if (o.cache_ram_bytes > 0) cache = std::make_shared<PrefixCache>(o.cache_ram_bytes);
@@ -126,20 +121,7 @@ struct EdgeServer::Impl {
     for (const auto& p : parts) data += '\0' + std::to_string(p.size()) + ':' + p;
     return sha256_hex(data).substr(0, 32);
   }
-  bool cloud_saw(const std::string& reply) const {
-    std::lock_guard<std::mutex> lock(seen_mu);
-    return seen.count(sha256_hex(reply)) > 0;
-  }
-  void remember_sent(const std::string& reply) {
-    const std::string d = sha256_hex(reply);
-    std::lock_guard<std::mutex> lock(seen_mu);
-    if (!seen.insert(d).second) return;
-    seen_order.push_back(d);
-    if (seen_order.size() > kSeenReplies) {
-      seen.erase(seen_order.front());
-      seen_order.pop_front();
-    }
-  }
+
 
   void log(const std::string& line) const {
     if (o.log) o.log(line);
@@ -305,9 +287,7 @@ struct EdgeServer::Impl {
       req.x = x;
       req.history = std::move(turns);
       job.history_turns = req.history.size();
-      if (o.history_to_cloud == EdgeServerOptions::HistoryToCloud::Verified)
-        for (size_t i = 1; i < req.history.size(); i += 2)
-          if (!cloud_saw(req.history[i].text)) req.withhold.push_back(i);
+      if (o.history_to_cloud == EdgeServerOptions::HistoryToCloud::Verified) sent.withhold_unsent(req);
     }
     // Per user on the device; the cloud gets names it cannot read.
     if (cache) req.edge_cache = {cache, "user:" + user};
@@ -376,7 +356,7 @@ struct EdgeServer::Impl {
     }
     // Every token of this reply crossed to the cloud: as a later turn it is
     // nothing new to the cloud.
-    if (steer::uses_cloud(req.settings.method) && !r.cloud_failed_at) remember_sent(r.text);
+    sent.record(req, r);
     if (r.stop_reason == "cloud_error")
       throw HttpError(502, "cloud_error", r.cloud_failed_at_open ? "cloud_unavailable" : "cloud_lost", "",
                       (r.cloud_failed_at_open ? "the cloud did not open the session: " : "the cloud failed: ") +
