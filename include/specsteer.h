@@ -94,7 +94,7 @@ SPECSTEER_API specsteer_result* specsteer_generate(specsteer_edge* edge, const c
                                      const specsteer_params* params, specsteer_token_callback callback,
                                      void* user_data, char** error);
 
-/* One message of a conversation: role "system", "user" or "assistant". */
+/* One message of a conversation: role "system" (or "developer"), "user" or "assistant". */
 typedef struct specsteer_message {
   const char* role;
   const char* content;

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "common/error.h"
-#include "common/secret.h"
 #include "model/lora.h"
 #include "model/prefix_cache.h"
 #include "personalize/personalize.h"
@@ -33,8 +32,8 @@ struct specsteer_edge {
   std::atomic<bool> cancel{false};
   // SLM+'s prompts kept for the next turn (specsteer_edge_set_cache_ram).
   std::shared_ptr<PrefixCache> cache = std::make_shared<PrefixCache>(256ull << 20);
-  steer::SentReplies sent;                     // replies the cloud saw in full
-  const std::string secret = random_secret();  // cache keys the cloud cannot read
+  steer::SentReplies sent;        // replies the cloud saw in full
+  steer::CacheNames cache_names;  // what the cloud may call this edge's users and conversations
 };
 
 struct specsteer_result {
@@ -152,7 +151,7 @@ specsteer_result* generate_turn(specsteer_edge* edge, const std::string& x, std:
   steer::GenerateRequest req;
   // The first user turn carries the private context (entries retrieved for
   // it once per conversation), so SLM+'s prompt only grows turn by turn.
-  const std::string first = history.empty() ? x : history.front().text;
+  const std::string first = steer::first_user_message(history, x);
   req.x = first;
   const std::string ctx = private_context ? private_context : "";
   req.personalized = ctx.empty() ? first : ctx + "\n\n" + first;
@@ -173,21 +172,11 @@ specsteer_result* generate_turn(specsteer_edge* edge, const std::string& x, std:
     personalize::apply(*edge->profile, p.user, profile::parse_task(p.task), p.retrieve_k, first, *edge->models.slm,
                        req);
   }
-  if (!history.empty()) {
-    history.front().text = req.x;
-    req.x = x;
-    req.history = std::move(history);
-    edge->sent.withhold_unsent(req);
-  }
+  steer::adopt_history(req, std::move(history), x);
+  edge->sent.withhold_unsent(req);
   const std::string user = p.user ? p.user : "";
   if (edge->cache) req.edge_cache = {edge->cache, "user:" + user};
-  auto keyed = [&](const std::string& kind, std::initializer_list<std::string> parts) {
-    std::string data = edge->secret + kind;
-    for (const auto& part : parts) data += '\0' + std::to_string(part.size()) + ':' + part;
-    return sha256_hex(data).substr(0, 32);
-  };
-  req.cache_user = keyed("user", {user});
-  req.cache_conversation = keyed("conversation", {user, req.system, first});
+  edge->cache_names.name(req, user, first);
   auto& s = req.settings;
   s.method = steer::parse_method(p.method ? p.method : "specsteer");
   s.lambda = p.lambda;
@@ -253,29 +242,18 @@ specsteer_result* specsteer_chat(specsteer_edge* edge, const specsteer_message* 
   try {
     if (!edge) throw Error("specsteer_chat: edge is NULL");
     if (!messages || n_messages == 0) throw Error("specsteer_chat: no messages");
-    std::vector<ChatTurn> turns;
-    std::string system;
-    for (size_t i = 0; i < n_messages; ++i) {
-      const std::string at = "specsteer_chat: messages[" + std::to_string(i) + "]";
-      if (!messages[i].role || !messages[i].content) throw Error(at + " has a NULL role or content");
-      const std::string role = messages[i].role, content = messages[i].content;
-      if (role == "system") {
-        system += (system.empty() ? "" : "\n") + content;
-      } else if (role == "user" || role == "assistant") {
-        if (turns.empty() && role == "assistant") throw Error(at + ": the conversation must start with a user message");
-        if (!turns.empty() && turns.back().role == role)
-          turns.back().text += "\n\n" + content;
-        else
-          turns.push_back({role, content});
-      } else {
-        throw Error(at + ": role '" + role + "' is not supported (system, user, assistant)");
+    steer::ChatMessages chat;
+    try {
+      for (size_t i = 0; i < n_messages; ++i) {
+        if (!messages[i].role || !messages[i].content)
+          throw steer::MessageError("messages[" + std::to_string(i) + "]", "a NULL role or content");
+        chat.add(i, messages[i].role, messages[i].content);
       }
+      chat.finish();
+    } catch (const steer::MessageError& e) {
+      throw Error("specsteer_chat: " + e.param + ": " + e.what());
     }
-    if (turns.empty() || turns.back().role != "user") throw Error("specsteer_chat: the last message must be a user message");
-    const std::string x = turns.back().text;
-    if (x.empty()) throw Error("specsteer_chat: the last user message is empty");
-    turns.pop_back();
-    return generate_turn(edge, x, std::move(turns), system, private_context, params, callback, user_data);
+    return generate_turn(edge, chat.x(), chat.history(), chat.system(), private_context, params, callback, user_data);
   } catch (const std::exception& e) {
     set_error(error, e.what());
     return nullptr;

@@ -106,21 +106,13 @@ struct EdgeServer::Impl {
   std::mutex wire_mu;
   std::deque<std::pair<std::string, json>> wire_logs;
   std::shared_ptr<PrefixCache> cache;  // the device's prefix cache (null: --cache-ram 0)
-  // Names this device gives the cloud for its users and conversations (cache
-  // keys) are SHA-256 of this process's random secret and the name: the cloud
-  // can group a user's sessions, never tell who the user is.
-  const std::string secret = random_secret();
+  steer::CacheNames cache_names;  // what the cloud may call this device's users and conversations
   steer::SentReplies sent;  // replies the cloud has already seen in full
 
   Impl(const steer::Models& m, EdgeServerOptions opts) : models(m), o(std::move(opts)) {
     if (o.cache_ram_bytes > 0) cache = std::make_shared<PrefixCache>(o.cache_ram_bytes);
   }
 
-  std::string keyed(const std::string& kind, const std::vector<std::string>& parts) const {
-    std::string data = secret + kind;
-    for (const auto& p : parts) data += '\0' + std::to_string(p.size()) + ':' + p;
-    return sha256_hex(data).substr(0, 32);
-  }
 
 
   void log(const std::string& line) const {
@@ -147,37 +139,27 @@ struct EdgeServer::Impl {
     job.chat = chat_endpoint;
     steer::GenerateRequest& req = job.req;
     std::string x;
-    std::vector<ChatTurn> turns;  // user and assistant turns, alternating
+    std::vector<ChatTurn> history;  // the turns before x
     if (chat_endpoint) {
       const json* msgs = find(body, "messages");
       if (!msgs || !msgs->is_array() || msgs->empty())
         throw bad_request("messages", "'messages' must be a non-empty array");
-      for (size_t i = 0; i < msgs->size(); ++i) {
-        const json& m = (*msgs)[i];
-        const std::string at = "messages[" + std::to_string(i) + "]";
-        if (!m.is_object()) throw bad_request(at, "each message must be an object");
-        const std::string role = text(m, "role", "", at + ".");
-        const std::string content = text(m, "content", "", at + ".");
-        // System turns become the chat's system text (the cloud sees it, like x).
-        if (role == "system" || role == "developer") {
-          req.system += (req.system.empty() || content.empty() ? "" : "\n") + content;
-        } else if (role == "user" || role == "assistant") {
-          if (turns.empty() && role == "assistant")
-            throw bad_request(at, "the conversation must start with a user message (after any system messages)");
-          // Two messages in a row from one side read as one turn.
-          if (!turns.empty() && turns.back().role == role)
-            turns.back().text += "\n\n" + content;
-          else
-            turns.push_back({role, content});
-        } else {
-          throw bad_request(at + ".role", "role '" + role + "' is not supported (system, developer, user, assistant)");
+      steer::ChatMessages chat;
+      try {
+        for (size_t i = 0; i < msgs->size(); ++i) {
+          const json& m = (*msgs)[i];
+          const std::string at = "messages[" + std::to_string(i) + "]";
+          if (!m.is_object()) throw bad_request(at, "each message must be an object");
+          // System turns become the chat's system text (the cloud sees it, like x).
+          chat.add(i, text(m, "role", "", at + "."), text(m, "content", "", at + "."));
         }
+        chat.finish();
+      } catch (const steer::MessageError& e) {
+        throw bad_request(e.param, e.what());
       }
-      if (turns.empty() || turns.back().role != "user")
-        throw bad_request("messages", "the last message must be a user message: it is what the reply answers");
-      x = turns.back().text;
-      if (x.empty()) throw bad_request("messages", "the last user message has no text content");
-      turns.pop_back();
+      req.system = chat.system();
+      x = chat.x();
+      history = chat.history();
       if (req.system.empty()) req.system = o.system;
       req.chat = o.chat;
     } else {
@@ -261,7 +243,7 @@ struct EdgeServer::Impl {
     // The profile entries are retrieved for the conversation's first user
     // message, once per conversation: SLM+'s prompt then only grows turn by
     // turn, and the device's cache reuses all of it.
-    const std::string first = turns.empty() ? x : turns.front().text;
+    const std::string first = steer::first_user_message(history, x);
     req.x = first;
     req.personalized = first;
     req.edge_lora = o.lora;
@@ -282,17 +264,12 @@ struct EdgeServer::Impl {
         throw HttpError(404, "invalid_request_error", "user_not_found", "user", e.what());
       }
     }
-    if (!turns.empty()) {
-      turns.front().text = req.x;  // as the task template gave it to the cloud
-      req.x = x;
-      req.history = std::move(turns);
-      job.history_turns = req.history.size();
-      if (o.history_to_cloud == EdgeServerOptions::HistoryToCloud::Verified) sent.withhold_unsent(req);
-    }
+    steer::adopt_history(req, std::move(history), x);
+    job.history_turns = req.history.size();
+    if (o.history_to_cloud == EdgeServerOptions::HistoryToCloud::Verified) sent.withhold_unsent(req);
     // Per user on the device; the cloud gets names it cannot read.
     if (cache) req.edge_cache = {cache, "user:" + user};
-    req.cache_user = keyed("user", {user});
-    req.cache_conversation = keyed("conversation", {user, req.system, first});
+    cache_names.name(req, user, first);
     return job;
   }
 
