@@ -53,6 +53,7 @@ json schedule_to_json(const steer::Schedule& s) {
     if (r.recovery) o["rec"] = true;
     if (r.bonus) o["bonus"] = true;
     if (!r.edge.empty()) o["edge"] = spans_json(r.edge);
+    if (!r.edge_ahead.empty()) o["ahead"] = spans_json(r.edge_ahead);
     if (!r.llm.empty()) o["llm"] = spans_json(r.llm);
     if (!r.slm.empty()) o["slm"] = spans_json(r.slm);
     rounds.push_back(std::move(o));
@@ -109,6 +110,7 @@ steer::Schedule schedule_from_json(const json& j, const std::string& where) {
       *flag = it->get<bool>();
     }
     r.edge = spans_from(o, "edge", w);
+    r.edge_ahead = spans_from(o, "ahead", w);
     r.llm = spans_from(o, "llm", w);
     r.slm = spans_from(o, "slm", w);
     s.rounds.push_back(std::move(r));

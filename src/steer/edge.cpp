@@ -11,162 +11,61 @@
 #include "common/error.h"
 #include "common/timer.h"
 #include "steer/formulas.h"
+#include "steer/edge_session.h"
 #include "steer/reply_check.h"
 
 namespace specsteer::steer {
 
-namespace {
+SessionAccept CloudSession::open() {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      accept_ = call<SessionAccept>(t_, open_, lim_, c_, nullptr);
+      return accept_;
+    } catch (const TransportError& e) {
+      retry_or_throw(e, attempt);
+    }
+  }
+}
 
-// Sends one message, decodes the reply, and turns an ErrorReply into Error
-// (a refused SessionOpen) or CloudProtocolError (a failure mid-session).
-// Adds the exchange's wall time to *t_wait and encoding + decoding to
-// *t_codec when given (the decode phase's breakdown).
-template <typename Reply>
-Reply call(Transport& t, const Message& m, const DecodeLimits& lim, Counters& c, double* t_wait,
-           double* t_codec = nullptr) {
-  Stopwatch enc;
-  const std::vector<uint8_t> req = encode(m);
-  double codec = enc.seconds();
+void CloudSession::reopen(std::span<const int32_t> agreed) {
   Stopwatch sw;
-  const std::vector<uint8_t> raw = t.exchange(req);
-  if (t_wait) *t_wait += sw.seconds();
-  c.bytes_up += req.size();
-  c.bytes_down += raw.size();
-  Stopwatch dec;
-  Message reply = decode(raw, lim);
-  codec += dec.seconds();
-  if (t_codec) *t_codec += codec;
-  if (auto* e = std::get_if<ErrorReply>(&reply)) {
-    const std::string why = "cloud refused " + std::string(message_name(m)) + ": " + e->message;
-    if (std::holds_alternative<SessionOpen>(m)) throw Error(why);
-    throw CloudProtocolError(why);
-  }
-  if (auto* r = std::get_if<Reply>(&reply)) return std::move(*r);
-  throw CloudProtocolError(std::string("protocol: expected a reply to ") + message_name(m) + ", got " +
-                           message_name(reply));
+  SessionOpen o = open_;
+  o.resume.assign(agreed.begin(), agreed.end());
+  const SessionAccept a = call<SessionAccept>(t_, o, lim_, c_, nullptr);
+  // Another replica must run the same models on the same terms.
+  if (a.n_vocab != accept_.n_vocab || !(a.llm == accept_.llm) || a.x_llm_tokens != accept_.x_llm_tokens ||
+      a.x_slm_tokens != accept_.x_slm_tokens || a.eog != accept_.eog || a.byte_level != accept_.byte_level)
+    throw CloudProtocolError("protocol: the resumed session's SessionAccept differs from the first one's "
+                             "(another LLM, vocabulary, x length or EOG ids)");
+  accept_.session = a.session;
+  lost_ = false;
+  ++c_.resumed;
+  c_.resume_tokens += agreed.size();
+  c_.t_resume_s += sw.seconds();
 }
 
-// The edge's view of its cloud session across failures: a resumable
-// TransportError (an outage, not a refusal) makes the next exchange first open
-// a new session whose resume point is the tokens the lost one had agreed on,
-// then repeat the request with the new session id. Retries are bounded by
-// the policy; the first open retries the same way.
-class CloudSession {
- public:
-  CloudSession(Transport& t, const SessionOpen& open, DecodeLimits& lim, Counters& c, int retries)
-      : t_(t), open_(open), lim_(lim), c_(c), retries_left_(std::max(0, retries)) {}
-
-  SessionAccept open() {
-    for (int attempt = 0;; ++attempt) {
-      try {
-        accept_ = call<SessionAccept>(t_, open_, lim_, c_, nullptr);
-        return accept_;
-      } catch (const TransportError& e) {
-        retry_or_throw(e, attempt);
-      }
+std::span<const float> Penalizer::operator()(std::span<const float> row, std::span<const int32_t> decided,
+                                             std::span<const int32_t> drafted) {
+  if (!rp_.active()) return row;
+  const size_t total = prompt_.size() + decided.size() + drafted.size();
+  size_t skip = rp_.last_n < 0 ? 0 : total - std::min(total, static_cast<size_t>(rp_.last_n));
+  window_.clear();
+  for (const std::span<const int32_t> part : {prompt_, decided, drafted}) {
+    if (skip >= part.size()) {
+      skip -= part.size();
+      continue;
     }
+    window_.insert(window_.end(), part.begin() + static_cast<std::ptrdiff_t>(skip), part.end());
+    skip = 0;
   }
-
-  // One request/reply of the session. `decided` holds the generated tokens;
-  // the first `agreed` of them are in the cloud's caches (the resume point).
-  template <typename Reply, typename Msg>
-  Reply exchange(Msg m, std::span<const int32_t> decided, size_t agreed, double* wait, double* codec) {
-    for (int attempt = 0;; ++attempt) {
-      try {
-        if (lost_) reopen(decided.first(agreed));
-        m.session = accept_.session;
-        return call<Reply>(t_, m, lim_, c_, wait, codec);
-      } catch (const TransportError& e) {
-        lost_ = true;
-        retry_or_throw(e, attempt);
-      }
-    }
-  }
-
-  uint64_t id() const { return accept_.session; }
-
- private:
-  // Waits (50 ms, 100 ms, ... 1 s) and returns when another attempt may go;
-  // rethrows when the failure is not an outage or the retries are spent.
-  void retry_or_throw(const TransportError& e, int attempt) {
-    if (!e.resumable() || retries_left_ <= 0 || !t_.reopen()) throw;
-    --retries_left_;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 50 << std::min(attempt, 5))));
-  }
-
-  void reopen(std::span<const int32_t> agreed) {
-    Stopwatch sw;
-    SessionOpen o = open_;
-    o.resume.assign(agreed.begin(), agreed.end());
-    const SessionAccept a = call<SessionAccept>(t_, o, lim_, c_, nullptr);
-    // Another replica must run the same models on the same terms.
-    if (a.n_vocab != accept_.n_vocab || !(a.llm == accept_.llm) || a.x_llm_tokens != accept_.x_llm_tokens ||
-        a.x_slm_tokens != accept_.x_slm_tokens || a.eog != accept_.eog || a.byte_level != accept_.byte_level)
-      throw CloudProtocolError("protocol: the resumed session's SessionAccept differs from the first one's "
-                               "(another LLM, vocabulary, x length or EOG ids)");
-    accept_.session = a.session;
-    lost_ = false;
-    ++c_.resumed;
-    c_.resume_tokens += agreed.size();
-    c_.t_resume_s += sw.seconds();
-  }
-
-  Transport& t_;
-  const SessionOpen& open_;
-  DecodeLimits& lim_;
-  Counters& c_;
-  int retries_left_;
-  SessionAccept accept_;
-  bool lost_ = false;
-};
-
-std::vector<float> last_row(std::span<const float> rows, int stride, int n) {
-  const size_t s = static_cast<size_t>(stride);
-  return std::vector<float>(rows.end() - s, rows.end() - s + n);
+  row_.assign(row.begin(), row.end());
+  sampling::apply_repeat_penalty(row_, window_, rp_);
+  return row_;
 }
 
-// The row the edge samples from: the model's row itself, or with a repeat
-// penalty (Settings::repeat) a penalized copy over the last tokens of the
-// prompt, then the decided, then the drafted ids. The span it returns lives
-// until the next call.
-class Penalizer {
- public:
-  Penalizer(const sampling::RepeatPenalty& rp, std::span<const int32_t> prompt) : rp_(rp), prompt_(prompt) {}
-  std::span<const float> operator()(std::span<const float> row, std::span<const int32_t> decided,
-                                    std::span<const int32_t> drafted = {}) {
-    if (!rp_.active()) return row;
-    const size_t total = prompt_.size() + decided.size() + drafted.size();
-    size_t skip = rp_.last_n < 0 ? 0 : total - std::min(total, static_cast<size_t>(rp_.last_n));
-    window_.clear();
-    for (const std::span<const int32_t> part : {prompt_, decided, drafted}) {
-      if (skip >= part.size()) {
-        skip -= part.size();
-        continue;
-      }
-      window_.insert(window_.end(), part.begin() + static_cast<std::ptrdiff_t>(skip), part.end());
-      skip = 0;
-    }
-    row_.assign(row.begin(), row.end());
-    sampling::apply_repeat_penalty(row_, window_, rp_);
-    return row_;
-  }
-
- private:
-  sampling::RepeatPenalty rp_;
-  std::span<const int32_t> prompt_;
-  std::vector<int32_t> window_;
-  std::vector<float> row_;
-};
-
+namespace {
 // Fallback after a cloud failure: SLM+ alone decodes the rest, exactly as
 // `slm+` would from the personalized prompt + the tokens generated so far.
-// True (and the run marked "cancelled") when the observer asks to stop.
-bool stop_requested(const ProgressFn& progress, RunResult& r) {
-  if (!progress || progress(r.tokens)) return false;
-  r.stop_reason = "cancelled";
-  return true;
-}
-
 void continue_locally(LogitSource& src, std::span<const int32_t> personalized, RunResult& r, const Settings& s,
                       sampling::Rng& rng, const EogFn& is_eog, const ProgressFn& progress) {
   Counters& c = r.counters;
@@ -346,205 +245,16 @@ RunResult run_edge(LogitSource& src, std::span<const int32_t> personalized, Tran
     } closer{transport, cloud, c, lim, false, &close_s};
 
     if (prefill_error) std::rethrow_exception(prefill_error);
-    const size_t base = personalized.size();
     std::vector<float> next(prefill_row.begin(), prefill_row.begin() + V);
     c.t_prefill_s = total.seconds();
 
-    std::vector<int32_t>& gen = r.tokens;
-    Penalizer penalize(s.repeat, personalized);
-    std::vector<int32_t> unevaluated;  // decided, not yet in the edge cache
-    std::vector<int32_t> unsent;       // decided, not yet known to the cloud
-    const size_t max_new = static_cast<size_t>(s.max_new);
+    EdgeLoop loop{src, cloud, s, r, is_eog, observer, progress, personalized.size(), stride, V, byte_level,
+                  Penalizer(s.repeat, personalized), EdgeDraws(s.seed), std::move(next), {}, {}, 0, nullptr};
     r.stop_reason = "length";
-    // One edge forward pass, timed and recorded in the current round.
-    auto edge_eval = [&](std::span<const int32_t> toks) {
-      sched.rounds.back().edge.push_back({static_cast<uint32_t>(src.size()), static_cast<uint32_t>(toks.size())});
-      Stopwatch sw;
-      std::vector<float> row = last_row(src.eval_last(toks), stride, V);
-      c.t_edge_forward_s += sw.seconds();
-      return row;
-    };
-    // Generated tokens the cloud's caches hold after x (its rollback point).
-    uint32_t cloud_generated = 0;
-    auto cloud_pass = [&](Round& rd, size_t rows) {
-      if (rows == 0) return;
-      if (!byte_level) rd.llm.push_back({sched.llm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
-      if (sched.slm_prompt) rd.slm.push_back({sched.slm_prompt + cloud_generated, static_cast<uint32_t>(rows)});
-    };
-    auto feed = [&] {
-      if (unevaluated.empty()) return;
-      Stopwatch sw;
-      next = edge_eval(unevaluated);
-      unevaluated.clear();
-      c.t_draft_s += sw.seconds();
-    };
-    // Appends a decided token; false when it ends the generation.
-    auto commit = [&](int32_t t) {
-      if (is_eog(t)) {
-        r.stop_reason = "eog";
-        return false;
-      }
-      gen.push_back(t);
-      unevaluated = {t};
-      unsent = {t};
-      return gen.size() < max_new;
-    };
-
-    if (s.method == Method::LightCoSteer || s.method == Method::CoSteer) {
-      while (gen.size() < max_new) {
-        if (stop_requested(progress, r)) break;
-        sched.rounds.emplace_back();
-        Round& rd = sched.rounds.back();
-        rd.recovery = true;
-        const auto reply = cloud.exchange<StepReply>(StepRequest{0, unsent}, gen, cloud_generated, &c.t_cloud_s,
-                                                     &c.t_codec_s);
-        cloud_pass(rd, unsent.size());
-        cloud_generated += static_cast<uint32_t>(unsent.size());
-        unsent.clear();
-        ++c.round_trips;
-        feed();
-        Stopwatch sw;
-        sampling::Distribution d;
-        if (s.method == Method::LightCoSteer) {
-          d = recovery_distribution(reply.steer, penalize(next, gen), s.beta, s.sampler);
-        } else {
-          if (reply.llm_logprobs.size() != static_cast<size_t>(V))
-            throw CloudProtocolError("protocol: costeer StepReply carries " +
-                                     std::to_string(reply.llm_logprobs.size()) + " log-probabilities, expected " +
-                                     std::to_string(V));
-          const auto player = costeer_player(reply.llm_logprobs, reply.slm_logprobs, penalize(next, gen), s.costeer);
-          std::vector<int32_t> ids(player.size());
-          for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-          d = sampling::make_distribution(ids, player, s.sampler);
-        }
-        const int32_t t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
-        c.t_recover_s += sw.seconds();
-        c.t_edge_sample_s += sw.seconds();
-        if (!commit(t)) break;
-      }
-    } else {
-      const bool sd = s.method == Method::Sd;
-      std::vector<std::vector<float>> rows;  // rows[i] predicted draft i
-      while (gen.size() < max_new) {
-        if (stop_requested(progress, r)) break;
-        sched.rounds.emplace_back();
-        feed();
-        const size_t budget = max_new - gen.size();
-        const size_t D = std::min(static_cast<size_t>(s.draft), budget);
-        DraftBlock block;
-        block.committed = unsent;
-        rows.clear();
-        Stopwatch sw;
-        const double forward_before = c.t_edge_forward_s;
-        for (size_t i = 0; i < D; ++i) {
-          if (i > 0) {
-            const int32_t prev[1] = {block.drafts.back()};
-            rows.push_back(edge_eval(prev));
-          } else {
-            rows.push_back(next);
-          }
-          const auto q = sampling::make_distribution(penalize(rows.back(), gen, block.drafts), s.sampler);
-          const int32_t d = s.sampler.greedy() ? q.ids[0] : sampling::sample(q, rng.uniform());
-          block.drafts.push_back(d);
-          // A drawn token has q > 0; keep it > 0 after rounding to f32.
-        if (sd) block.draft_probs.push_back(std::max(static_cast<float>(q.prob(d)), std::numeric_limits<float>::min()));
-          if (is_eog(d)) break;
-        }
-        c.t_draft_s += sw.seconds();
-        c.t_edge_sample_s += sw.seconds() - (c.t_edge_forward_s - forward_before);
-        const auto v = cloud.exchange<Verdict>(block, gen, cloud_generated, &c.t_cloud_s, &c.t_codec_s);
-        unsent.clear();
-        ++c.round_trips;
-        const size_t n = block.drafts.size();
-        if (v.n_accepted > n || (v.rejected && v.n_accepted == n) || (!v.rejected && v.n_accepted != n))
-          throw CloudProtocolError("protocol: Verdict.n_accepted " + std::to_string(v.n_accepted) +
-                                   " inconsistent with " + std::to_string(n) + " drafts");
-        {
-          Round& rd = sched.rounds.back();
-          rd.drafted = static_cast<uint32_t>(n);
-          rd.accepted = v.n_accepted;
-          // The cloud sent a steering vector / residual: on rejection, or for a bonus token.
-          rd.recovery = v.rejected;
-          rd.bonus = !v.rejected && s.bonus;
-          const size_t C = block.committed.size();
-          cloud_pass(rd, C + n);
-          // The cloud keeps committed + accepted drafts (all of them when none was rejected).
-          cloud_generated += static_cast<uint32_t>(C + v.n_accepted);
-        }
-        c.n_drafted += n;
-        c.n_accepted += v.n_accepted;
-        bool eog = false;
-        for (size_t i = 0; i < v.n_accepted; ++i) {
-          if (is_eog(block.drafts[i])) {
-            eog = true;
-            break;
-          }
-          gen.push_back(block.drafts[i]);
-        }
-        if (eog) {
-          r.stop_reason = "eog";
-          break;
-        }
-        if (v.rejected) {
-          ++c.rejections;
-          // Cache holds prompt + agreed prefix + drafts[0..n-2]; keep the agreed prefix.
-          src.truncate(base + gen.size());
-          next = rows[v.n_accepted];
-          if (observer) observer(src, next, v);
-          Stopwatch rs;
-          int32_t t;
-          if (sd) {
-            if (v.target.empty())
-              throw CloudProtocolError("protocol: sd Verdict rejected without a target distribution");
-            std::vector<double> p(static_cast<size_t>(V), 0.0);
-            for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
-            const auto q = sampling::make_distribution(penalize(next, gen), s.sampler).dense(V);
-            sampling::Distribution res;
-            try {
-              res = sd_residual(p, q);
-            } catch (const Error&) {
-              res = sampling::from_weights(p);  // P == Q up to float rounding
-            }
-            t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p))
-                                   : sampling::sample(res, rng.uniform());
-          } else {
-            const auto d = recovery_distribution(v.steer, penalize(next, gen), s.beta, s.sampler);
-            t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
-          }
-          c.t_recover_s += rs.seconds();
-          c.t_edge_sample_s += rs.seconds();
-          if (!commit(t)) break;
-        } else {
-          unevaluated = {block.drafts.back()};
-          if (gen.size() >= max_new) break;
-          if (!s.bonus) {
-            if (observer) {
-              feed();
-              observer(src, next, v);
-            }
-            continue;
-          }
-          feed();
-          if (observer) observer(src, next, v);
-          Stopwatch rs;
-          int32_t t;
-          if (sd) {
-            if (v.target.empty()) throw CloudProtocolError("protocol: sd bonus Verdict without a target distribution");
-            std::vector<double> p(static_cast<size_t>(V), 0.0);
-            for (const auto& e : v.target) p[static_cast<size_t>(e.id)] += e.value;
-            const auto d = sampling::from_weights(p);
-            t = s.sampler.greedy() ? sampling::argmax(std::span<const double>(p)) : sampling::sample(d, rng.uniform());
-          } else {
-            const auto d = recovery_distribution(v.steer, penalize(next, gen), s.beta, s.sampler);
-            t = s.sampler.greedy() ? d.ids[0] : sampling::sample(d, rng.uniform());
-          }
-          c.t_recover_s += rs.seconds();
-          c.t_edge_sample_s += rs.seconds();
-          ++c.bonus_tokens;
-          if (!commit(t)) break;
-        }
-      }
-    }
+    if (s.method == Method::LightCoSteer || s.method == Method::CoSteer)
+      run_step_loop(loop);
+    else
+      run_block_loop(loop);
     finished = true;
     const CloseAck ack = closer.close();
     c.positions_llm = ack.positions_llm;

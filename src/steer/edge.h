@@ -32,11 +32,14 @@ struct RunResult {
   Schedule schedule;
 };
 
-// Called after each verdict once both sides agree: the edge cache holds the
-// personalized prompt + the agreed generated prefix and `next` is its
-// next-token row (the recovery/bonus token, if any, is not yet appended).
-// Tests use it to compare against a fresh evaluation (rollback check).
-using RoundObserver = std::function<void(const LogitSource& slm_plus, std::span<const float> next, const Verdict& v)>;
+// Called after each verdict once both sides agree: `edge_cache` is the
+// personalized prompt + the agreed generated prefix as the edge cache holds
+// it (the cache may hold more after it: the next block, drafted ahead) and
+// `next` its next-token row (the recovery/bonus token, if any, is not yet
+// appended). Tests use it to compare against a fresh evaluation (rollback
+// check).
+using RoundObserver =
+    std::function<void(std::span<const int32_t> edge_cache, std::span<const float> next, const Verdict& v)>;
 
 // Sees the decided tokens as a run goes (streaming): called before each
 // round or step with every token decided so far (they are final: later

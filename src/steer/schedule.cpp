@@ -14,7 +14,7 @@ uint64_t rows_of(const std::vector<EvalSpan>& spans) {
 
 uint64_t Schedule::positions_edge() const {
   uint64_t n = edge_prompt + rows_of(fallback);
-  for (const Round& r : rounds) n += rows_of(r.edge);
+  for (const Round& r : rounds) n += rows_of(r.edge) + rows_of(r.edge_ahead);
   return n;
 }
 

@@ -25,6 +25,10 @@ struct Round {
   bool recovery = false;  // a token came from steering/residual (rejection, or every lightcosteer/costeer step)
   bool bonus = false;     // all K accepted and a steered bonus token followed
   std::vector<EvalSpan> edge;  // the edge's SLM+ passes, in order (for slm/slm+: that model's)
+  // Pipelined drafting: the edge's passes while the cloud verified this
+  // round's block (the last draft's row, the bonus guess, the next block's
+  // drafts), after `edge`. On two machines they overlap the cloud's passes.
+  std::vector<EvalSpan> edge_ahead;
   std::vector<EvalSpan> llm;   // cloud LLM passes (for llm: its decode step)
   std::vector<EvalSpan> slm;   // cloud SLM- passes
   bool operator==(const Round&) const = default;

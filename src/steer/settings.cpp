@@ -56,6 +56,10 @@ void validate(const Settings& s) {
   if (!std::isfinite(s.lambda) || s.lambda <= 0) bad("lambda", "must be a finite number > 0");
   if (!std::isfinite(s.beta) || s.beta < 0) bad("beta", "must be a finite number >= 0");
   if (s.draft < 1 || s.draft > 256) bad("draft (K)", "must be in [1, 256], got " + std::to_string(s.draft));
+  if (s.draft_min < 0 || s.draft_min > s.draft)
+    bad("draft_min", "must be in [0, draft (" + std::to_string(s.draft) + ")], got " + std::to_string(s.draft_min));
+  if (!std::isfinite(s.draft_p_min) || s.draft_p_min < 0 || s.draft_p_min > 1)
+    bad("draft_p_min", "must be in [0, 1], got " + std::to_string(s.draft_p_min));
   if (s.top_k < 1) bad("topk", "must be >= 1, got " + std::to_string(s.top_k));
   if (s.steer_candidates != SteerCandidates::Contrast && s.steer_candidates != SteerCandidates::Plausible)
     bad("steer_candidates", "is not a known rule (contrast or plausible)");

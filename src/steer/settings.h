@@ -59,7 +59,18 @@ struct Settings {
   Method method = Method::SpecSteer;
   double lambda = 0.5;  // Eq. 7 threshold
   double beta = 1.0;    // Eq. 8 steering strength
-  int draft = 4;        // K
+  int draft = 4;        // K: drafts per block (with draft_p_min > 0, the most per block)
+  // Adaptive draft length (edge side only, not on the wire; llama.cpp's
+  // --draft-min / --draft-p-min): after draft_min drafts, a block ends
+  // early where SLM+'s most probable next token has probability (softmax at
+  // temperature 1 of the row it samples from) below draft_p_min. 0 = every
+  // block has `draft` drafts.
+  int draft_min = 1;
+  double draft_p_min = 0.0;
+  // Edge side only: draft block n+1 while the cloud verifies block n, on the
+  // assumption that block n is accepted whole (SpecEdge's proactive
+  // drafting). A scheduling change only: the tokens are the same either way.
+  bool pipeline = true;
   int top_k = 32;       // at most this many entries of h_LLM - beta*h_SLM- sent down on rejection
   // The steering vector's candidate rule and the plausibility threshold gamma
   // (Plausible only). Plausible is the default: on the bundled MiniLaMP pair
@@ -92,6 +103,11 @@ struct Counters {
   uint64_t rejections = 0;
   uint64_t bonus_tokens = 0;
   uint64_t round_trips = 0;  // draft/verify or per-token exchanges (open/close excluded)
+  // Pipelined drafting: blocks drafted while the cloud verified the one
+  // before and sent as soon as its verdict came (all accepted, and the bonus
+  // token, if any, as guessed), and those the verdict made useless.
+  uint64_t blocks_sent_early = 0;
+  uint64_t blocks_dropped = 0;
   uint64_t bytes_up = 0;     // every encoded byte edge -> cloud, open/close included
   uint64_t bytes_down = 0;
   // Cloud failures survived: sessions reopened with a resume point, and the
@@ -119,6 +135,9 @@ struct Counters {
   double t_codec_s = 0;         // edge encoding and decoding of messages
   double t_transport_s = 0;     // exchange time the cloud did not spend computing (network, queueing, cloud codec)
   double t_other_s = 0;         // the rest (bookkeeping, idle)
+  // Edge passes and sampling run while the cloud verified (pipelined
+  // drafting): hidden inside the exchanges' time, so not among the terms above.
+  double t_ahead_s = 0;
   // Forward positions run per model (prompt included), for FLOPs estimates.
   uint64_t positions_llm = 0;
   uint64_t positions_slm_minus = 0;  // cloud copy of the small model (or `slm`)

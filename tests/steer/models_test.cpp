@@ -309,15 +309,15 @@ TEST(Models, RollbackMatchesFreshEvaluation) {
   };
   int rejections = 0;
   run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
-           [&](const LogitSource& src, std::span<const float> next, const Verdict& v) {
+           [&](std::span<const int32_t> cache, std::span<const float> next, const Verdict& v) {
              if (!v.rejected || rejections >= 4) return;
              ++rejections;
              auto fresh = make_sequence_source(m.slm);
-             auto rows = fresh->eval(src.tokens());
+             auto rows = fresh->eval(cache);
              EXPECT_TRUE(close(next, rows.last(fresh->n_vocab()))) << "edge cache after rejection " << rejections;
              const Cloud* c = cloud->session(1);
              ASSERT_NE(c, nullptr);
-             std::vector<int32_t> gen(src.tokens().begin() + p.personalized.size(), src.tokens().end());
+             std::vector<int32_t> gen(cache.begin() + p.personalized.size(), cache.end());
              std::vector<int32_t> want_l(p.x_llm), want_s(p.x_slm);
              want_l.insert(want_l.end(), gen.begin(), gen.end());
              want_s.insert(want_s.end(), gen.begin(), gen.end());
@@ -345,7 +345,7 @@ TEST(Models, PrivateContextNeverReachesTheCloud) {
     auto edge = make_sequence_source(m->slm);
     std::vector<std::vector<float>> edge_rows;
     auto r = run_edge(*edge, p.personalized, t, open, [](int32_t) { return false; },
-                      [&](const LogitSource&, std::span<const float> next, const Verdict&) {
+                      [&](std::span<const int32_t>, std::span<const float> next, const Verdict&) {
                         edge_rows.emplace_back(next.begin(), next.end());
                       });
     // The private context really was in the edge's prompt.

@@ -133,11 +133,11 @@ TEST(Protocol, BetaZeroRecoversFromTheLlm) {
   auto edge = synth::source(V, w.slm);
   int checked = 0;
   auto r = run_edge(*edge, w.personalized, t, w.open(s), w.is_eog(),
-                    [&](const LogitSource& src, std::span<const float>, const Verdict& v) {
+                    [&](std::span<const int32_t> cache, std::span<const float>, const Verdict& v) {
                       if (!v.rejected) return;
                       // Generated prefix = edge tokens minus the personalized prompt.
                       std::vector<int32_t> prefix(w.x);
-                      prefix.insert(prefix.end(), src.tokens().begin() + w.personalized.size(), src.tokens().end());
+                      prefix.insert(prefix.end(), cache.begin() + w.personalized.size(), cache.end());
                       auto h = synth::logits(V, w.llm, prefix);
                       auto d = recovery_distribution(v.steer, std::vector<float>(V, 0.f), 0.0, {});
                       EXPECT_EQ(d.ids[0], sampling::argmax(h));
@@ -160,12 +160,12 @@ TEST(Protocol, RollbackLeavesExactlyTheAgreedPrefix) {
       auto edge = synth::source(V, w.slm);
       int rounds = 0;
       run_edge(*edge, w.personalized, t, w.open(s), w.is_eog(),
-               [&](const LogitSource& src, std::span<const float> next, const Verdict&) {
+               [&](std::span<const int32_t> cache, std::span<const float> next, const Verdict&) {
                  ++rounds;
                  // Edge: cache = personalized + agreed prefix; next row = fresh evaluation.
-                 auto fresh = synth::logits(V, w.slm, src.tokens());
+                 auto fresh = synth::logits(V, w.slm, cache);
                  ASSERT_EQ(std::vector<float>(next.begin(), next.end()), fresh);
-                 std::vector<int32_t> gen(src.tokens().begin() + w.personalized.size(), src.tokens().end());
+                 std::vector<int32_t> gen(cache.begin() + w.personalized.size(), cache.end());
                  const Cloud* cl = c->session(1);
                  ASSERT_NE(cl, nullptr);
                  std::vector<int32_t> want(w.x);
@@ -195,7 +195,7 @@ TEST(Protocol, PrivacyOnlyIdsAndXGoUp) {
   auto edge = synth::source(V, w.slm);
   std::vector<std::vector<float>> edge_rows;
   auto r = run_edge(*edge, w.personalized, t, w.open(s), w.is_eog(),
-                    [&](const LogitSource&, std::span<const float> next, const Verdict&) {
+                    [&](std::span<const int32_t>, std::span<const float> next, const Verdict&) {
                       edge_rows.emplace_back(next.begin(), next.end());
                     });
   ASSERT_FALSE(t.records().empty());
