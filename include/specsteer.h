@@ -55,6 +55,11 @@ typedef struct specsteer_params {
   int cloud_retries;   /* sessions reopened with the decided tokens as a resume point after the cloud fails
                           mid-generation (connection lost, UNAVAILABLE, deadline, replica drained), before
                           `fallback` applies (2) */
+  int draft_min;       /* drafts per block before draft_p_min may end it (1) */
+  double draft_p_min;  /* adaptive draft length: a block (of up to `draft`) ends where the device model's
+                          most probable next token is below this probability; 0 = fixed K (0) */
+  int pipeline;        /* draft the next block while the cloud verifies this one; the tokens are the same
+                          either way (1) */
 } specsteer_params;
 
 SPECSTEER_API void specsteer_params_init(specsteer_params* params);
@@ -127,6 +132,8 @@ typedef struct specsteer_counters {
   uint64_t resume_tokens; /* decided tokens those sessions re-prefilled in the cloud */
   uint64_t cached_tokens;       /* prompt tokens the device reused from its prefix cache */
   uint64_t cloud_cached_tokens; /* tokens of x the cloud's LLM reused from its prefix cache */
+  uint64_t blocks_sent_early;   /* blocks drafted while the cloud verified the one before, sent at its verdict */
+  uint64_t blocks_dropped;      /* blocks drafted ahead that the verdict made useless */
 } specsteer_counters;
 
 SPECSTEER_API const char* specsteer_result_text(const specsteer_result* result); /* owned by the result */

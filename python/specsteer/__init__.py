@@ -70,6 +70,8 @@ class Counters:
     resume_tokens: int
     cached_tokens: int        # prompt tokens the device reused from its prefix cache
     cloud_cached_tokens: int  # tokens of x the cloud's LLM reused from its cache
+    blocks_sent_early: int    # blocks drafted while the cloud verified the one before, sent at once
+    blocks_dropped: int       # blocks drafted ahead that the verdict made useless
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,8 +183,8 @@ class Edge:
                  lam: float = 0.5, beta: float = 1.0, draft: int = 4, steer_k: int = 32, chat: bool = True,
                  system: Optional[str] = None, stop: Sequence[str] = (), retrieve_k: int = 4,
                  repeat_penalty: float = 1.0, repeat_last_n: int = 64, fallback: bool = False,
-                 cloud_retries: int = 2, stream: bool = False,
-                 _messages: Optional[Sequence[dict]] = None) -> Union[Result, Stream]:
+                 cloud_retries: int = 2, draft_min: int = 1, draft_p_min: float = 0.0, pipeline: bool = True,
+                 stream: bool = False, _messages: Optional[Sequence[dict]] = None) -> Union[Result, Stream]:
         """One generation of `prompt` (x: the cloud sees it). `user` (with
         profile_db) personalizes from that user's entries and adapters for
         `task`; `private_context` gives private text directly. With
@@ -223,6 +225,9 @@ class Edge:
         p.task = s(task)
         p.retrieve_k = retrieve_k
         p.cloud_retries = cloud_retries
+        p.draft_min = draft_min
+        p.draft_p_min = draft_p_min
+        p.pipeline = 1 if pipeline else 0
         x, ctx = s(prompt), s(private_context)
         msgs = None
         if _messages is not None:
@@ -255,7 +260,8 @@ class Edge:
                 lib.specsteer_result_free(res)
             counters = Counters(raw.n_generated, raw.n_drafted, raw.n_accepted, raw.round_trips, raw.bytes_up,
                                 raw.bytes_down, raw.acceptance_rate, bool(raw.cancelled), bool(raw.fallback),
-                                raw.resumed, raw.resume_tokens, raw.cached_tokens, raw.cloud_cached_tokens)
+                                raw.resumed, raw.resume_tokens, raw.cached_tokens, raw.cloud_cached_tokens,
+                                raw.blocks_sent_early, raw.blocks_dropped)
             return Result(text, counters)
 
         if stream:

@@ -32,6 +32,9 @@ class Params(ctypes.Structure):
         ("task", ctypes.c_char_p),
         ("retrieve_k", ctypes.c_int),
         ("cloud_retries", ctypes.c_int),
+        ("draft_min", ctypes.c_int),
+        ("draft_p_min", ctypes.c_double),
+        ("pipeline", ctypes.c_int),
     ]
 
 
@@ -52,6 +55,8 @@ class RawCounters(ctypes.Structure):
         ("resume_tokens", ctypes.c_uint64),
         ("cached_tokens", ctypes.c_uint64),
         ("cloud_cached_tokens", ctypes.c_uint64),
+        ("blocks_sent_early", ctypes.c_uint64),
+        ("blocks_dropped", ctypes.c_uint64),
     ]
 
 

@@ -72,6 +72,9 @@ void specsteer_params_init(specsteer_params* p) {
   p->lambda = d.lambda;
   p->beta = d.beta;
   p->draft = d.draft;
+  p->draft_min = d.draft_min;
+  p->draft_p_min = d.draft_p_min;
+  p->pipeline = d.pipeline ? 1 : 0;
   p->steer_k = d.top_k;
   p->n_predict = d.max_new;
   p->seed = d.seed;
@@ -182,6 +185,9 @@ specsteer_result* generate_turn(specsteer_edge* edge, const std::string& x, std:
   s.lambda = p.lambda;
   s.beta = p.beta;
   s.draft = p.draft;
+  s.draft_min = p.draft_min;
+  s.draft_p_min = p.draft_p_min;
+  s.pipeline = p.pipeline != 0;
   s.top_k = p.steer_k;
   s.max_new = p.n_predict;
   s.seed = p.seed;
@@ -287,6 +293,8 @@ void specsteer_result_counters(const specsteer_result* result, specsteer_counter
   out->resume_tokens = c.resume_tokens;
   out->cached_tokens = c.edge_cached_tokens;
   out->cloud_cached_tokens = c.cloud_cached_tokens;
+  out->blocks_sent_early = c.blocks_sent_early;
+  out->blocks_dropped = c.blocks_dropped;
 }
 
 void specsteer_result_free(specsteer_result* result) { delete result; }

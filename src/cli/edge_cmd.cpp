@@ -29,9 +29,10 @@ struct EdgeServeOpts {
   std::string api_key, api_key_file;
   bool no_api_key = false;
   std::string method = "specsteer", profile_db, task;
-  int port = 8080, threads = 0, retrieve_k = 4, draft = 4, steer_k = 32, n = 128, cloud_retries = 2;
+  int port = 8080, threads = 0, retrieve_k = 4, steer_k = 32, n = 128, cloud_retries = 2;
   double lambda = 0.5, beta = 1.0, cloud_timeout_s = 30, net_delay_ms = 0;
   SamplingOptions sampling;
+  DraftOptions drafting;
   std::vector<std::string> lora, stop;
   std::string system;
   uint64_t seed = 0;
@@ -91,7 +92,7 @@ void serve(const EdgeServeOpts& o) {
   s.method = steer::parse_method(o.method);
   s.lambda = o.lambda;
   s.beta = o.beta;
-  s.draft = o.draft;
+  o.drafting.apply(s);
   s.top_k = o.steer_k;
   s.max_new = o.n;
   s.seed = o.seed;
@@ -187,7 +188,7 @@ Registrar reg("edge", [](CLI::App& root) {
   sub->add_option("--retrieve-k", o->retrieve_k, "profile entries to retrieve")->capture_default_str();
   sub->add_option("--lambda", o->lambda, "Eq. 7 verification threshold")->capture_default_str();
   sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
-  sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
+  o->drafting.add_to(sub);  // defaults of the requests' K (specsteer.K), adaptive length and pipelining
   sub->add_option("--steer-k", o->steer_k, "steering-vector entries sent on rejection")->capture_default_str();
   sub->add_option("-n,--n-predict", o->n, "default maximum new tokens (max_tokens overrides)")->capture_default_str();
   sub->add_option("-s,--seed", o->seed, "default seed")->capture_default_str();

@@ -46,6 +46,14 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
   sub->add_option("--draft", c.drafts, "Comma-separated draft block sizes K (specsteer, sd)")
       ->delimiter(',')
       ->capture_default_str();
+  sub->add_option("--draft-min", c.draft_min, "Drafts per block before --draft-p-min may end it")
+      ->capture_default_str();
+  sub->add_option("--draft-p-min", c.draft_p_min,
+                  "Adaptive draft length: a block (of up to --draft) ends where SLM+'s top probability is below P "
+                  "(0 = fixed K)")
+      ->capture_default_str();
+  sub->add_flag("--no-pipeline", [o](int64_t) { o->cfg.pipeline = false; },
+                "Draft each block after the previous verdict (the tokens are the same either way)");
   sub->add_option("--steer-k", c.top_k, "Most entries of the steering vector sent on rejection")->capture_default_str();
   specsteer::cli::add_deprecated(sub, "--topk", c.top_k, "--steer-k");
   sub->add_option("--steer-candidates", c.steer_candidates,

@@ -31,7 +31,8 @@ struct GenOpts {
   SamplingOptions sampling;
   std::vector<std::string> stop;
   std::string system;
-  int draft = 4, topk = 32, n = 128, threads = 0;
+  int topk = 32, n = 128, threads = 0;
+  DraftOptions drafting;
   uint64_t seed = 0;
   bool bonus = false, no_chat = false, json = false;
   int costeer_T = 20;
@@ -63,7 +64,7 @@ void run_generate(GenOpts o) {
   s.method = steer::parse_method(o.method);
   s.lambda = o.lambda;
   s.beta = o.beta;
-  s.draft = o.draft;
+  o.drafting.apply(s);
   s.top_k = o.topk;
   s.max_new = o.n;
   s.seed = o.seed;
@@ -199,6 +200,8 @@ void run_generate(GenOpts o) {
       {"rejections", c.rejections},
       {"bonus_tokens", c.bonus_tokens},
       {"round_trips", c.round_trips},
+      {"pipeline", {{"blocks_sent_early", c.blocks_sent_early}, {"blocks_dropped", c.blocks_dropped},
+                    {"t_ahead_s", c.t_ahead_s}}},
       {"bytes_up", c.bytes_up},
       {"bytes_down", c.bytes_down},
       {"resumed", c.resumed},
@@ -219,6 +222,9 @@ void run_generate(GenOpts o) {
        {{"lambda", s.lambda},
         {"beta", s.beta},
         {"draft", s.draft},
+        {"draft_min", s.draft_min},
+        {"draft_p_min", s.draft_p_min},
+        {"pipeline", s.pipeline},
         {"topk", s.top_k},
         {"steer_candidates", std::string(steer::candidates_name(s.steer_candidates))},
         {"plausibility", s.plausibility},
@@ -270,7 +276,7 @@ Registrar reg("generate", [](CLI::App& root) {
   sub->add_option("--retrieve-k", o->retrieve_k, "profile entries to retrieve")->capture_default_str();
   sub->add_option("--lambda", o->lambda, "Eq. 7 verification threshold")->capture_default_str();
   sub->add_option("--beta", o->beta, "Eq. 8 steering strength")->capture_default_str();
-  sub->add_option("--draft", o->draft, "draft length K")->capture_default_str();
+  o->drafting.add_to(sub);
   sub->add_option("--steer-k", o->topk, "steering-vector entries sent on rejection")->capture_default_str();
   add_deprecated(sub, "--topk", o->topk, "--steer-k (--top-k is the sampling filter)");
   sub->add_option("--steer-candidates", o->steer_candidates,

@@ -77,6 +77,38 @@ struct SamplingOptions {
   }
 };
 
+// Draft length and pipelining, with llama.cpp's names: --draft K fixes the
+// block length; --draft-max N lets blocks grow to N and end early where SLM+
+// is unsure (--draft-p-min, default 0.75 with --draft-max, after
+// --draft-min drafts); --no-pipeline drafts the next block only after the
+// verdict (the tokens are the same either way).
+struct DraftOptions {
+  int draft = 4, draft_max = 0, draft_min = 1;
+  double draft_p_min = -1;  // < 0: not given
+  bool no_pipeline = false;
+
+  void add_to(CLI::App* sub) {
+    sub->add_option("--draft", draft, "draft length K (fixed; see --draft-max)")->capture_default_str();
+    sub->add_option("--draft-max", draft_max,
+                    "adaptive draft length: blocks of up to N drafts, ended early where SLM+'s most probable next "
+                    "token is below --draft-p-min (0 = off, --draft fixes K)")
+        ->capture_default_str();
+    sub->add_option("--draft-min", draft_min, "drafts per block before --draft-p-min may end it")
+        ->capture_default_str();
+    sub->add_option("--draft-p-min", draft_p_min,
+                    "end a block where SLM+'s top probability is below P (default 0.75 with --draft-max, else 0 = "
+                    "never)");
+    sub->add_flag("--no-pipeline", no_pipeline,
+                  "draft each block after the previous verdict (default: draft it while the cloud verifies)");
+  }
+  void apply(steer::Settings& s) const {
+    s.draft = draft_max > 0 ? draft_max : draft;
+    s.draft_min = draft_min;
+    s.draft_p_min = draft_p_min >= 0 ? draft_p_min : draft_max > 0 ? 0.75 : 0.0;
+    s.pipeline = !no_pipeline;
+  }
+};
+
 // --cache-ram MiB (llama-server's name) as bytes; 0 turns the prefix cache off.
 inline uint64_t cache_ram_bytes(double mib) {
   if (!std::isfinite(mib) || mib < 0 || mib > 1 << 24) throw Error("--cache-ram must be a number of MiB in [0, 16777216] (0 = off)");

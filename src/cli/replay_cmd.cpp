@@ -26,8 +26,8 @@ struct ReplayOpts {
 };
 
 void print_table(const std::vector<eval::ReplayRow>& rows, eval::ReplayRole role) {
-  std::printf("| method | rtt ms | records | tokens | rounds | accept | edge s | cloud s | prefill s | network s | total s | llm alone s | speedup | decode speedup |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| method | rtt ms | records | tokens | rounds | accept | edge s | ahead s | cloud s | prefill s | network s | hidden s | total s | llm alone s | speedup | decode speedup |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& r : rows) {
     char acc[16] = "-", alone[24] = "-", sp[16] = "-", dsp[16] = "-";
     if (r.t.drafted) std::snprintf(acc, sizeof acc, "%.0f%%", 100.0 * r.t.accepted / r.t.drafted);
@@ -38,10 +38,10 @@ void print_table(const std::vector<eval::ReplayRow>& rows, eval::ReplayRole role
         std::snprintf(dsp, sizeof dsp, "%.2fx", r.decode_speedup());
       }
     }
-    std::printf("| %s | %g | %zu | %llu | %llu | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %s | %s |\n",
+    std::printf("| %s | %g | %zu | %llu | %llu | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %s | %s |\n",
                 r.label.c_str(), r.rtt_ms, r.records, static_cast<unsigned long long>(r.t.tokens),
-                static_cast<unsigned long long>(r.t.rounds), acc, r.t.edge_s(), r.t.cloud_s(), r.t_prefill_s,
-                r.t_network_s, r.t_total_s, alone, sp, dsp);
+                static_cast<unsigned long long>(r.t.rounds), acc, r.t.edge_s(), r.t.edge_ahead_s, r.t.cloud_s(),
+                r.t_prefill_s, r.t_network_s, r.t_hidden_s, r.t_total_s, alone, sp, dsp);
   }
   // Where the time goes (RTT-independent terms, once per label).
   std::printf("\n| method | edge prefill s | edge passes s | edge sampling s | cloud prefill s | cloud LLM s | cloud SLM- s | cloud arithmetic s | llm alone prefill s |\n");
@@ -54,8 +54,11 @@ void print_table(const std::vector<eval::ReplayRow>& rows, eval::ReplayRole role
                 r.t.edge_forward_s, r.t.edge_sample_s, r.t.cloud_prefill_s, r.t.cloud_llm_s, r.t.cloud_slm_s,
                 r.t.cloud_steer_s, r.t_llm_alone_prefill_s);
   }
-  std::printf("\nnetwork = rtt x (session open + one exchange per round); total = prefill (edge and cloud prefills "
-              "overlap unless --same-machine) + edge and cloud decode work + network; llm alone = the LLM decoding the "
+  std::printf("\nnetwork = rtt x (session open + one exchange per round); ahead = the edge's drafting while the cloud "
+              "verified (pipelined; part of edge s); total = prefill (edge and cloud prefills overlap unless "
+              "--same-machine) + decode, where on two machines a round costs the edge's work before and after the "
+              "exchange + max(rtt + the cloud's work, the edge's work ahead) and hidden is the work ahead that "
+              "overlap took off the critical path (--same-machine: every term summed, hidden 0); llm alone = the LLM decoding the "
               "same tokens from the same x, + one rtt; speedup = llm alone / total; decode speedup leaves out the "
               "prefills on both sides.\n");
 }
@@ -70,7 +73,7 @@ void run_replay(const ReplayOpts& o) {
   p.beta = o.beta;
   p.top_k = o.top_k;
   p.seed = o.seed;
-  p.overlap_prefill = !o.same_machine;
+  p.two_machines = !o.same_machine;
   for (double r : o.rtts)
     if (!(r >= 0) || r > 1e6) throw Error("--rtt-ms: " + std::to_string(r) + " is not a round-trip time in [0, 1e6]");
   const bool edge_role = p.role != eval::ReplayRole::Cloud, cloud_role = p.role != eval::ReplayRole::Edge;
@@ -118,10 +121,13 @@ void run_replay(const ReplayOpts& o) {
                         {"t_network_s", r.t_network_s},
                         {"t_prefill_s", r.t_prefill_s},
                         {"t_total_s", r.t_total_s},
+                        {"t_hidden_s", r.t_hidden_s},
+                        {"two_machines", p.two_machines},
                         {"breakdown",
                          {{"edge_prefill_s", r.t.edge_prefill_s},
                           {"edge_forward_s", r.t.edge_forward_s},
                           {"edge_sample_s", r.t.edge_sample_s},
+                          {"edge_ahead_s", r.t.edge_ahead_s},
                           {"cloud_prefill_s", r.t.cloud_prefill_s},
                           {"cloud_llm_s", r.t.cloud_llm_s},
                           {"cloud_slm_s", r.t.cloud_slm_s},
@@ -172,7 +178,8 @@ Registrar reg("replay", [](CLI::App& root) {
   sub->add_option("--topk", o->top_k, "steering-vector entries")->capture_default_str();
   sub->add_option("--seed", o->seed, "seed of the replayed token ids")->capture_default_str();
   sub->add_flag("--same-machine", o->same_machine,
-                "edge and cloud share one machine: their prefills add up instead of overlapping");
+                "edge and cloud share one machine: their prefills, and the edge's drafting ahead and the cloud's "
+                "verification, add up instead of overlapping");
   sub->add_flag("--json", o->json, "print a JSON array, one object per method and rtt");
   sub->callback([o] { run_replay(*o); });
 });

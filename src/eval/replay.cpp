@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 
 #include "common/error.h"
 #include "common/timer.h"
@@ -41,6 +42,8 @@ ReplayTimes& ReplayTimes::operator+=(const ReplayTimes& o) {
   cloud_llm_s += o.cloud_llm_s;
   cloud_slm_s += o.cloud_slm_s;
   cloud_steer_s += o.cloud_steer_s;
+  edge_ahead_s += o.edge_ahead_s;
+  edge_fallback_s += o.edge_fallback_s;
   return *this;
 }
 
@@ -88,6 +91,30 @@ std::span<const float> run_pass(Sequence& seq, const EvalSpan& span, Ids& ids, b
 
 const sampling::SamplerParams kGreedy{};
 
+// The decode phase of one replayed schedule at a round-trip time: its
+// critical path and the edge work ahead it hid. Both roles, two machines: a
+// round costs the edge's serial work + max(rtt + the cloud's work, the
+// edge's work ahead); one machine, or one role timed: the sum of the timed
+// work (+ rtt per exchange).
+std::pair<double, double> decode_path(const ReplayTimes& t, const ReplayParams& p, double rtt_s) {
+  const bool edge = p.role != ReplayRole::Cloud, cloud = p.role != ReplayRole::Edge;
+  double total = edge ? t.edge_fallback_s : 0, hidden = 0;
+  const size_t n = static_cast<size_t>(t.rounds);
+  auto at = [](const std::vector<double>& v, size_t i) { return i < v.size() ? v[i] : 0.0; };
+  for (size_t i = 0; i < n; ++i) {
+    const double e = edge ? at(t.round_edge, i) : 0, ahead = edge ? at(t.round_ahead, i) : 0;
+    const double c = cloud ? at(t.round_cloud, i) : 0;
+    if (edge && cloud && p.two_machines) {
+      total += e + std::max(rtt_s + c, ahead);
+      hidden += std::min(rtt_s + c, ahead);
+    } else {
+      total += e + ahead + c + rtt_s;
+    }
+  }
+  return {total, hidden};
+}
+
+
 }  // namespace
 
 void warm_up(const std::shared_ptr<const Model>& m) {
@@ -116,7 +143,10 @@ ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const Repl
   if (p.role != ReplayRole::Cloud) {
     if (!m.edge) throw Error("replay: the edge role needs --edge-model");
     std::vector<const std::vector<EvalSpan>*> lists{&s.fallback};
-    for (const auto& r : s.rounds) lists.push_back(&r.edge);
+    for (const auto& r : s.rounds) {
+      lists.push_back(&r.edge);
+      lists.push_back(&r.edge_ahead);
+    }
     Sequence seq = make_sequence(m.edge, context_needed(s.edge_prompt, lists), p, "edge model");
     const int V = m.edge->config().n_vocab;
     Ids ids(p.seed, V);
@@ -137,22 +167,28 @@ ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const Repl
       }
       t.edge_sample_s += sw.seconds();
     };
-    for (const auto& r : s.rounds) {
-      // Drafting samples once per pass (the first draft from the row already held).
-      for (const EvalSpan& span : r.edge) {
+    auto passes = [&](const std::vector<EvalSpan>& spans) {
+      Stopwatch round;
+      for (const EvalSpan& span : spans) {
         Stopwatch sw;
         row = run_pass(seq, span, ids, false, "edge");
         t.edge_forward_s += sw.seconds();
         sample(row, false);
       }
-      if (r.recovery || r.bonus) sample(row, true);
-    }
-    for (const EvalSpan& span : s.fallback) {
+      return round.seconds();
+    };
+    for (const auto& r : s.rounds) {
+      // Drafting samples once per pass (the first draft from the row already held).
+      double serial = passes(r.edge);
+      const double ahead = passes(r.edge_ahead);
       Stopwatch sw;
-      row = run_pass(seq, span, ids, false, "edge");
-      t.edge_forward_s += sw.seconds();
-      sample(row, false);
+      if (r.recovery || r.bonus) sample(row, true);
+      serial += sw.seconds();
+      t.edge_ahead_s += ahead;
+      t.round_edge.push_back(serial);
+      t.round_ahead.push_back(ahead);
     }
+    t.edge_fallback_s = passes(s.fallback);
   }
 
   if (p.role != ReplayRole::Edge) {
@@ -178,6 +214,7 @@ ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const Repl
     const size_t lv = static_cast<size_t>(m.llm->config().n_vocab);
     const size_t sv = slm ? static_cast<size_t>(m.cloud_slm->config().n_vocab) : 0;
     for (const auto& r : s.rounds) {
+      Stopwatch round;
       std::span<const float> lrows, srows;
       for (const EvalSpan& span : r.llm) {
         Stopwatch sw;
@@ -189,7 +226,10 @@ ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const Repl
         srows = run_pass(*slm, span, ids, true, "SLM-");
         t.cloud_slm_s += sw.seconds();
       }
-      if (lrows.empty()) continue;
+      if (lrows.empty()) {
+        t.round_cloud.push_back(round.seconds());
+        continue;
+      }
       // The verification arithmetic on the rows just computed.
       Stopwatch sw;
       const size_t n_rows = lrows.size() / lv;
@@ -217,6 +257,7 @@ ReplayTimes replay_schedule(const Schedule& s, const ReplayModels& m, const Repl
         }
       }
       t.cloud_steer_s += sw.seconds();
+      t.round_cloud.push_back(round.seconds());
     }
   }
   return t;
@@ -324,6 +365,7 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
     double alone = 0, alone_prefill = 0;
     size_t alone_runs = 0;
     double prefill = 0;  // critical-path prefill, summed over records
+    std::vector<double> decode, hidden;  // per RTT: decode-phase critical path and edge work hidden, summed
   };
   std::map<std::string, Acc> acc;
   std::vector<std::string> order;
@@ -345,11 +387,18 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
       ++a.records;
       a.t += t;
       a.exchanges += 1 + t.exchanges;
+      a.decode.resize(rtts_ms.size());
+      a.hidden.resize(rtts_ms.size());
+      for (size_t i = 0; i < rtts_ms.size(); ++i) {
+        const auto [decode, hidden] = decode_path(t, p, rtts_ms[i] * 1e-3);
+        a.decode[i] += decode;
+        a.hidden[i] += hidden;
+      }
       switch (p.role) {
         case ReplayRole::Edge: a.prefill += t.edge_prefill_s; break;
         case ReplayRole::Cloud: a.prefill += t.cloud_prefill_s; break;
         case ReplayRole::Both:
-          a.prefill += p.overlap_prefill ? std::max(t.edge_prefill_s, t.cloud_prefill_s)
+          a.prefill += p.two_machines ? std::max(t.edge_prefill_s, t.cloud_prefill_s)
                                          : t.edge_prefill_s + t.cloud_prefill_s;
           break;
       }
@@ -365,7 +414,8 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
   std::vector<ReplayRow> rows;
   for (const std::string& label : order) {
     const Acc& a = acc[label];
-    for (double rtt : rtts_ms) {
+    for (size_t i = 0; i < rtts_ms.size(); ++i) {
+      const double rtt = rtts_ms[i];
       ReplayRow r;
       r.label = label;
       r.rtt_ms = rtt;
@@ -373,9 +423,9 @@ std::vector<ReplayRow> replay_traces(const std::vector<TraceEntry>& entries, con
       r.t = a.t;
       r.t_network_s = rtt * 1e-3 * static_cast<double>(a.exchanges);
       r.t_prefill_s = a.prefill;
-      const double edge_decode = a.t.edge_s() - a.t.edge_prefill_s, cloud_decode = a.t.cloud_s() - a.t.cloud_prefill_s;
-      r.t_total_s = a.prefill + (p.role == ReplayRole::Cloud ? 0 : edge_decode) +
-                    (p.role == ReplayRole::Edge ? 0 : cloud_decode) + r.t_network_s;
+      r.t_hidden_s = a.hidden[i];
+      // + the session open's round trip (each round's is in the decode path).
+      r.t_total_s = a.prefill + a.decode[i] + rtt * 1e-3 * static_cast<double>(a.records);
       if (time_alone) {
         r.t_llm_alone_s = a.alone + rtt * 1e-3 * static_cast<double>(a.alone_runs);
         r.t_llm_alone_prefill_s = a.alone_prefill;

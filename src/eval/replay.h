@@ -39,9 +39,11 @@ struct ReplayParams {
   uint64_t seed = 0;  // token ids
   KvType kv_type = KvType::F16;  // what deployments run (and llama.cpp's default)
   // Edge and cloud on different machines (the deployment): the edge's prompt
-  // prefill overlaps the cloud's prefill of x, as run_edge does; false sums
-  // them (both on one machine, as an in-process run on shared cores).
-  bool overlap_prefill = true;
+  // prefill overlaps the cloud's prefill of x, as run_edge does, and the
+  // passes the edge ran ahead (pipelined drafting) overlap the cloud's
+  // verification and the round trip; false sums them (both on one machine,
+  // as an in-process run on shared cores).
+  bool two_machines = true;
 };
 
 // Measured seconds of one schedule's replay, per side and term.
@@ -49,6 +51,14 @@ struct ReplayTimes {
   uint64_t tokens = 0, rounds = 0, exchanges = 0, drafted = 0, accepted = 0;
   double edge_prefill_s = 0, edge_forward_s = 0, edge_sample_s = 0;
   double cloud_prefill_s = 0, cloud_llm_s = 0, cloud_slm_s = 0, cloud_steer_s = 0;
+  // Of edge_forward_s + edge_sample_s: the edge's work ahead (pipelined
+  // drafting, while the cloud verified).
+  double edge_ahead_s = 0;
+  // Per round of the schedule (one replay; not summed by +=): the edge's
+  // work before the exchange and after the verdict, its work ahead, the
+  // cloud's work. Filled for the timed role(s).
+  std::vector<double> round_edge, round_ahead, round_cloud;
+  double edge_fallback_s = 0;  // passes after a cloud failure
   double edge_s() const { return edge_prefill_s + edge_forward_s + edge_sample_s; }
   double cloud_s() const { return cloud_prefill_s + cloud_llm_s + cloud_slm_s + cloud_steer_s; }
   ReplayTimes& operator+=(const ReplayTimes& o);
@@ -89,8 +99,14 @@ struct ReplayRow {
   size_t records = 0;
   ReplayTimes t;
   double t_network_s = 0;      // rtt x (session open + one exchange per round)
+  // Two machines: edge work ahead hidden behind the cloud's verification and
+  // the round trip (the rest of it delays the round).
+  double t_hidden_s = 0;
   double t_prefill_s = 0;      // the prefills on the critical path (overlapped or summed, see ReplayParams)
-  double t_total_s = 0;        // prefill + edge and cloud decode work + network, for the timed role(s)
+  // Prefill + edge and cloud decode work + network, for the timed role(s);
+  // on two machines a round costs the edge's serial work + max(round trip +
+  // the cloud's work, the edge's work ahead).
+  double t_total_s = 0;
   double t_llm_alone_s = -1;   // the LLM alone on the same x and token count, + one rtt; < 0: not timed
   double t_llm_alone_prefill_s = 0;
   double speedup() const { return t_llm_alone_s > 0 && t_total_s > 0 ? t_llm_alone_s / t_total_s : 0; }

@@ -128,7 +128,7 @@ void check_list(const std::vector<T>& values, const char* flag, Check valid) {
 // beta, K and the candidate rule only where the method uses them and they
 // differ from the paper's defaults (beta 1, K 4, contrast), so the rows of
 // results directories made before these sweeps existed keep their keys.
-std::string setting_string(const Job& j, double gamma) {
+std::string setting_string(const Job& j, const EvalConfig& cfg) {
   std::string out;
   auto add = [&](const std::string& t) {
     if (!out.empty()) out += ' ';
@@ -139,7 +139,11 @@ std::string setting_string(const Job& j, double gamma) {
   const bool draft_used = j.method == steer::Method::SpecSteer || j.method == steer::Method::Sd;
   if (beta_used && j.beta != 1.0) add("beta=" + fmt_g(j.beta));
   if (draft_used && j.draft != 4) add("K=" + std::to_string(j.draft));
-  if (j.candidates == steer::SteerCandidates::Plausible) add("plausible gamma=" + fmt_g(gamma));
+  if (draft_used && cfg.draft_p_min > 0) {
+    add("p_min=" + fmt_g(cfg.draft_p_min));
+    if (cfg.draft_min != 1) add("min=" + std::to_string(cfg.draft_min));
+  }
+  if (j.candidates == steer::SteerCandidates::Plausible) add("plausible gamma=" + fmt_g(cfg.plausibility));
   return out;
 }
 
@@ -178,7 +182,7 @@ std::vector<Job> expand_jobs(const EvalConfig& cfg) {
         for (int k : drafts)
           for (const auto& c : cands) {
             Job j{m, canon, "", spec ? std::optional<double>(l) : std::nullopt, b, k, c};
-            j.setting = setting_string(j, cfg.plausibility);
+            j.setting = setting_string(j, cfg);
             jobs.push_back(std::move(j));
           }
   }
@@ -289,6 +293,9 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
     s.lambda = job.lambda.value_or(0.5);
     s.beta = job.beta;
     s.draft = job.draft;
+    s.draft_min = std::min(cfg.draft_min, job.draft);
+    s.draft_p_min = cfg.draft_p_min;
+    s.pipeline = cfg.pipeline;
     s.top_k = cfg.top_k;
     s.max_new = cfg.max_new;
     s.steer_candidates = job.candidates.value_or(steer::SteerCandidates::Contrast);
@@ -370,6 +377,9 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
                 {"lambdas", cfg.lambdas},
                 {"betas", cfg.betas},
                 {"drafts", cfg.drafts},
+                {"draft_min", cfg.draft_min},
+                {"draft_p_min", cfg.draft_p_min},
+                {"pipeline", cfg.pipeline},
                 {"steer_candidates", cfg.steer_candidates},
                 {"plausibility", cfg.plausibility},
                 {"top_k", cfg.top_k},

@@ -25,6 +25,11 @@ struct EvalConfig {
   std::vector<double> lambdas = {0.5};
   std::vector<double> betas = {1.0};
   std::vector<int> drafts = {4};
+  // Adaptive draft length (steer::Settings::draft_min/draft_p_min; --draft
+  // is then the most per block) and pipelined drafting, for every job.
+  int draft_min = 1;
+  double draft_p_min = 0;
+  bool pipeline = true;
   std::vector<std::string> steer_candidates = {std::string(steer::candidates_name(steer::Settings{}.steer_candidates))};
   double plausibility = steer::Settings{}.plausibility;  // gamma of the plausible rule
   int top_k = 32;

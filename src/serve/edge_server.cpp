@@ -222,7 +222,8 @@ struct EdgeServer::Impl {
       }
       s.lambda = number(*sp, "lambda", s.lambda, pre);
       s.beta = number(*sp, "beta", s.beta, pre);
-      s.draft = integer(*sp, "K", s.draft, pre);
+      s.draft = integer(*sp, "K", s.draft, pre);  // the longest block when the server drafts adaptively
+      s.draft_min = std::min(s.draft_min, s.draft);
       s.top_k = integer(*sp, "steer_k", s.top_k, pre);
       task = text(*sp, "task", task, pre);
       retrieve_k = integer(*sp, "retrieve_k", retrieve_k, pre);
@@ -282,6 +283,7 @@ struct EdgeServer::Impl {
                  {"n_accepted", c.n_accepted},
                  {"acceptance_rate", c.acceptance_rate()},
                  {"round_trips", c.round_trips},
+                 {"pipeline", {{"blocks_sent_early", c.blocks_sent_early}, {"blocks_dropped", c.blocks_dropped}}},
                  {"resumed", c.resumed},
                  {"resume_tokens", c.resume_tokens},
                  {"bytes_up", c.bytes_up},
