@@ -305,6 +305,43 @@ TEST(Transport, NetworkedOutputEqualsInProcess) {
   EXPECT_EQ(server.log().find("soundtrack"), std::string::npos);
 }
 
+// Pipelined drafting over a real link with a 30 ms round trip: the edge
+// drafts the next block while the cloud verifies, so blocks go up early, and
+// the tokens are those of the plain schedule in every sampling mode.
+TEST(Transport, PipelinedDraftingOverALinkKeepsTheTokens) {
+  NEED_FIXTURES();
+  START_SERVER(server);
+  uint64_t sent_early = 0;
+  for (const std::vector<std::string>& sampling :
+       {std::vector<std::string>{}, std::vector<std::string>{"--temp", "0.8"},
+        std::vector<std::string>{"--temp", "0.9", "--top-p", "0.9", "--draft-max", "8"}}) {
+    std::string mode;
+    for (const auto& a : sampling) mode += a + " ";
+    SCOPED_TRACE(mode);
+    std::vector<std::string> on = {"--cloud", server.address(), "--net-delay-ms", "30", "--on-cloud-failure", "fail"};
+    on.insert(on.end(), sampling.begin(), sampling.end());
+    std::vector<std::string> off = on;
+    off.push_back("--no-pipeline");
+    Proc a = run_cli(gen_args("specsteer", 24, on)), b = run_cli(gen_args("specsteer", 24, off));
+    ASSERT_EQ(a.rc, 0) << a.stderr_text();
+    ASSERT_EQ(b.rc, 0) << b.stderr_text();
+    const json ja = parse_json(a), jb = parse_json(b);
+    ASSERT_GT(tokens_of(ja).size(), 8u);
+    EXPECT_EQ(tokens_of(ja), tokens_of(jb));
+    EXPECT_EQ(ja["round_trips"], jb["round_trips"]);
+    EXPECT_EQ(jb["pipeline"]["blocks_sent_early"], 0);
+    EXPECT_EQ(jb["pipeline"]["blocks_dropped"], 0);
+    EXPECT_EQ(jb["settings"]["pipeline"], false);
+    EXPECT_EQ(ja["settings"]["pipeline"], true);
+    sent_early += ja["pipeline"]["blocks_sent_early"].get<uint64_t>();
+    if (sampling.empty()) {
+      EXPECT_EQ(tokens_of(ja), generate(models(), request(Method::SpecSteer, 24)).tokens);
+    }
+  }
+  EXPECT_GT(sent_early, 0u);
+  EXPECT_EQ(server.log().find("soundtrack"), std::string::npos);
+}
+
 TEST(Transport, SixteenConcurrentSessionsAreCorrectAndUnmixed) {
   NEED_FIXTURES();
   START_SERVER(server, "--max-sessions", "16");
