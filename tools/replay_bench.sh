@@ -3,6 +3,8 @@
 # bundled pair, replayed on a real-shaped edge/cloud pair made by
 # `gguf synth`, against the cloud LLM decoding alone, at several RTTs.
 #   [LIMIT=8 RTTS=0,20,50 THREADS=2 EDGE_PRESET=qwen3-0.6b CLOUD_PRESET=qwen3-8b TYPE=q4_0 DIR=/tmp/specsteer-replay]
+#   (the paper's own pair: CLOUD_PRESET=qwen3-32b, an 18.4 GB Q4_0 file; it
+#   needs ~19 GB of free memory to replay)
 #   tools/replay_bench.sh [BIN]
 # Run it on an otherwise idle machine: it is a timed benchmark.
 set -euo pipefail

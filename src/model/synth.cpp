@@ -120,7 +120,7 @@ SynthConfig make(std::string preset, std::string arch, uint32_t embd, uint32_t l
 }  // namespace
 
 std::vector<std::string> synth_preset_names() {
-  return {"tiny-qwen3", "tiny-qwen2", "tiny-llama", "qwen3-0.6b", "qwen3-8b", "qwen2-0.5b", "llama3-1b", "llama3-8b"};
+  return {"tiny-qwen3", "tiny-qwen2", "tiny-llama", "qwen3-0.6b", "qwen3-8b", "qwen3-32b", "qwen2-0.5b", "llama3-1b", "llama3-8b"};
 }
 
 SynthConfig synth_preset(std::string_view name) {
@@ -130,6 +130,7 @@ SynthConfig synth_preset(std::string_view name) {
   if (name == "tiny-llama") return make("tiny-llama", "llama", 64, 2, 4, 2, 16, 128, 512, true, 5e5f, 1e-5f);
   if (name == "qwen3-0.6b") return make("qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 128, 3072, 151936, true, 1e6f, 1e-6f);
   if (name == "qwen3-8b") return make("qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6f, 1e-6f);
+  if (name == "qwen3-32b") return make("qwen3-32b", "qwen3", 5120, 64, 64, 8, 128, 25600, 151936, false, 1e6f, 1e-6f);
   if (name == "qwen2-0.5b") return make("qwen2-0.5b", "qwen2", 896, 24, 14, 2, 64, 4864, 151936, true, 1e6f, 1e-6f);
   if (name == "llama3-1b") {  // Llama-3.2-1B: tied, rope scaling factor 32
     SynthConfig c = make("llama3-1b", "llama", 2048, 16, 32, 8, 64, 8192, 128256, true, 5e5f, 1e-5f);

@@ -214,6 +214,13 @@ TEST(Synth, PresetsHaveRealShapes) {
   const auto q8 = model::synth_preset("qwen3-8b");
   EXPECT_EQ(q8.n_ff, 12288u);
   EXPECT_FALSE(q8.tied);
+  const auto q32 = model::synth_preset("qwen3-32b");  // the paper's Generalist
+  EXPECT_EQ(q32.n_layer, 64u);
+  EXPECT_EQ(q32.n_embd, 5120u);
+  EXPECT_EQ(q32.n_ff, 25600u);
+  EXPECT_EQ(q32.n_head, 64u);
+  EXPECT_EQ(q32.n_head_kv, 8u);
+  EXPECT_FALSE(q32.tied);
   for (const auto& n : model::synth_preset_names()) EXPECT_NO_THROW(model::synth_preset(n));
 }
 
