@@ -1,5 +1,6 @@
 #include "kernels/packed.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -396,6 +397,19 @@ struct KQuantKernel {
   }
 };
 
+// Kernel::run for a P known only at run time (1 <= p <= Kernel::kMaxP): a
+// verify pass of K + 1 rows is one pass over the weights at P = K + 1, not
+// powers of two (5 = 4 + 1 decoded the codes twice).
+template <typename Kernel, int P = 1>
+void run_p(int p, bool prefetch, const uint8_t* g, int64_t steps, const simd::ActBlockQ8* x, int64_t n, float* out) {
+  if (p == P) {
+    if (prefetch) Kernel::template run<P, true>(g, steps, x, n, out);
+    else Kernel::template run<P, false>(g, steps, x, n, out);
+  } else if constexpr (P < Kernel::kMaxP) {
+    run_p<Kernel, P + 1>(p, prefetch, g, steps, x, n, out);
+  }
+}
+
 template <typename Kernel>
 void rows_packed_typed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, float* y, int64_t g0, int64_t g1) {
   const int64_t steps = Kernel::steps(w);
@@ -404,27 +418,15 @@ void rows_packed_typed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, fl
   for (int64_t g = g0; g < g1; ++g) {
     const uint8_t* gdata = w.packed + static_cast<size_t>(g) * group_bytes;
     const int64_t r0 = g * kPackRows;
-    int64_t i = 0;
-    auto scatter = [&](int P) {
+    // Up to kMaxP positions share each pass over the group's weights; only
+    // the first pass reads them from memory (and prefetches).
+    for (int64_t i = 0; i < n;) {
+      const int P = static_cast<int>(std::min<int64_t>(n - i, Kernel::kMaxP));
+      run_p<Kernel>(P, i == 0, gdata, steps, x + i, n, tmp);
       for (int p = 0; p < P; ++p)
         std::memcpy(&y[(i + p) * w.rows + r0], tmp + p * kPackRows, kPackRows * sizeof(float));
-    };
-    // Up to kMaxP positions share each pass over the group's weights.
-    auto pass = [&]<int P>() {
-      if constexpr (P <= Kernel::kMaxP)
-        for (; i + P <= n; i += P) {
-          if (i == 0)
-            Kernel::template run<P, true>(gdata, steps, x + i, n, tmp);
-          else
-            Kernel::template run<P, false>(gdata, steps, x + i, n, tmp);
-          scatter(P);
-        }
-    };
-    pass.template operator()<16>();
-    pass.template operator()<8>();
-    pass.template operator()<4>();
-    pass.template operator()<2>();
-    pass.template operator()<1>();
+      i += P;
+    }
   }
 }
 

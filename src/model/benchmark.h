@@ -19,7 +19,7 @@ struct BenchOptions {
   int n_prompt = 128;
   int n_gen = 32;
   int repetitions = 3;  // best-of, to damp noise from other processes
-  std::vector<int> verify_k = {1, 2, 4, 8, 16};
+  std::vector<int> verify_k = {1, 2, 4, 5, 8, 16, 17};  // 5 and 17: K = 4 and 16 drafts + the committed token
   KvType kv_type = KvType::F16;
   std::vector<LoraRef> lora = {};  // adapters applied per pass (unmerged)
   uint64_t seed = 1;
