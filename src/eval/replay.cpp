@@ -114,7 +114,6 @@ std::pair<double, double> decode_path(const ReplayTimes& t, const ReplayParams& 
   return {total, hidden};
 }
 
-
 }  // namespace
 
 void warm_up(const std::shared_ptr<const Model>& m) {
