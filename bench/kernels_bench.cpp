@@ -33,8 +33,8 @@ void BM_Matmul(benchmark::State& state, TensorType type, bool pack = false, int6
   Matrix m{type, w.data(), rows, cols, rb};
   std::vector<uint8_t> packed;
   if (pack) {
-    if (!packed_available()) {
-      state.SkipWithError("CPU without AVX512-VNNI");
+    if (!packed_available(type)) {
+      state.SkipWithError("no packed kernel for this type on this CPU");
       return;
     }
     packed.resize(packed_bytes(m));

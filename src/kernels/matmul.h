@@ -16,7 +16,7 @@ struct Matrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
-  const uint8_t* packed = nullptr;  // optional VNNI layout of the same weights (kernels/packed.h)
+  const uint8_t* packed = nullptr;  // optional repacked layout of the same weights (kernels/packed.h)
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 

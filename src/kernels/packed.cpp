@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -17,19 +18,27 @@ namespace specsteer::kernels {
 
 static_assert(offsetof(BlockQ8_0, qs) == 2 && offsetof(BlockQ4_0, qs) == 2);
 
-bool packed_available() {
+PackedIsa packed_isa() {
 #if defined(__x86_64__)
-  static const bool ok = [] {
+  static const PackedIsa isa = [] {
+    if (std::getenv("SPECSTEER_NO_REPACK") != nullptr) return PackedIsa::kNone;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           std::getenv("SPECSTEER_NO_REPACK") == nullptr;
+    const char* want = std::getenv("SPECSTEER_PACKED_ISA");
+    const bool force_avx2 = want != nullptr && std::strcmp(want, "avx2") == 0;
+    if (!force_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+      return PackedIsa::kAvx512Vnni;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+      return PackedIsa::kAvx2;
+    return PackedIsa::kNone;
   }();
-  return ok;
+  return isa;
 #else
-  return false;
+  return PackedIsa::kNone;
 #endif
 }
+
+bool packed_available() { return packed_isa() != PackedIsa::kNone; }
 
 size_t packed_block_bytes(gguf::TensorType t) {
   if (t == gguf::TensorType::Q8_0) return 2 * kPackRows + 32 * kPackRows;
@@ -140,6 +149,15 @@ void pack_k(const Matrix& w, uint8_t* dst) {
 }
 
 }  // namespace
+
+bool packed_available(gguf::TensorType t) {
+  switch (packed_isa()) {
+    case PackedIsa::kAvx512Vnni: return is_k_quant(t) || packed_block_bytes(t) > 0;
+    case PackedIsa::kAvx2: return is_k_quant(t) || t == gguf::TensorType::Q4_0;  // codes < 64 (packed.h)
+    case PackedIsa::kNone: break;
+  }
+  return false;
+}
 
 size_t packed_bytes(const Matrix& w) {
   if (w.rows % kPackRows != 0) return 0;
@@ -373,6 +391,175 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void k_group_ker
   }
 }
 
+// AVX2 has no vpdpbusd: vpmaddubsw multiplies the unsigned codes by the
+// signed activation bytes and adds adjacent pairs into int16, and vpmaddwd by
+// ones adds those pairs into int32. Pair sums stay below 2 * 63 * 127, so
+// they never saturate for codes below 64, and kFlush of them still fit in
+// int16 before widening (8 for codes below 16, 4 below 32, 2 below 64). A
+// 256-bit vector holds 8 of the 16 rows of a 64-byte code vector, so a block
+// is walked once per half (rows 0-7, then 8-15); both halves share the cache
+// lines, so the second walk reads L1.
+template <gguf::TensorType T>
+constexpr int avx2_flush() {
+  return T == gguf::TensorType::Q5_K ? 4 : T == gguf::TensorType::Q6_K ? 2 : 8;
+}
+
+// Code vector V of half h of a block (Q4_0's layout for T = Q4_0): the low
+// nibbles, plus the fifth bit (Q5_K) or the top two (Q6_K), as in k_code.
+template <gguf::TensorType T, int V>
+__attribute__((target("avx2"), always_inline)) inline __m256i code8(const uint8_t* codes, int h) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + (V % 4) * 64 + 32 * h));
+  __m256i c;
+  if constexpr (V < 4) c = _mm256_and_si256(raw, low4);
+  else c = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+  if constexpr (T == gguf::TensorType::Q5_K) {
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 256 + 32 * h));
+    __m256i bit;
+    if constexpr (V <= 4) bit = _mm256_slli_epi16(hb, 4 - V);
+    else bit = _mm256_srli_epi16(hb, V - 4);
+    c = _mm256_or_si256(c, _mm256_and_si256(bit, _mm256_set1_epi8(0x10)));
+  } else if constexpr (T == gguf::TensorType::Q6_K) {
+    const __m256i hp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 256 + (V / 4) * 64 + 32 * h));
+    __m256i hi;
+    if constexpr (V % 4 == 0) hi = _mm256_slli_epi16(hp, 4);
+    else if constexpr (V % 4 == 1) hi = _mm256_slli_epi16(hp, 2);
+    else if constexpr (V % 4 == 2) hi = hp;
+    else hi = _mm256_srli_epi16(hp, 2);
+    c = _mm256_or_si256(c, _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
+  }
+  return c;
+}
+
+// The 8 code vectors of half h of a block, decoded once for all positions.
+template <gguf::TensorType T>
+__attribute__((target("avx2"), always_inline)) inline void code8_all(const uint8_t* codes, int h, __m256i* w) {
+  w[0] = code8<T, 0>(codes, h);
+  w[1] = code8<T, 1>(codes, h);
+  w[2] = code8<T, 2>(codes, h);
+  w[3] = code8<T, 3>(codes, h);
+  w[4] = code8<T, 4>(codes, h);
+  w[5] = code8<T, 5>(codes, h);
+  w[6] = code8<T, 6>(codes, h);
+  w[7] = code8<T, 7>(codes, h);
+}
+
+// Integer sums of the 8 code vectors w against one position's 32 activation
+// bytes: lo (vectors 0-7; Q6_K: 0-3) and hi (Q6_K: 4-7), 8 rows each. The
+// empty asm keeps the int16 sum one chain in one register: left alone, GCC
+// turns the chain into a tree of products that spills with 8 codes live.
+template <gguf::TensorType T>
+__attribute__((target("avx2"), always_inline)) inline void avx2_sums(const __m256i* w, const int8_t* xq, __m256i& lo,
+                                                                     __m256i& hi) {
+  constexpr int kFlush = avx2_flush<T>();
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  lo = hi = _mm256_setzero_si256();
+  for (int v = 0; v < 8; ++v) {
+    int32_t x4;
+    std::memcpy(&x4, xq + 4 * v, 4);
+    acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(w[v], _mm256_set1_epi32(x4)));
+    asm("" : "+x"(acc));
+    if ((v + 1) % kFlush == 0) {
+      const __m256i wide = _mm256_madd_epi16(acc, ones);
+      if (T == gguf::TensorType::Q6_K && v >= 4) hi = _mm256_add_epi32(hi, wide);
+      else lo = _mm256_add_epi32(lo, wide);
+      acc = _mm256_setzero_si256();
+    }
+  }
+}
+
+__attribute__((target("avx2,f16c"), always_inline)) inline __m256 fp16x8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// 8 scale bytes as floats, unsigned (Q4_K/Q5_K) or signed (Q6_K).
+template <bool kSigned>
+__attribute__((target("avx2"), always_inline)) inline __m256 bytes8(const uint8_t* p) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepi32_ps(kSigned ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
+}
+
+// group_kernel<true, P> for AVX2: Q4_0, float sums in `out` as there.
+template <int P, bool kPrefetch>
+__attribute__((target("avx2,fma,f16c"))) void q4_group_avx2(const uint8_t* gdata, int64_t nb,
+                                                             const simd::ActBlockQ8* x, int64_t n, float* out) {
+  constexpr size_t kBlockBytes = 2 * kPackRows + 16 * kPackRows;
+  std::memset(out, 0, sizeof(float) * P * kPackRows);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = gdata + static_cast<size_t>(b) * kBlockBytes;
+    if constexpr (kPrefetch) {
+      const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks * kBlockBytes);
+      for (size_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+    }
+    const simd::ActBlockQ8* xb = x + b * n;
+    for (int h = 0; h < 2; ++h) {
+      __m256i w[8];
+      code8_all<gguf::TensorType::Q4_0>(blk + 2 * kPackRows, h, w);
+      const __m256 dw = fp16x8(blk + 16 * h);
+      for (int p = 0; p < P; ++p) {
+        __m256i lo, hi;
+        avx2_sums<gguf::TensorType::Q4_0>(w, xb[p].q, lo, hi);
+        float* acc = out + p * kPackRows + 8 * h;
+        const __m256i sum = _mm256_add_epi32(lo, _mm256_set1_epi32(xb[p].offset_q4));
+        _mm256_storeu_ps(acc, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xb[p].d)),
+                                              _mm256_loadu_ps(acc)));
+      }
+    }
+  }
+}
+
+// k_group_kernel for AVX2, same arithmetic per half of the 16 rows.
+template <gguf::TensorType T, int P, bool kPrefetch>
+__attribute__((target("avx2,fma,f16c"))) void k_group_avx2(const uint8_t* gdata, int64_t nsb,
+                                                            const simd::ActBlockQ8* x, int64_t n, float* out) {
+  constexpr bool kQ6 = T == gguf::TensorType::Q6_K;
+  constexpr size_t kHeader = k_header_bytes(T), kBlock = k_block_bytes(T), kSuper = k_super_bytes(T);
+  std::memset(out, 0, sizeof(float) * P * kPackRows);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* sup = gdata + static_cast<size_t>(sb) * kSuper;
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* blk = sup + kHeader + static_cast<size_t>(j) * kBlock;
+      if constexpr (kPrefetch) {
+        const char* ahead = reinterpret_cast<const char*>(blk + 2 * kSuper);
+        for (size_t line = 0; line < kBlock; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+      }
+      const simd::ActBlockQ8* xb = x + (sb * 8 + j) * n;
+      for (int h = 0; h < 2; ++h) {
+        __m256i w[8];
+        code8_all<T>(blk + 32, h, w);
+        const __m256 d = fp16x8(sup + 16 * h);
+        if constexpr (kQ6) {
+          const __m256 slo = _mm256_mul_ps(d, bytes8<true>(blk + 8 * h));
+          const __m256 shi = _mm256_mul_ps(d, bytes8<true>(blk + 16 + 8 * h));
+          for (int p = 0; p < P; ++p) {
+            __m256i lo, hi;
+            avx2_sums<T>(w, xb[p].q, lo, hi);
+            // The codes carry +32: subtract 32 * the activations' sum per 16-column half.
+            const int32_t sum = -xb[p].offset_q4 / 8;
+            const __m256i l = _mm256_add_epi32(lo, _mm256_set1_epi32(-32 * xb[p].sum_lo));
+            const __m256i u = _mm256_add_epi32(hi, _mm256_set1_epi32(-32 * (sum - xb[p].sum_lo)));
+            const __m256 t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(u), shi, _mm256_mul_ps(_mm256_cvtepi32_ps(l), slo));
+            float* acc = out + p * kPackRows + 8 * h;
+            _mm256_storeu_ps(acc, _mm256_fmadd_ps(t, _mm256_set1_ps(xb[p].d), _mm256_loadu_ps(acc)));
+          }
+        } else {
+          const __m256 scale = _mm256_mul_ps(d, bytes8<false>(blk + 8 * h));
+          const __m256 minv = _mm256_mul_ps(fp16x8(sup + 32 + 16 * h), bytes8<false>(blk + 16 + 8 * h));
+          for (int p = 0; p < P; ++p) {
+            __m256i lo, hi;
+            avx2_sums<T>(w, xb[p].q, lo, hi);
+            const float dx = xb[p].d, dx_sum = dx * static_cast<float>(-xb[p].offset_q4 / 8);
+            float* acc = out + p * kPackRows + 8 * h;
+            const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(scale, _mm256_set1_ps(dx)),
+                                             _mm256_loadu_ps(acc));
+            _mm256_storeu_ps(acc, _mm256_fnmadd_ps(minv, _mm256_set1_ps(dx_sum), a));
+          }
+        }
+      }
+    }
+  }
+}
+
 // Q8_0/Q4_0 (blocks of 32 columns) and the K-quants (super-blocks of 256) as
 // one kernel interface: Run<P, kPrefetch>(group data, x, n, out).
 template <bool kQ4>
@@ -394,6 +581,28 @@ struct KQuantKernel {
   template <int P, bool kPrefetch>
   static void run(const uint8_t* g, int64_t steps, const simd::ActBlockQ8* x, int64_t n, float* out) {
     k_group_kernel<T, P, kPrefetch>(g, steps, x, n, out);
+  }
+};
+
+// The AVX2 kernels under the same interface: the positions are the inner
+// loop against 8 code vectors held in registers, so any P fits.
+struct Avx2Q4Kernel {
+  static constexpr int kMaxP = 16;
+  static int64_t steps(const Matrix& w) { return w.cols / 32; }
+  static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * packed_block_bytes(w.type); }
+  template <int P, bool kPrefetch>
+  static void run(const uint8_t* g, int64_t steps, const simd::ActBlockQ8* x, int64_t n, float* out) {
+    q4_group_avx2<P, kPrefetch>(g, steps, x, n, out);
+  }
+};
+template <gguf::TensorType T>
+struct Avx2KQuantKernel {
+  static constexpr int kMaxP = 16;
+  static int64_t steps(const Matrix& w) { return w.cols / static_cast<int64_t>(kQK_K); }
+  static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * k_super_bytes(T); }
+  template <int P, bool kPrefetch>
+  static void run(const uint8_t* g, int64_t steps, const simd::ActBlockQ8* x, int64_t n, float* out) {
+    k_group_avx2<T, P, kPrefetch>(g, steps, x, n, out);
   }
 };
 
@@ -435,16 +644,27 @@ void rows_packed_typed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, fl
 
 void rows_packed(const Matrix& w, const simd::ActBlockQ8* x, int64_t n, float* y, int64_t g0, int64_t g1) {
 #if defined(__x86_64__)
+  using gguf::TensorType;
+  if (!packed_available(w.type)) throw Error("rows_packed: this CPU has no packed kernel for " +
+                                             std::string(gguf::type_name(w.type)));
+  if (packed_isa() == PackedIsa::kAvx2) {
+    switch (w.type) {
+      case TensorType::Q4_K: return rows_packed_typed<Avx2KQuantKernel<TensorType::Q4_K>>(w, x, n, y, g0, g1);
+      case TensorType::Q5_K: return rows_packed_typed<Avx2KQuantKernel<TensorType::Q5_K>>(w, x, n, y, g0, g1);
+      case TensorType::Q6_K: return rows_packed_typed<Avx2KQuantKernel<TensorType::Q6_K>>(w, x, n, y, g0, g1);
+      default: return rows_packed_typed<Avx2Q4Kernel>(w, x, n, y, g0, g1);
+    }
+  }
   switch (w.type) {
-    case gguf::TensorType::Q4_0: return rows_packed_typed<LegacyKernel<true>>(w, x, n, y, g0, g1);
-    case gguf::TensorType::Q4_K: return rows_packed_typed<KQuantKernel<gguf::TensorType::Q4_K>>(w, x, n, y, g0, g1);
-    case gguf::TensorType::Q5_K: return rows_packed_typed<KQuantKernel<gguf::TensorType::Q5_K>>(w, x, n, y, g0, g1);
-    case gguf::TensorType::Q6_K: return rows_packed_typed<KQuantKernel<gguf::TensorType::Q6_K>>(w, x, n, y, g0, g1);
+    case TensorType::Q4_0: return rows_packed_typed<LegacyKernel<true>>(w, x, n, y, g0, g1);
+    case TensorType::Q4_K: return rows_packed_typed<KQuantKernel<TensorType::Q4_K>>(w, x, n, y, g0, g1);
+    case TensorType::Q5_K: return rows_packed_typed<KQuantKernel<TensorType::Q5_K>>(w, x, n, y, g0, g1);
+    case TensorType::Q6_K: return rows_packed_typed<KQuantKernel<TensorType::Q6_K>>(w, x, n, y, g0, g1);
     default: return rows_packed_typed<LegacyKernel<false>>(w, x, n, y, g0, g1);
   }
 #else
   (void)w, (void)x, (void)n, (void)y, (void)g0, (void)g1;
-  throw Error("packed kernels need x86-64 with AVX512-VNNI");
+  throw Error("packed kernels need x86-64 with AVX2 or AVX512-VNNI");
 #endif
 }
 

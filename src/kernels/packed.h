@@ -19,9 +19,17 @@ namespace specsteer::kernels {
 
 inline constexpr int64_t kPackRows = 16;
 
-// True when this CPU runs the packed kernels (x86-64 with AVX512-VNNI) and
-// SPECSTEER_NO_REPACK is not set in the environment.
+// Which packed kernels this CPU runs. AVX512-VNNI runs every packed type;
+// AVX2 (with FMA and F16C) runs the types whose codes are below 64 (Q4_0 and
+// the K-quants), where vpmaddubsw's int16 pair sums cannot saturate.
+// SPECSTEER_NO_REPACK in the environment turns packing off;
+// SPECSTEER_PACKED_ISA=avx2 picks the AVX2 kernels on a VNNI CPU (tests).
+enum class PackedIsa { kNone, kAvx2, kAvx512Vnni };
+PackedIsa packed_isa();
+// True when this CPU has a packed kernel for some type.
 bool packed_available();
+// True when this CPU has a packed kernel for weights of type t.
+bool packed_available(gguf::TensorType t);
 // Bytes of one packed block (16 rows x 32 columns) of type t; 0 if t has no
 // packed form.
 size_t packed_block_bytes(gguf::TensorType t);

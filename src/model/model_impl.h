@@ -50,7 +50,7 @@ struct Model::Impl {
   std::map<std::string, const kernels::Matrix*> matrices_by_name;
   std::vector<float> rope_inv_freq;  // [rope_dim/2], freq factors and scaling folded in
   float rope_pos_scale = 1.f;        // linear rope scaling
-  // VNNI-friendly copies of Q8_0/Q4_0 matrices (kernels/packed.h); the mmap'd
+  // Repacked copies (AVX512-VNNI or AVX2) of quantized matrices (kernels/packed.h); the mmap'd
   // originals then serve only embedding lookups.
   std::vector<std::unique_ptr<uint8_t[]>> packed;
   uint64_t packed_total = 0;  // bytes in `packed`

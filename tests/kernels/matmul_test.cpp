@@ -85,8 +85,8 @@ std::vector<uint8_t> quantized_rows(TensorType type, int64_t rows, int64_t cols,
 }
 
 TEST_P(Packed, MatchesTheRowMajorKernelExactlyEnough) {
-  if (!packed_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
   const TensorType type = GetParam();
+  if (!packed_available(type)) GTEST_SKIP() << "no packed kernel for this type on this CPU";
   const int64_t rows = 48, cols = 256;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -135,8 +135,8 @@ TEST(PackedLayout, OnlyQ8_0AndQ4_0HaveA32ColumnPackedBlock) {
 class PackedK : public ::testing::TestWithParam<TensorType> {};
 
 TEST_P(PackedK, MatchesTheReferenceWithinActivationQuantization) {
-  if (!packed_available()) GTEST_SKIP() << "CPU without AVX512-VNNI";
   const TensorType type = GetParam();
+  if (!packed_available(type)) GTEST_SKIP() << "no packed kernel for this type on this CPU";
   const int64_t rows = 48, cols = 512;
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -238,7 +238,7 @@ TEST(SharedInputMatmul, EqualsOneProductPerMatrix) {
   };
   check({a, b});     // one loop over both
   check({a, f, b});  // mixed types: one product each
-  if (packed_available()) {
+  if (packed_available(a.type)) {
     pa.resize(packed_bytes(a));
     pb.resize(packed_bytes(b));
     pack_weights(a, pa.data());
