@@ -8,7 +8,9 @@
 //   Q4_0: the 4-bit codes (weight + 8), two per byte: the low nibbles form
 //         vectors 0-3 and the high nibbles vectors 4-7 (288 bytes).
 // The offset (128 or 8) times the block's activation sum is subtracted once
-// per position (simd::ActBlockQ8), not once per row.
+// per position (simd::ActBlockQ8), not once per row. The K-quants use the
+// same code vectors per 32 columns (packed.cpp). On AVX2 the same layout is
+// read as two 256-bit halves (rows 0-7, 8-15) by `vpmaddubsw`.
 #include <cstddef>
 #include <cstdint>
 
