@@ -54,6 +54,9 @@ specsteer::cli::Registrar reg("eval", [](CLI::App& root) {
       ->capture_default_str();
   sub->add_flag("--no-pipeline", [o](int64_t) { o->cfg.pipeline = false; },
                 "Draft each block after the previous verdict (the tokens are the same either way)");
+  sub->add_flag("--bonus", c.bonus,
+                "A steered bonus token (Eq. 8) after every block accepted whole (specsteer, sd; not in the paper's "
+                "Algorithm 1)");
   sub->add_option("--steer-k", c.top_k, "Most entries of the steering vector sent on rejection")->capture_default_str();
   specsteer::cli::add_deprecated(sub, "--topk", c.top_k, "--steer-k");
   sub->add_option("--steer-candidates", c.steer_candidates,

@@ -334,6 +334,13 @@ std::vector<TraceEntry> read_traces(const std::string& path, const std::vector<s
       std::snprintf(buf, sizeof buf, " lambda=%g", lambda);
       e.label += buf;
     }
+    // Bonus-token runs (eval's setting word "bonus", generate's settings.bonus) are their own rows.
+    bool bonus = false;
+    if (auto it = j.find("setting"); it != j.end() && it->is_string())
+      bonus = (" " + it->get<std::string>() + " ").find(" bonus ") != std::string::npos;
+    if (auto it = j.find("settings"); !bonus && it != j.end() && it->is_object())
+      if (auto b = it->find("bonus"); b != it->end() && b->is_boolean()) bonus = b->get<bool>();
+    if (bonus) e.label += " bonus";
     out.push_back(std::move(e));
   }
   if (out.empty())

@@ -143,6 +143,7 @@ std::string setting_string(const Job& j, const EvalConfig& cfg) {
     add("p_min=" + fmt_g(cfg.draft_p_min));
     if (cfg.draft_min != 1) add("min=" + std::to_string(cfg.draft_min));
   }
+  if (draft_used && cfg.bonus) add("bonus");
   if (j.candidates == steer::SteerCandidates::Plausible) add("plausible gamma=" + fmt_g(cfg.plausibility));
   return out;
 }
@@ -296,6 +297,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
     s.draft_min = std::min(cfg.draft_min, job.draft);
     s.draft_p_min = cfg.draft_p_min;
     s.pipeline = cfg.pipeline;
+    s.bonus = cfg.bonus;
     s.top_k = cfg.top_k;
     s.max_new = cfg.max_new;
     s.steer_candidates = job.candidates.value_or(steer::SteerCandidates::Contrast);
@@ -380,6 +382,7 @@ EvalOutcome run_eval(const EvalConfig& cfg, FILE* log, bool tty) {
                 {"draft_min", cfg.draft_min},
                 {"draft_p_min", cfg.draft_p_min},
                 {"pipeline", cfg.pipeline},
+                {"bonus", cfg.bonus},
                 {"steer_candidates", cfg.steer_candidates},
                 {"plausibility", cfg.plausibility},
                 {"top_k", cfg.top_k},

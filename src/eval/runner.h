@@ -30,6 +30,9 @@ struct EvalConfig {
   int draft_min = 1;
   double draft_p_min = 0;
   bool pipeline = true;
+  // A steered bonus token after every block accepted whole (Settings::bonus;
+  // not in the paper's Algorithm 1, so off by default).
+  bool bonus = false;
   std::vector<std::string> steer_candidates = {std::string(steer::candidates_name(steer::Settings{}.steer_candidates))};
   double plausibility = steer::Settings{}.plausibility;  // gamma of the plausible rule
   int top_k = 32;

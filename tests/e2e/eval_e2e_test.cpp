@@ -380,6 +380,52 @@ TEST(EvalE2E, ReplayedSpeedupsReachTheSummaryAndThePlot) {
   fs::remove_all(out);
 }
 
+// eval --bonus: the rows are their own setting ("bonus"), blocks accepted
+// whole add a steered token (fewer rounds for the same tokens), and replay
+// re-runs those schedules, bonus passes included.
+TEST(EvalE2E, BonusTokensAreASettingOfTheirOwnAndReplay) {
+  const std::string mini = std::string(SPECSTEER_SOURCE_DIR) + "/models/minilamp/";
+  fs::path out = fs::temp_directory_path() / ("specsteer_eval_bonus_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  const std::string base = "eval --data " + std::string(SPECSTEER_SOURCE_DIR) +
+                           "/data/minilamp/review.jsonl --task review --slm " + mini + "specialist.gguf --llm " + mini +
+                           "generalist.gguf --methods specsteer --limit 3 --max-new-tokens 48 --threads 1 --quiet --out " +
+                           out.string();
+  std::string log;
+  ASSERT_EQ(run(base, &log), 0) << log;
+  ASSERT_EQ(run(base + " --bonus", &log), 0) << log;
+  std::map<std::string, std::array<long, 3>> by_setting;  // tokens, rounds, bonus rounds in the trace
+  std::istringstream rows(slurp(out / "results.jsonl"));
+  for (std::string line; std::getline(rows, line);) {
+    const json r = json::parse(line);
+    auto& t = by_setting[r["setting"].get<std::string>()];
+    t[0] += r["counters"]["n_generated"].get<long>();
+    t[1] += r["counters"]["round_trips"].get<long>();
+    for (const json& round : r["trace"]["rounds"]) t[2] += round.value("bonus", false) ? 1 : 0;
+  }
+  ASSERT_EQ(by_setting.size(), 2u) << "one setting with --bonus, one without";
+  const auto plain = by_setting.begin()->first.find("bonus") == std::string::npos ? by_setting.begin()->second
+                                                                                   : by_setting.rbegin()->second;
+  const auto bonus = by_setting.begin()->first.find("bonus") == std::string::npos ? by_setting.rbegin()->second
+                                                                                   : by_setting.begin()->second;
+  EXPECT_EQ(plain[2], 0);
+  EXPECT_GT(bonus[2], 0) << "MiniLaMP blocks are often accepted whole";
+  EXPECT_LT(static_cast<double>(bonus[1]) / bonus[0], static_cast<double>(plain[1]) / plain[0])
+      << "a bonus token saves rounds per token";
+  EXPECT_NE(slurp(out / "manifest.json").find("\"bonus\": true"), std::string::npos);
+  ASSERT_EQ(run("replay --trace " + (out / "results.jsonl").string() + " --edge-model " + mini +
+                    "specialist-q8_0.gguf --llm " + mini + "generalist-q8_0.gguf --edge-threads 1 --cloud-threads 1 --json",
+                &log),
+            0)
+      << log;
+  const json rep = json::parse(log.substr(log.find('[')));
+  ASSERT_EQ(rep.size(), 2u) << log;
+  std::set<std::string> labels;
+  for (const json& row : rep) labels.insert(row["label"].get<std::string>());
+  EXPECT_EQ(labels.count("specsteer lambda=0.5 bonus"), 1u) << log;
+  fs::remove_all(out);
+}
+
 // A LoRA Specialist in eval: --specialist lora|lora+rag with --lora; the
 // combination is checked before anything runs, and the title says which.
 TEST(EvalE2E, LoraSpecialist) {
