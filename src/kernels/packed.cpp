@@ -479,6 +479,49 @@ __attribute__((target("avx2"), always_inline)) inline __m256 bytes8(const uint8_
   return _mm256_cvtepi32_ps(kSigned ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
 }
 
+// Code vector V of both halves against P positions, one broadcast of each
+// position's 4 activation bytes serving both (the position-outer walk below
+// broadcasts them once per half; with P sums per half held in registers, this
+// walk fits AVX2's 16 only for P <= kSharedMaxP).
+constexpr int kSharedMaxP = 6;
+template <gguf::TensorType T, int V, int P>
+__attribute__((target("avx2"), always_inline)) inline void shared_step(const uint8_t* codes,
+                                                                       const simd::ActBlockQ8* xb, __m256i* a0,
+                                                                       __m256i* a1) {
+  const __m256i w0 = code8<T, V>(codes, 0), w1 = code8<T, V>(codes, 1);
+  for (int p = 0; p < P; ++p) {
+    int32_t x4;
+    std::memcpy(&x4, xb[p].q + 4 * V, 4);
+    const __m256i xv = _mm256_set1_epi32(x4);
+    a0[p] = _mm256_add_epi16(a0[p], _mm256_maddubs_epi16(w0, xv));
+    a1[p] = _mm256_add_epi16(a1[p], _mm256_maddubs_epi16(w1, xv));
+    asm("" : "+x"(a0[p]), "+x"(a1[p]));
+  }
+}
+
+// The int32 sums of a whole block for P positions, both halves (a0: rows
+// 0-7, a1: rows 8-15), codes below 16 (Q4_0, Q4_K: one int16 flush).
+template <gguf::TensorType T, int P>
+__attribute__((target("avx2"), always_inline)) inline void shared_sums(const uint8_t* codes,
+                                                                       const simd::ActBlockQ8* xb, __m256i* a0,
+                                                                       __m256i* a1) {
+  static_assert(avx2_flush<T>() == 8);
+  for (int p = 0; p < P; ++p) a0[p] = a1[p] = _mm256_setzero_si256();
+  shared_step<T, 0, P>(codes, xb, a0, a1);
+  shared_step<T, 1, P>(codes, xb, a0, a1);
+  shared_step<T, 2, P>(codes, xb, a0, a1);
+  shared_step<T, 3, P>(codes, xb, a0, a1);
+  shared_step<T, 4, P>(codes, xb, a0, a1);
+  shared_step<T, 5, P>(codes, xb, a0, a1);
+  shared_step<T, 6, P>(codes, xb, a0, a1);
+  shared_step<T, 7, P>(codes, xb, a0, a1);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int p = 0; p < P; ++p) {
+    a0[p] = _mm256_madd_epi16(a0[p], ones);
+    a1[p] = _mm256_madd_epi16(a1[p], ones);
+  }
+}
+
 // group_kernel<true, P> for AVX2: Q4_0, float sums in `out` as there.
 template <int P, bool kPrefetch>
 __attribute__((target("avx2,fma,f16c"))) void q4_group_avx2(const uint8_t* gdata, int64_t nb,
@@ -492,6 +535,20 @@ __attribute__((target("avx2,fma,f16c"))) void q4_group_avx2(const uint8_t* gdata
       for (size_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
     }
     const simd::ActBlockQ8* xb = x + b * n;
+    if constexpr (P >= 2 && P <= kSharedMaxP) {
+      __m256i a[2][P];
+      shared_sums<gguf::TensorType::Q4_0, P>(blk + 2 * kPackRows, xb, a[0], a[1]);
+      for (int h = 0; h < 2; ++h) {
+        const __m256 dw = fp16x8(blk + 16 * h);
+        for (int p = 0; p < P; ++p) {
+          float* acc = out + p * kPackRows + 8 * h;
+          const __m256i sum = _mm256_add_epi32(a[h][p], _mm256_set1_epi32(xb[p].offset_q4));
+          _mm256_storeu_ps(acc, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xb[p].d)),
+                                                _mm256_loadu_ps(acc)));
+        }
+      }
+      continue;
+    }
     for (int h = 0; h < 2; ++h) {
       __m256i w[8];
       code8_all<gguf::TensorType::Q4_0>(blk + 2 * kPackRows, h, w);
@@ -524,9 +581,12 @@ __attribute__((target("avx2,fma,f16c"))) void k_group_avx2(const uint8_t* gdata,
         for (size_t line = 0; line < kBlock; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
       }
       const simd::ActBlockQ8* xb = x + (sb * 8 + j) * n;
+      constexpr bool kShared = T == gguf::TensorType::Q4_K && P >= 2 && P <= kSharedMaxP;
+      __m256i a[2][kShared ? P : 1];
+      if constexpr (kShared) shared_sums<T, P>(blk + 32, xb, a[0], a[1]);
       for (int h = 0; h < 2; ++h) {
         __m256i w[8];
-        code8_all<T>(blk + 32, h, w);
+        if constexpr (!kShared) code8_all<T>(blk + 32, h, w);
         const __m256 d = fp16x8(sup + 16 * h);
         if constexpr (kQ6) {
           const __m256 slo = _mm256_mul_ps(d, bytes8<true>(blk + 8 * h));
@@ -547,7 +607,8 @@ __attribute__((target("avx2,fma,f16c"))) void k_group_avx2(const uint8_t* gdata,
           const __m256 minv = _mm256_mul_ps(fp16x8(sup + 32 + 16 * h), bytes8<false>(blk + 16 + 8 * h));
           for (int p = 0; p < P; ++p) {
             __m256i lo, hi;
-            avx2_sums<T>(w, xb[p].q, lo, hi);
+            if constexpr (kShared) lo = a[h][p];
+            else avx2_sums<T>(w, xb[p].q, lo, hi);
             const float dx = xb[p].d, dx_sum = dx * static_cast<float>(-xb[p].offset_q4 / 8);
             float* acc = out + p * kPackRows + 8 * h;
             const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(scale, _mm256_set1_ps(dx)),
