@@ -645,10 +645,13 @@ struct KQuantKernel {
   }
 };
 
-// The AVX2 kernels under the same interface: the positions are the inner
-// loop against 8 code vectors held in registers, so any P fits.
+// The AVX2 kernels under the same interface. Q4_0 and Q4_K run every pass
+// with the shared-broadcast walk (at most kSharedMaxP positions; more passes
+// over a group read it from cache, and prefill measured faster so than with
+// 16-position passes that broadcast twice); Q5_K/Q6_K walk positions outer
+// against 8 code vectors held in registers, so any P fits.
 struct Avx2Q4Kernel {
-  static constexpr int kMaxP = 16;
+  static constexpr int kMaxP = kSharedMaxP;
   static int64_t steps(const Matrix& w) { return w.cols / 32; }
   static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * packed_block_bytes(w.type); }
   template <int P, bool kPrefetch>
@@ -658,7 +661,7 @@ struct Avx2Q4Kernel {
 };
 template <gguf::TensorType T>
 struct Avx2KQuantKernel {
-  static constexpr int kMaxP = 16;
+  static constexpr int kMaxP = T == gguf::TensorType::Q4_K ? kSharedMaxP : 16;
   static int64_t steps(const Matrix& w) { return w.cols / static_cast<int64_t>(kQK_K); }
   static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * k_super_bytes(T); }
   template <int P, bool kPrefetch>
