@@ -522,6 +522,31 @@ __attribute__((target("avx2"), always_inline)) inline void shared_sums(const uin
   }
 }
 
+// Q6_K's codes (below 64) let only 2 vectors share an int16 sum, and each
+// 16-column half of a block has its own scale: vectors V and V + 1 of both
+// 8-row halves against P positions (P <= kSharedQ6MaxP), into int32 sums.
+constexpr int kSharedQ6MaxP = 4;
+template <int V, int P>
+__attribute__((target("avx2"), always_inline)) inline void q6_shared_pair(const uint8_t* codes,
+                                                                          const simd::ActBlockQ8* xb, __m256i* s0,
+                                                                          __m256i* s1) {
+  constexpr auto T = gguf::TensorType::Q6_K;
+  const __m256i a0 = code8<T, V>(codes, 0), a1 = code8<T, V>(codes, 1);
+  const __m256i b0 = code8<T, V + 1>(codes, 0), b1 = code8<T, V + 1>(codes, 1);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int p = 0; p < P; ++p) {
+    int32_t xa, xn;
+    std::memcpy(&xa, xb[p].q + 4 * V, 4);
+    std::memcpy(&xn, xb[p].q + 4 * (V + 1), 4);
+    const __m256i va = _mm256_set1_epi32(xa), vn = _mm256_set1_epi32(xn);
+    const __m256i t0 = _mm256_add_epi16(_mm256_maddubs_epi16(a0, va), _mm256_maddubs_epi16(b0, vn));
+    const __m256i t1 = _mm256_add_epi16(_mm256_maddubs_epi16(a1, va), _mm256_maddubs_epi16(b1, vn));
+    s0[p] = _mm256_add_epi32(s0[p], _mm256_madd_epi16(t0, ones));
+    s1[p] = _mm256_add_epi32(s1[p], _mm256_madd_epi16(t1, ones));
+    asm("" : "+x"(s0[p]), "+x"(s1[p]));
+  }
+}
+
 // group_kernel<true, P> for AVX2: Q4_0, float sums in `out` as there.
 template <int P, bool kPrefetch>
 __attribute__((target("avx2,fma,f16c"))) void q4_group_avx2(const uint8_t* gdata, int64_t nb,
@@ -581,6 +606,34 @@ __attribute__((target("avx2,fma,f16c"))) void k_group_avx2(const uint8_t* gdata,
         for (size_t line = 0; line < kBlock; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
       }
       const simd::ActBlockQ8* xb = x + (sb * 8 + j) * n;
+      if constexpr (kQ6 && P >= 2 && P <= kSharedQ6MaxP) {
+        // Each 16-column half (vectors 0-3, then 4-7) finished on its own, so
+        // only one half's sums are live: (sums - 32 * the activations' sum) x
+        // d * its scale x the position's d.
+        for (int part = 0; part < 2; ++part) {
+          __m256i sums[2][P];
+          for (int p = 0; p < P; ++p) sums[0][p] = sums[1][p] = _mm256_setzero_si256();
+          if (part == 0) {
+            q6_shared_pair<0, P>(blk + 32, xb, sums[0], sums[1]);
+            q6_shared_pair<2, P>(blk + 32, xb, sums[0], sums[1]);
+          } else {
+            q6_shared_pair<4, P>(blk + 32, xb, sums[0], sums[1]);
+            q6_shared_pair<6, P>(blk + 32, xb, sums[0], sums[1]);
+          }
+          for (int h = 0; h < 2; ++h) {
+            const __m256 scale = _mm256_mul_ps(fp16x8(sup + 16 * h), bytes8<true>(blk + 16 * part + 8 * h));
+            for (int p = 0; p < P; ++p) {
+              const int32_t sum = -xb[p].offset_q4 / 8;
+              const int32_t part_sum = part == 0 ? xb[p].sum_lo : sum - xb[p].sum_lo;
+              const __m256i v = _mm256_add_epi32(sums[h][p], _mm256_set1_epi32(-32 * part_sum));
+              float* acc = out + p * kPackRows + 8 * h;
+              _mm256_storeu_ps(acc, _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(scale, _mm256_set1_ps(xb[p].d)),
+                                                    _mm256_loadu_ps(acc)));
+            }
+          }
+        }
+        continue;
+      }
       constexpr bool kShared = T == gguf::TensorType::Q4_K && P >= 2 && P <= kSharedMaxP;
       __m256i a[2][kShared ? P : 1];
       if constexpr (kShared) shared_sums<T, P>(blk + 32, xb, a[0], a[1]);
@@ -661,7 +714,9 @@ struct Avx2Q4Kernel {
 };
 template <gguf::TensorType T>
 struct Avx2KQuantKernel {
-  static constexpr int kMaxP = T == gguf::TensorType::Q4_K ? kSharedMaxP : 16;
+  static constexpr int kMaxP = T == gguf::TensorType::Q4_K   ? kSharedMaxP
+                                : T == gguf::TensorType::Q6_K ? kSharedQ6MaxP
+                                                              : 16;
   static int64_t steps(const Matrix& w) { return w.cols / static_cast<int64_t>(kQK_K); }
   static size_t group_bytes(const Matrix& w) { return static_cast<size_t>(steps(w)) * k_super_bytes(T); }
   template <int P, bool kPrefetch>
