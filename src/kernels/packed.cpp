@@ -160,7 +160,7 @@ bool packed_available(gguf::TensorType t) {
 }
 
 size_t packed_bytes(const Matrix& w) {
-  if (w.rows % kPackRows != 0) return 0;
+  if (w.rows % kPackRows != 0 || !packed_available(w.type)) return 0;
   if (is_k_quant(w.type)) {
     if (w.cols % static_cast<int64_t>(kQK_K) != 0) return 0;
     return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / static_cast<int64_t>(kQK_K)) *
@@ -178,7 +178,7 @@ size_t packed_bytes(const Matrix& w) {
 void pack_weights(const Matrix& w, uint8_t* dst) {
   if (packed_bytes(w) == 0)
     throw Error("pack_weights: matrix is not Q8_0/Q4_0 (columns divisible by 32) or Q4_K/Q5_K/Q6_K (by 256) with "
-                "rows divisible by 16");
+                "rows divisible by 16, or this CPU has no packed kernel for its type");
   if (is_k_quant(w.type)) return pack_k(w, dst);
   const bool q4 = w.type == gguf::TensorType::Q4_0;
   const size_t in_block = q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0), out_block = packed_block_bytes(w.type);
@@ -396,9 +396,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void k_group_ker
 // ones adds those pairs into int32. Pair sums stay below 2 * 63 * 127, so
 // they never saturate for codes below 64, and kFlush of them still fit in
 // int16 before widening (8 for codes below 16, 4 below 32, 2 below 64). A
-// 256-bit vector holds 8 of the 16 rows of a 64-byte code vector, so a block
-// is walked once per half (rows 0-7, then 8-15); both halves share the cache
-// lines, so the second walk reads L1.
+// 256-bit vector holds 8 of the 16 rows of a 64-byte code vector: one
+// position (and Q5_K) walks a block once per half (rows 0-7, then 8-15, the
+// second walk reading L1); passes of several positions walk both halves at
+// once (shared_step).
 template <gguf::TensorType T>
 constexpr int avx2_flush() {
   return T == gguf::TensorType::Q5_K ? 4 : T == gguf::TensorType::Q6_K ? 2 : 8;
@@ -551,6 +552,7 @@ __attribute__((target("avx2"), always_inline)) inline void q6_shared_pair(const 
 template <int P, bool kPrefetch>
 __attribute__((target("avx2,fma,f16c"))) void q4_group_avx2(const uint8_t* gdata, int64_t nb,
                                                              const simd::ActBlockQ8* x, int64_t n, float* out) {
+  static_assert(P >= 1 && P <= kSharedMaxP);
   constexpr size_t kBlockBytes = 2 * kPackRows + 16 * kPackRows;
   std::memset(out, 0, sizeof(float) * P * kPackRows);
   for (int64_t b = 0; b < nb; ++b) {
@@ -560,29 +562,21 @@ __attribute__((target("avx2,fma,f16c"))) void q4_group_avx2(const uint8_t* gdata
       for (size_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
     }
     const simd::ActBlockQ8* xb = x + b * n;
-    if constexpr (P >= 2 && P <= kSharedMaxP) {
-      __m256i a[2][P];
+    __m256i a[2][P];
+    if constexpr (P >= 2) {
       shared_sums<gguf::TensorType::Q4_0, P>(blk + 2 * kPackRows, xb, a[0], a[1]);
+    } else {  // one position: a walk per half measured faster than the shared one
       for (int h = 0; h < 2; ++h) {
-        const __m256 dw = fp16x8(blk + 16 * h);
-        for (int p = 0; p < P; ++p) {
-          float* acc = out + p * kPackRows + 8 * h;
-          const __m256i sum = _mm256_add_epi32(a[h][p], _mm256_set1_epi32(xb[p].offset_q4));
-          _mm256_storeu_ps(acc, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xb[p].d)),
-                                                _mm256_loadu_ps(acc)));
-        }
+        __m256i w[8], unused;
+        code8_all<gguf::TensorType::Q4_0>(blk + 2 * kPackRows, h, w);
+        avx2_sums<gguf::TensorType::Q4_0>(w, xb[0].q, a[h][0], unused);
       }
-      continue;
     }
     for (int h = 0; h < 2; ++h) {
-      __m256i w[8];
-      code8_all<gguf::TensorType::Q4_0>(blk + 2 * kPackRows, h, w);
       const __m256 dw = fp16x8(blk + 16 * h);
       for (int p = 0; p < P; ++p) {
-        __m256i lo, hi;
-        avx2_sums<gguf::TensorType::Q4_0>(w, xb[p].q, lo, hi);
         float* acc = out + p * kPackRows + 8 * h;
-        const __m256i sum = _mm256_add_epi32(lo, _mm256_set1_epi32(xb[p].offset_q4));
+        const __m256i sum = _mm256_add_epi32(a[h][p], _mm256_set1_epi32(xb[p].offset_q4));
         _mm256_storeu_ps(acc, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xb[p].d)),
                                               _mm256_loadu_ps(acc)));
       }
@@ -698,11 +692,12 @@ struct KQuantKernel {
   }
 };
 
-// The AVX2 kernels under the same interface. Q4_0 and Q4_K run every pass
-// with the shared-broadcast walk (at most kSharedMaxP positions; more passes
-// over a group read it from cache, and prefill measured faster so than with
-// 16-position passes that broadcast twice); Q5_K/Q6_K walk positions outer
-// against 8 code vectors held in registers, so any P fits.
+// The AVX2 kernels under the same interface. Q4_0, Q4_K (at most
+// kSharedMaxP positions) and Q6_K (kSharedQ6MaxP) run passes of 2+ positions
+// with the shared-broadcast walk (more passes over a group read it from
+// cache, and prefill measured faster so than with 16-position passes that
+// broadcast twice); Q5_K walks positions outer against 8 code vectors held in
+// registers, so any P fits.
 struct Avx2Q4Kernel {
   static constexpr int kMaxP = kSharedMaxP;
   static int64_t steps(const Matrix& w) { return w.cols / 32; }

@@ -35,8 +35,9 @@ bool packed_available(gguf::TensorType t);
 // Bytes of one packed block (16 rows x 32 columns) of type t; 0 if t has no
 // packed form.
 size_t packed_block_bytes(gguf::TensorType t);
-// Bytes of the packed copy of w; 0 when it cannot be packed (type not Q8_0
-// or Q4_0, or rows not a multiple of 16).
+// Bytes of the packed copy of w; 0 when it cannot be packed (type without a
+// packed form, rows not a multiple of 16, columns not whole blocks) or this
+// CPU has no packed kernel for its type (packed_available(w.type)).
 size_t packed_bytes(const Matrix& w);
 // Writes the packed copy of w (packed_bytes(w) > 0) to dst.
 void pack_weights(const Matrix& w, uint8_t* dst);

@@ -146,7 +146,7 @@ void Model::merge_adapter(Model& model, const std::string& path, float scale) {
     w.data = out.get();
     w.row_bytes = row_bytes;
     w.packed = nullptr;
-    if (kernels::packed_available(w.type) && kernels::packed_bytes(w) > 0) {
+    if (kernels::packed_bytes(w) > 0) {
       std::unique_ptr<uint8_t[]> packed(new uint8_t[kernels::packed_bytes(w)]);
       kernels::pack_weights(w, packed.get());
       w.packed = packed.get();
@@ -298,10 +298,9 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     std::vector<kernels::Matrix*> todo;
     for (auto& l : impl->layers)
       for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
-        if (kernels::packed_available(m->type) && kernels::packed_bytes(*m) > 0) todo.push_back(m);
+        if (kernels::packed_bytes(*m) > 0) todo.push_back(m);
     // A copy of token_embd's view when tied: lookups keep the original layout.
-    if (kernels::packed_available(impl->output.type) && kernels::packed_bytes(impl->output) > 0)
-      todo.push_back(&impl->output);
+    if (kernels::packed_bytes(impl->output) > 0) todo.push_back(&impl->output);
     for (kernels::Matrix* m : todo) {
       impl->packed.emplace_back(new uint8_t[kernels::packed_bytes(*m)]);
       impl->packed_total += kernels::packed_bytes(*m);
